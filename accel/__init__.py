@@ -1,0 +1,1 @@
+"""The Amaranth accelerator generator, its hardware config and the ONNX-to-program compiler."""

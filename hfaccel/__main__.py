@@ -1,0 +1,3 @@
+from hfaccel.cli import main
+
+raise SystemExit(main())

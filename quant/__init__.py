@@ -1,0 +1,1 @@
+"""Fixed-point quantization (Brevitas), ONNX export, and the numeric contract's quantizers."""

@@ -1,0 +1,1 @@
+"""Simulation: the integer reference of the numeric contract and whole-network RTL runs."""
