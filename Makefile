@@ -18,11 +18,14 @@ RUN = PATH="$(VERILATOR_BIN):$$PATH" $(VENV)/bin/hfaccel
 MODEL ?= HF3
 HW ?= default
 
-.PHONY: help setup system models test test-all clean
+.PHONY: help setup system models quantize check-reference bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
 	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
+	@echo "make quantize MODEL=HF3          QCDQ ONNX + metadata under build/<model>/quant"
+	@echo "make check-reference MODEL=HF3   integer reference vs onnxruntime, 0 LSB"
+	@echo "make bench      benchmarks -> build/bench/results.json"
 	@echo "make test       the CI test suite"
 	@echo "make test-all   every test, slow ones included"
 	@echo "make clean      remove build/ (keeps .venv)"
@@ -39,6 +42,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 models: setup
 	$(RUN) models
+
+quantize: setup
+	$(RUN) quantize $(MODEL)
+
+check-reference: setup
+	$(RUN) check-reference $(MODEL) --images $(or $(IMAGES),2)
+
+bench: setup
+	$(PY) -m hfaccel.bench
 
 test: setup
 	PATH="$(VERILATOR_BIN):$$PATH" $(PY) -m pytest -m "not slow" -n 2 -q

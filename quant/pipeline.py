@@ -1,0 +1,61 @@
+"""The quantize step: a model (default weights or a checkpoint) -> QCDQ ONNX + metadata on disk.
+
+The artifact directory (``build/<model>/quant`` by default) holds ``model.onnx`` and
+``model.json``. A later call with the same inputs reuses it (the JSON records a cache key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from hfaccel import __version__
+from hfaccel.model.spec import NetConfig
+from hfaccel.quant.calibrate import DEFAULT_CALIBRATION
+from hfaccel.sim.ir import Graph, lower
+
+__all__ = ["default_out_dir", "quantize_to_onnx"]
+
+
+def default_out_dir(name: str) -> Path:
+    return Path("build") / name / "quant"
+
+
+def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | None = None,
+                     seed: int = DEFAULT_CALIBRATION["seed"],
+                     data: str = DEFAULT_CALIBRATION["data"],
+                     images: int = DEFAULT_CALIBRATION["images"],
+                     force: bool = False) -> tuple[Path, Graph, dict]:
+    """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it."""
+    out = Path(out_dir)
+    key = {"version": __version__, "model": cfg.name, "scaling": asdict(cfg.scaling),
+           "num_classes": cfg.num_classes, "seed": seed,
+           "calibration": {"data": data, "images": images}}
+    if checkpoint:
+        ck = Path(checkpoint)
+        key["checkpoint"] = {"path": str(ck.resolve()), "mtime": ck.stat().st_mtime}
+    meta_path, onnx_path = out / "model.json", out / "model.onnx"
+    if not force and meta_path.exists() and onnx_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("cache_key") == key:
+            return onnx_path, lower(onnx_path), meta
+
+    from hfaccel.quant.export import export_onnx
+
+    if checkpoint:
+        from hfaccel.quant.train import load_checkpoint
+
+        qmodel = load_checkpoint(checkpoint).qmodel
+    else:
+        from hfaccel.quant.calibrate import default_quant_model
+
+        qmodel = default_quant_model(cfg, seed=seed, data=data, images=images)
+    meta = {"cache_key": key, "model": cfg.name, "scaling": asdict(cfg.scaling),
+            "num_classes": cfg.num_classes, "seed": seed,
+            "weights": f"checkpoint {checkpoint}" if checkpoint else
+            f"seeded init (seed {seed}), BatchNorm statistics and activation scales from "
+            f"{images} {data} images",
+            "calibration": {"data": data, "images": images}}
+    path, graph = export_onnx(qmodel, out, metadata=meta)
+    return path, graph, json.loads((out / "model.json").read_text())
