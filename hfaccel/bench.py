@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -25,7 +26,7 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     from hfaccel.sim.reference import run_reference
 
     res: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
-                             "cores": __import__("os").cpu_count()}}
+                             "cores": os.cpu_count()}}
     t = time.perf_counter()
     zoo_rows()
     res["models_s"] = round(time.perf_counter() - t, 3)
