@@ -170,8 +170,7 @@ def layer_name(node: onnx.NodeProto) -> str:
         parts = parts[:-2] + ["act"]
     elif len(parts) >= 2 and parts[-1] == "act_quant" and parts[-2].endswith("_quant"):
         parts = parts[:-2] + [parts[-2][:-len("_quant")]]
-    return ".".join(p.split(".")[-1] if i and p.startswith(parts[i - 1] + ".") else p
-                    for i, p in enumerate(parts)) or node.name
+    return ".".join(parts) or node.name
 
 
 class _Lowering:
