@@ -1,0 +1,65 @@
+"""Combinational arithmetic of the numeric contract in Amaranth, shared by every unit.
+
+Each function here mirrors one function of :mod:`hfaccel.sim.intops` (the golden model);
+``tests/test_accel_units.py`` checks them against it over random values and the edge cases.
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed
+
+__all__ = ["round_shift", "saturate8", "requant8", "tree_sum", "lanes_of"]
+
+
+def round_shift(m: Module, x, sh, *, name: str = "rs"):
+    """``x * 2**-sh`` rounded half to even (a left shift for ``sh < 0``); ``sh`` is signed.
+
+    The result is wide enough for the largest left shift (``-sh <= 16``).
+    """
+    width = len(x) + 1
+    right = Signal(range(32), name=f"{name}_right")
+    left = Signal(range(17), name=f"{name}_left")
+    m.d.comb += [right.eq(Mux(sh < 0, 0, sh[:5])), left.eq(Mux(sh < 0, (-sh)[:5], 0))]
+    xs = Signal(signed(width), name=f"{name}_x")
+    m.d.comb += xs.eq(x)
+    q = Signal(signed(width), name=f"{name}_q")
+    m.d.comb += q.eq(xs >> right)
+    one = Const(1, width + 32)
+    mask = Signal(width + 32, name=f"{name}_mask")
+    m.d.comb += mask.eq((one << right) - 1)
+    rem = Signal(width + 32, name=f"{name}_rem")
+    half = Signal(width + 32, name=f"{name}_half")
+    m.d.comb += [rem.eq(xs.as_unsigned() & mask), half.eq(mask ^ (mask >> 1))]
+    up = Signal(name=f"{name}_up")
+    m.d.comb += up.eq((right != 0) & ((rem > half) | ((rem == half) & q[0])))
+    out = Signal(signed(width + 17), name=f"{name}_out")
+    m.d.comb += out.eq((q + up) << left)
+    return out
+
+
+def saturate8(m: Module, v, *, name: str = "sat"):
+    out = Signal(signed(8), name=name)
+    m.d.comb += out.eq(Mux(v > 127, 127, Mux(v < -128, -128, v)))
+    return out
+
+
+def requant8(m: Module, x, sh, *, name: str = "rq"):
+    """``saturate(round_shift(x, sh))`` to int8: the contract's requantization."""
+    return saturate8(m, round_shift(m, x, sh, name=name), name=f"{name}_sat")
+
+
+def tree_sum(values):
+    """Balanced adder tree (shallower logic than a chain)."""
+    values = list(values)
+    while len(values) > 1:
+        nxt = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0]
+
+
+def lanes_of(word, n: int, bits: int = 8, *, signed_: bool = True):
+    """Split a flat word into ``n`` lanes of ``bits`` (lane 0 in the low bits)."""
+    return [word[i * bits:(i + 1) * bits].as_signed() if signed_ else word[i * bits:(i + 1) * bits]
+            for i in range(n)]

@@ -1,0 +1,213 @@
+"""The accelerator's one frozen hardware description, its presets and its software view.
+
+:class:`AccelConfig` holds every parameter the generator reads; derived sizes are properties so
+that they can never disagree with the parameters. The compiler, the cycle model and the reports
+read the same object (or its JSON, :meth:`AccelConfig.to_json`), so hardware and software cannot
+drift. Named presets are derived from :data:`DEFAULT` with :func:`dataclasses.replace`, the way
+Gemmini derives its configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from hfaccel.errors import ConfigError
+
+__all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "get_preset"]
+
+
+def _pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccelConfig:
+    """Parameters of one accelerator instance.
+
+    Parameters
+    ----------
+    name : preset name, carried into reports.
+    lanes : channels processed in parallel; the PE array is ``lanes x lanes`` MACs.
+    acc_bits : accumulator width (the numeric contract needs 32).
+    bus_bytes : external memory port width in bytes per beat (one beat per cycle at most).
+    ub_kib : unified on-chip activation buffer, KiB; every feature map lives here.
+    ub_banks : banks of the activation buffer (words of ``lanes`` bytes); the depthwise unit
+        reads and writes up to ``ub_banks`` consecutive words per cycle.
+    wgt_tiles : weight buffer depth in ``lanes x lanes`` byte tiles (two halves, ping-pong).
+    prm_words : per-channel parameter buffer depth (bias + shift for ``lanes`` channels a word;
+        two halves, ping-pong).
+    dw_kernels, dw_strides : depthwise kernel sizes and strides the hardware supports.
+    queue_depth : instruction queue depth in front of the load and compute units.
+    max_outstanding : read requests in flight on the external port.
+    watchdog_cycles : cycles without progress of any unit before the engine stops with an error.
+    """
+
+    name: str = "default"
+    lanes: int = 32
+    acc_bits: int = 32
+    bus_bytes: int = 64
+    ub_kib: int = 2048
+    ub_banks: int = 32
+    wgt_tiles: int = 64
+    prm_words: int = 64
+    dw_kernels: tuple[int, ...] = (3, 5)
+    dw_strides: tuple[int, ...] = (1, 2)
+    queue_depth: int = 8
+    max_outstanding: int = 32
+    watchdog_cycles: int = 1 << 16
+
+    # Fixed by the numeric contract / the instruction format (not parameters).
+    data_bits = 8
+    instr_bytes = 64
+    table_slots = 2
+    shift_min, shift_max = -16, 31
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(f"AccelConfig {self.name!r}: {msg}")
+
+        need(_pow2(self.lanes) and 4 <= self.lanes <= 64,
+             f"lanes must be a power of two in 4..64, got {self.lanes}")
+        need(self.acc_bits == 32, f"acc_bits must be 32 (the numeric contract), got {self.acc_bits}")
+        need(_pow2(self.bus_bytes) and self.lanes <= self.bus_bytes <= 256,
+             f"bus_bytes must be a power of two from lanes ({self.lanes}) to 256, "
+             f"got {self.bus_bytes}")
+        need(self.lanes * self.lanes % self.bus_bytes == 0,
+             f"a weight tile ({self.lanes * self.lanes} bytes) must be a whole number of bus "
+             f"beats ({self.bus_bytes} bytes)")
+        need(self.prm_word_bytes % self.bus_bytes == 0,
+             f"a parameter word ({self.prm_word_bytes} bytes) must be a whole number of bus beats "
+             f"({self.bus_bytes} bytes)")
+        need(_pow2(self.ub_banks) and self.bus_bytes // self.lanes <= self.ub_banks <= 64,
+             f"ub_banks must be a power of two from bus_bytes/lanes "
+             f"({self.bus_bytes // self.lanes}) to 64, got {self.ub_banks}")
+        need(_pow2(self.ub_kib) and self.ub_kib * 1024 >= self.lanes * self.ub_banks * 16,
+             f"ub_kib must be a power of two and give each bank at least 16 words, "
+             f"got {self.ub_kib}")
+        need(self.wgt_tiles >= 4 and self.wgt_tiles % 2 == 0,
+             f"wgt_tiles must be even and >= 4, got {self.wgt_tiles}")
+        need(self.prm_words >= 4 and self.prm_words % 2 == 0,
+             f"prm_words must be even and >= 4, got {self.prm_words}")
+        need(bool(self.dw_kernels) and all(k in (1, 3, 5, 7) for k in self.dw_kernels),
+             f"dw_kernels must be a non-empty subset of (1, 3, 5, 7), got {self.dw_kernels}")
+        need(bool(self.dw_strides) and all(s in (1, 2) for s in self.dw_strides),
+             f"dw_strides must be a non-empty subset of (1, 2), got {self.dw_strides}")
+        need(self.queue_depth >= 2, f"queue_depth must be >= 2, got {self.queue_depth}")
+        need(self.max_outstanding >= 1, f"max_outstanding must be >= 1, got "
+                                        f"{self.max_outstanding}")
+
+    # ---------------------------------------------------------------- derived sizes
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.lanes * self.lanes
+
+    @property
+    def word_bytes(self) -> int:
+        """Bytes of one activation word: ``lanes`` int8 channels of one pixel."""
+        return self.lanes
+
+    @property
+    def ub_words(self) -> int:
+        return self.ub_kib * 1024 // self.word_bytes
+
+    @property
+    def ub_bank_depth(self) -> int:
+        return self.ub_words // self.ub_banks
+
+    @property
+    def words_per_beat(self) -> int:
+        """Activation words per bus beat (the DMA writes this many per cycle)."""
+        return self.bus_bytes // self.lanes
+
+    @property
+    def tile_bytes(self) -> int:
+        return self.lanes * self.lanes
+
+    @property
+    def beats_per_tile(self) -> int:
+        return self.tile_bytes // self.bus_bytes
+
+    @property
+    def prm_word_bytes(self) -> int:
+        """Per channel: int32 bias, int8 shift, 3 bytes padding."""
+        return self.lanes * 8
+
+    @property
+    def beats_per_prm(self) -> int:
+        return self.prm_word_bytes // self.bus_bytes
+
+    @property
+    def table_bytes(self) -> int:
+        return 256
+
+    @property
+    def beats_per_table(self) -> int:
+        return max(1, self.table_bytes // self.bus_bytes)
+
+    @property
+    def dw_window(self) -> int:
+        """Words in the depthwise input window: ``lanes`` outputs at the largest stride."""
+        return self.lanes * max(self.dw_strides) + max(self.dw_kernels) - 1
+
+    @property
+    def dw_taps_per_tile(self) -> int:
+        return self.lanes
+
+    @property
+    def sram_bytes(self) -> int:
+        return (self.ub_kib * 1024 + self.wgt_tiles * self.tile_bytes
+                + self.prm_words * self.prm_word_bytes + self.table_slots * self.table_bytes)
+
+    # ---------------------------------------------------------------- software view
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["dw_kernels"] = list(self.dw_kernels)
+        d["dw_strides"] = list(self.dw_strides)
+        d["derived"] = {k: getattr(self, k) for k in (
+            "macs_per_cycle", "word_bytes", "ub_words", "ub_bank_depth", "words_per_beat",
+            "tile_bytes", "beats_per_tile", "prm_word_bytes", "beats_per_prm",
+            "beats_per_table", "dw_window", "sram_bytes")}
+        d["fixed"] = {"data_bits": self.data_bits, "instr_bytes": self.instr_bytes,
+                      "table_slots": self.table_slots, "shift_min": self.shift_min,
+                      "shift_max": self.shift_max}
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AccelConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields - {"derived", "fixed"})
+        if unknown:
+            raise ConfigError(f"unknown AccelConfig field(s): {', '.join(unknown)}")
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
+        return cls(**kw)
+
+    def replace(self, **kw) -> "AccelConfig":
+        return dataclasses.replace(self, **kw)
+
+
+DEFAULT = AccelConfig()
+# 8 lanes and small buffers: fast to simulate (Icarus included) and to synthesize in CI.
+SMALL = DEFAULT.replace(name="small", lanes=8, bus_bytes=16, ub_kib=128, ub_banks=8,
+                        wgt_tiles=64, prm_words=64, max_outstanding=16)
+PRESETS = {c.name: c for c in (DEFAULT, SMALL)}
+
+
+def get_preset(name: str) -> AccelConfig:
+    """A preset by name, or a config JSON file written by :meth:`AccelConfig.to_json`."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name.endswith(".json"):
+        from pathlib import Path
+
+        p = Path(name)
+        if not p.is_file():
+            raise ConfigError(f"hardware config file {name} does not exist")
+        return AccelConfig.from_dict(json.loads(p.read_text()))
+    raise ConfigError(f"unknown hardware preset {name!r}; presets: {', '.join(PRESETS)} "
+                      "(or a config .json file)")

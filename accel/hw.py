@@ -1,0 +1,919 @@
+"""The accelerator in Amaranth: a programmable engine that runs a program of instructions.
+
+Block diagram (``docs/accel.md`` has the full contract)::
+
+              external memory port (req/rsp, bus_bytes per beat)
+                 |              |
+              [fetch] ----> [load queue] -> [DMA: LOAD/STORE] --> UB / WGT / PRM / TBL
+                 |                          ^ free tokens | ready tokens v
+                 +--------> [compute queue] -> [compute: GEMM | DW | GAP] <-> PE array
+                                                   |  post-processing (bias, shift, table, add)
+                                                   v
+                                       UB (unified activation buffer, banked)
+
+* ``UB``: the on-chip activation buffer, ``ub_banks`` banks of ``lanes``-byte words; a wide
+  read port (``ub_banks`` consecutive words from any address), a narrow read port and a wide
+  write port. Feature maps are stored channel-tile planar: word ``(ct, pixel)`` at
+  ``base + ct * cstride + pixel`` (``lanes`` channels per word).
+* ``WGT``: ``lanes x lanes`` weight tiles (tile byte ``co * lanes + ci``); ``PRM``: per-channel
+  int32 bias and int8 shift; ``TBL``: two 256-entry activation tables.
+* The PE array: ``lanes x lanes`` int8 multipliers. GEMM mode sums each row (one output channel
+  from ``lanes`` input channels); depthwise mode accumulates each PE on its own (row = output
+  pixel, column = channel).
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hfaccel.accel import isa
+from hfaccel.accel.arith import lanes_of, requant8, tree_sum
+from hfaccel.accel.config import AccelConfig
+
+__all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
+
+TAG_FETCH, TAG_DMA = 0, 1
+
+
+def _clog2(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+class Accelerator(wiring.Component):
+    """The whole engine for one :class:`AccelConfig`.
+
+    Control: pulse ``start`` with ``prog`` = beat address of the program; ``busy`` rises, and
+    ``done`` rises (and stays) when the program has finished or stopped on an error; ``status``
+    is 0 on success, else a code of :data:`hfaccel.accel.isa.ERRORS`.
+
+    Memory port: ``req_*`` is a valid/ready request (``req_we`` write with ``req_wdata``, else
+    read; ``req_addr`` in beats; ``req_tag`` returned with the response); ``rsp_*`` returns read
+    data in request order, one beat per cycle, without back-pressure (the engine never has more
+    than ``max_outstanding`` reads in flight and always accepts them).
+
+    Observation ports (leave unconnected in a product; the testbench records them):
+    ``trace_*`` shows every activation word the compute unit writes, with its pre-activation
+    (``q``), post-table (``a``) and final (``r``) codes; ``trace_g_*`` shows each gated input
+    word of a GEMM with squeeze-excitation gating (once, during its first output tile);
+    ``perf_*`` pulses at the end of every compute instruction with its cycle counts.
+    """
+
+    def __init__(self, cfg: AccelConfig):
+        self.cfg = c = cfg
+        self.wb = min(8, c.lanes)  # words per cycle of depthwise write-back (and trace slots)
+        wbits = c.lanes * 8
+        super().__init__({
+            "start": In(1), "prog": In(32),
+            "busy": Out(1), "done": Out(1), "status": Out(8),
+            "cycles": Out(32), "cmp_busy": Out(32), "cmp_wait": Out(32), "ld_busy": Out(32),
+            "mac_cycles": Out(32), "instrs": Out(32),
+            "req_valid": Out(1), "req_ready": In(1), "req_we": Out(1), "req_addr": Out(32),
+            "req_wdata": Out(c.bus_bytes * 8), "req_tag": Out(1),
+            "rsp_valid": In(1), "rsp_data": In(c.bus_bytes * 8), "rsp_tag": In(1),
+            "trace_valid": Out(self.wb), "trace_layer": Out(16), "trace_addr": Out(32),
+            "trace_q": Out(self.wb * wbits), "trace_a": Out(self.wb * wbits),
+            "trace_r": Out(self.wb * wbits),
+            "perf_valid": Out(1), "perf_layer": Out(16), "perf_t": Out(32), "perf_wait": Out(32),
+            "perf_busy": Out(32), "perf_mac": Out(32),
+            "trace_g_valid": Out(1), "trace_g_addr": Out(32), "trace_g": Out(wbits),
+        })
+
+    # ------------------------------------------------------------------------------------------
+    def elaborate(self, platform):  # noqa: C901 - one engine, read top to bottom
+        c = self.cfg
+        m = Module()
+        L, NB, WB = c.lanes, c.ub_banks, self.wb
+        WBITS = L * 8
+        BB = c.bus_bytes * 8
+        R = c.words_per_beat
+        UBA = _clog2(c.ub_words)  # activation word address bits
+        nb_log2 = _clog2(NB) if NB > 1 else 0
+
+        # ---------------------------------------------------------------- global state
+        running = Signal()
+        error = Signal(8)
+        done = Signal()
+        cycles = Signal(32)
+        m.d.comb += [self.busy.eq(running), self.done.eq(done), self.status.eq(error),
+                     self.cycles.eq(cycles)]
+        stop = Signal()  # freeze everything on error
+        m.d.comb += stop.eq(error != 0)
+        with m.If(running):
+            m.d.sync += cycles.eq(cycles + 1)
+        progress = Signal()
+        watchdog = Signal(range(c.watchdog_cycles + 1))
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), cycles.eq(0), watchdog.eq(0)]
+        set_error = Signal(8)  # units drive this combinationally; first error wins
+        with m.If(running & (set_error != 0) & (error == 0)):
+            m.d.sync += [error.eq(set_error), running.eq(0), done.eq(1)]
+        with m.If(running & ~progress):
+            m.d.sync += watchdog.eq(watchdog + 1)
+            with m.If(watchdog == c.watchdog_cycles - 1):
+                m.d.sync += [error.eq(6), running.eq(0), done.eq(1)]
+        with m.Elif(running):
+            m.d.sync += watchdog.eq(0)
+
+        # ---------------------------------------------------------------- memories
+        ub_rd_a = []  # wide port
+        ub_rd_b = []  # narrow port
+        ub_wr = []
+        for b in range(NB):
+            mem = Memory(shape=unsigned(WBITS), depth=c.ub_bank_depth, init=[])
+            m.submodules[f"ub{b}"] = mem
+            ub_rd_a.append(mem.read_port())
+            ub_rd_b.append(mem.read_port())
+            ub_wr.append(mem.write_port())
+        wgt = Memory(shape=unsigned(L * L * 8), depth=c.wgt_tiles, init=[])
+        m.submodules.wgt = wgt
+        wgt_rd = wgt.read_port()
+        wgt_wr = wgt.write_port(granularity=BB)
+        prm = Memory(shape=unsigned(L * 64), depth=c.prm_words, init=[])
+        m.submodules.prm = prm
+        prm_rd = prm.read_port()
+        prm_wr = prm.write_port(granularity=BB)
+        tables = Signal(c.table_slots * 256 * 8)
+
+        # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
+        rda_addr = Signal(UBA)
+        rda_lo_d = Signal(max(1, nb_log2))
+        rda_words = [Signal(WBITS, name=f"rda_w{i}") for i in range(NB)]
+        lo = rda_addr[:nb_log2] if nb_log2 else Const(0, 1)
+        hi = rda_addr[nb_log2:]
+        for b in range(NB):
+            m.d.comb += ub_rd_a[b].addr.eq(hi + (b < lo))
+        m.d.sync += rda_lo_d.eq(lo)
+        bank_data_a = Array(p.data for p in ub_rd_a)
+        for i in range(NB):
+            m.d.comb += rda_words[i].eq(bank_data_a[(rda_lo_d + i)[:nb_log2]] if NB > 1
+                                        else ub_rd_a[0].data)
+        # UB narrow read port B: one word at rdb_addr, one cycle later.
+        rdb_addr = Signal(UBA)
+        rdb_lo_d = Signal(max(1, nb_log2))
+        rdb_word = Signal(WBITS)
+        for b in range(NB):
+            m.d.comb += ub_rd_b[b].addr.eq(rdb_addr[nb_log2:])
+        m.d.sync += rdb_lo_d.eq(rdb_addr[:nb_log2] if nb_log2 else 0)
+        m.d.comb += rdb_word.eq(Array(p.data for p in ub_rd_b)[rdb_lo_d] if NB > 1
+                                else ub_rd_b[0].data)
+        # UB wide write port: wr_n consecutive words from wr_addr (compute or DMA).
+        wr_addr = Signal(UBA)
+        wr_n = Signal(range(NB + 1))
+        wr_words = [Signal(WBITS, name=f"wr_w{i}") for i in range(NB)]
+        wlo = wr_addr[:nb_log2] if nb_log2 else Const(0, 1)
+        whi = wr_addr[nb_log2:]
+        for b in range(NB):
+            i = Signal(range(NB), name=f"wr_idx{b}")
+            m.d.comb += i.eq((b - wlo)[:nb_log2] if NB > 1 else 0)
+            m.d.comb += [ub_wr[b].addr.eq(whi + (b < wlo)),
+                         ub_wr[b].data.eq(Array(wr_words)[i]),
+                         ub_wr[b].en.eq(i < wr_n)]
+
+        # ---------------------------------------------------------------- queues & semaphores
+        m.submodules.ldq = ldq = SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth)
+        m.submodules.cmq = cmq = SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth)
+        sem_ready = Signal(16)  # load -> compute
+        sem_free = Signal(16)  # compute -> load
+        ready_inc, ready_dec, free_inc, free_dec = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [sem_ready.eq(sem_ready + ready_inc - ready_dec),
+                     sem_free.eq(sem_free + free_inc - free_dec)]
+        with m.If(self.start):
+            m.d.sync += [sem_ready.eq(0), sem_free.eq(0)]
+
+        # ---------------------------------------------------------------- bus arbitration
+        f_req, f_addr = Signal(), Signal(32)
+        d_req, d_addr, d_we, d_wdata = Signal(), Signal(32), Signal(), Signal(BB)
+        f_grant, d_grant = Signal(), Signal()
+        m.d.comb += [f_grant.eq(f_req & self.req_ready & ~stop),
+                     d_grant.eq(d_req & ~f_req & self.req_ready & ~stop)]
+        m.d.comb += [self.req_valid.eq((f_req | d_req) & ~stop),
+                     self.req_addr.eq(Mux(f_req, f_addr, d_addr)),
+                     self.req_we.eq(~f_req & d_we), self.req_wdata.eq(d_wdata),
+                     self.req_tag.eq(Mux(f_req, TAG_FETCH, TAG_DMA))]
+        f_rsp = Signal()
+        d_rsp = Signal()
+        m.d.comb += [f_rsp.eq(self.rsp_valid & (self.rsp_tag == TAG_FETCH)),
+                     d_rsp.eq(self.rsp_valid & (self.rsp_tag == TAG_DMA))]
+
+        # ---------------------------------------------------------------- fetch
+        IB = c.instr_bytes // c.bus_bytes if c.bus_bytes <= c.instr_bytes else 1
+        pc = Signal(32)
+        f_issued = Signal(range(IB + 1))
+        f_recv = Signal(range(IB + 1))
+        f_buf = Signal(isa.INSTR_BITS)
+        end_seen = Signal()
+        f_op = Signal(4)
+        m.d.comb += f_op.eq(f_buf[:4])
+        m.d.comb += [f_req.eq(running & ~end_seen & (f_issued < IB)), f_addr.eq(pc + f_issued)]
+        with m.If(f_grant):
+            m.d.sync += f_issued.eq(f_issued + 1)
+        with m.If(f_rsp):
+            if IB > 1:
+                m.d.sync += f_buf.word_select(f_recv, BB).eq(self.rsp_data)
+            else:
+                m.d.sync += f_buf.eq(self.rsp_data[:isa.INSTR_BITS])
+            m.d.sync += f_recv.eq(f_recv + 1)
+        f_full = Signal()
+        m.d.comb += f_full.eq(f_recv == IB)
+        m.d.comb += [ldq.w_data.eq(f_buf), cmq.w_data.eq(f_buf)]
+        OP = isa.OPCODES
+        with m.If(running & f_full & ~stop):
+            advance = Signal()
+            with m.Switch(f_op):
+                with m.Case(OP["LOAD"], OP["STORE"]):
+                    m.d.comb += [ldq.w_en.eq(1), advance.eq(ldq.w_rdy)]
+                with m.Case(OP["GEMM"], OP["DW"], OP["GAP"]):
+                    m.d.comb += [cmq.w_en.eq(1), advance.eq(cmq.w_rdy)]
+                with m.Case(OP["NOP"]):
+                    m.d.comb += advance.eq(1)
+                with m.Case(OP["END"]):
+                    m.d.sync += end_seen.eq(1)
+                    m.d.comb += advance.eq(1)
+                with m.Default():
+                    m.d.comb += set_error.eq(1)
+            with m.If(advance):
+                m.d.sync += [pc.eq(pc + IB), f_issued.eq(0), f_recv.eq(0)]
+        with m.If(self.start):
+            m.d.sync += [pc.eq(self.prog), f_issued.eq(0), f_recv.eq(0), end_seen.eq(0)]
+
+        # ---------------------------------------------------------------- DMA (load unit)
+        LD = isa.amaranth_layout("LOAD")
+        ld = Signal(LD)
+        ld_busy = Signal()
+        ld_total = Signal(32)
+        ld_issued, ld_recv = Signal(32), Signal(32)
+        ld_row, ld_col = Signal(16), Signal(16)
+        ld_out = Signal(range(c.max_outstanding + 1))
+        ld_store = Signal()
+        st_phase = Signal(range(R + 2))
+        st_beat = Signal(BB)
+        st_wait_rsp = Signal()
+        ld_head = Signal(LD)
+        m.d.comb += ld_head.eq(ldq.r_data)
+        ld_busy_cnt = Signal(32)
+        m.d.comb += self.ld_busy.eq(ld_busy_cnt)
+        with m.If(ld_busy & ~stop):
+            m.d.sync += ld_busy_cnt.eq(ld_busy_cnt + 1)
+        with m.If(self.start):
+            m.d.sync += [ld_busy_cnt.eq(0), ld_busy.eq(0)]
+        with m.If(~ld_busy & ldq.r_rdy & running & ~stop):
+            can = Signal()
+            m.d.comb += can.eq(~ld_head.wait | (sem_free != 0))
+            with m.If(can):
+                m.d.comb += [ldq.r_en.eq(1), free_dec.eq(ld_head.wait)]
+                bad = Signal()
+                is_store = ld_head.op == OP["STORE"]
+                m.d.comb += bad.eq((ld_head.rows == 0) | (ld_head.row_beats == 0)
+                                   | (is_store & (ld_head.dst != isa.BUF_UB)))
+                with m.If(bad):
+                    m.d.comb += set_error.eq(2)
+                with m.Else():
+                    m.d.sync += [ld.eq(ld_head), ld_busy.eq(1), ld_issued.eq(0), ld_recv.eq(0),
+                                 ld_row.eq(0), ld_col.eq(0), ld_store.eq(is_store),
+                                 ld_total.eq(ld_head.rows * ld_head.row_beats), st_phase.eq(0),
+                                 st_wait_rsp.eq(0)]
+        # request address generation (shared by load and store)
+        ld_addr = Signal(32)
+        m.d.comb += ld_addr.eq(ld.dram + ld_row * ld.stride + ld_col)
+        step = Signal()
+        with m.If(step):
+            with m.If(ld_col + 1 == ld.row_beats):
+                m.d.sync += [ld_col.eq(0), ld_row.eq(ld_row + 1)]
+            with m.Else():
+                m.d.sync += ld_col.eq(ld_col + 1)
+            m.d.sync += ld_issued.eq(ld_issued + 1)
+        # loads: issue reads, write responses into the destination buffer in order
+        dst_beat = Signal(32)
+        m.d.comb += dst_beat.eq(ld.buf + ld_recv)
+        dma_ub_we = Signal()
+        with m.If(ld_busy & ~ld_store & ~stop):
+            m.d.comb += [d_req.eq((ld_issued < ld_total) & (ld_out < c.max_outstanding)),
+                         d_addr.eq(ld_addr), d_we.eq(0)]
+            m.d.comb += step.eq(d_grant)
+            m.d.sync += ld_out.eq(ld_out + d_grant - d_rsp)
+            with m.If(d_rsp):
+                m.d.sync += ld_recv.eq(ld_recv + 1)
+                with m.Switch(ld.dst):
+                    with m.Case(isa.BUF_UB):
+                        m.d.comb += dma_ub_we.eq(1)
+                    with m.Case(isa.BUF_WGT):
+                        bpt = c.beats_per_tile
+                        m.d.comb += [wgt_wr.addr.eq(dst_beat // bpt if bpt > 1 else dst_beat),
+                                     wgt_wr.data.eq(Cat(*[self.rsp_data] * bpt)),
+                                     wgt_wr.en.eq(1 << (dst_beat % bpt) if bpt > 1 else 1)]
+                    with m.Case(isa.BUF_PRM):
+                        bpp = c.beats_per_prm
+                        m.d.comb += [prm_wr.addr.eq(dst_beat // bpp if bpp > 1 else dst_beat),
+                                     prm_wr.data.eq(Cat(*[self.rsp_data] * bpp)),
+                                     prm_wr.en.eq(1 << (dst_beat % bpp) if bpp > 1 else 1)]
+                    with m.Case(isa.BUF_TBL):
+                        nbeats = c.table_slots * 256 // c.bus_bytes
+                        tb = Array(tables.word_select(i, BB) for i in range(nbeats))
+                        m.d.sync += tb[dst_beat[:_clog2(nbeats)]].eq(self.rsp_data)
+            with m.If((ld_recv == ld_total) & (ld_out == 0)):
+                m.d.sync += ld_busy.eq(0)
+                m.d.comb += ready_inc.eq(ld.signal)
+        # stores: gather R words from the UB (port B), then write one beat
+        dma_rdb = Signal()
+        dma_rdb_addr = Signal(UBA)
+        with m.If(ld_busy & ld_store & ~stop):
+            with m.If(ld_issued == ld_total):
+                m.d.sync += ld_busy.eq(0)
+                m.d.comb += ready_inc.eq(ld.signal)
+            with m.Elif(st_phase < R):
+                m.d.comb += [dma_rdb.eq(1), dma_rdb_addr.eq((ld.buf + ld_issued) * R + st_phase)]
+                m.d.sync += st_phase.eq(st_phase + 1)
+            with m.Elif(st_phase == R):  # the last word arrives in this cycle
+                m.d.sync += st_phase.eq(R + 1)
+            with m.Else():
+                m.d.comb += [d_req.eq(1), d_addr.eq(ld_addr), d_we.eq(1), d_wdata.eq(st_beat)]
+                with m.If(d_grant):
+                    m.d.comb += step.eq(1)
+                    m.d.sync += st_phase.eq(0)
+            # data of the read issued in the previous cycle
+            st_prev = Signal(range(R + 2))
+            st_prev_v = Signal()
+            m.d.sync += [st_prev.eq(st_phase), st_prev_v.eq(dma_rdb)]
+            with m.If(st_prev_v):
+                if R > 1:
+                    m.d.sync += st_beat.word_select(st_prev[:_clog2(R)], WBITS).eq(rdb_word)
+                else:
+                    m.d.sync += st_beat.eq(rdb_word)
+        with m.If(self.start):
+            m.d.sync += ld_out.eq(0)
+
+        # ---------------------------------------------------------------- compute unit
+        CM = isa.amaranth_layout("GEMM")
+        DWL = isa.amaranth_layout("DW")
+        GPL = isa.amaranth_layout("GAP")
+        cm_head = Signal(isa.INSTR_BITS)
+        m.d.comb += cm_head.eq(cmq.r_data)
+        cm_busy = Signal()
+        cm_engine_done = Signal()
+        cm_layer = Signal(16)
+        cm_signal = Signal()
+        t_busy, t_wait, t_mac = Signal(32), Signal(32), Signal(32)
+        go_gemm, go_dw, go_gap = Signal(), Signal(), Signal()
+        mac_now = Signal()  # the PE array does useful-or-padded work this cycle
+        cmp_busy_cnt, cmp_wait_cnt, mac_cnt, instr_cnt = (Signal(32), Signal(32), Signal(32),
+                                                          Signal(32))
+        m.d.comb += [self.cmp_busy.eq(cmp_busy_cnt), self.cmp_wait.eq(cmp_wait_cnt),
+                     self.mac_cycles.eq(mac_cnt), self.instrs.eq(instr_cnt)]
+        with m.If(self.start):
+            m.d.sync += [cmp_busy_cnt.eq(0), cmp_wait_cnt.eq(0), mac_cnt.eq(0), instr_cnt.eq(0),
+                         cm_busy.eq(0), t_wait.eq(0)]
+        with m.If(mac_now & ~stop):
+            m.d.sync += [t_mac.eq(t_mac + 1), mac_cnt.eq(mac_cnt + 1)]
+        with m.If(~cm_busy & cmq.r_rdy & running & ~stop):
+            hw_wait = cm_head[4]
+            with m.If(hw_wait & (sem_ready == 0)):
+                m.d.sync += [t_wait.eq(t_wait + 1), cmp_wait_cnt.eq(cmp_wait_cnt + 1)]
+            with m.Else():
+                m.d.comb += [cmq.r_en.eq(1), ready_dec.eq(hw_wait)]
+                m.d.sync += [cm_busy.eq(1), cm_layer.eq(cm_head[6:22]), cm_signal.eq(cm_head[5]),
+                             t_busy.eq(1), t_mac.eq(0)]
+                with m.Switch(cm_head[:4]):
+                    with m.Case(OP["GEMM"]):
+                        m.d.comb += go_gemm.eq(1)
+                    with m.Case(OP["DW"]):
+                        m.d.comb += go_dw.eq(1)
+                    with m.Case(OP["GAP"]):
+                        m.d.comb += go_gap.eq(1)
+        with m.If(cm_busy & ~stop):
+            m.d.sync += [t_busy.eq(t_busy + 1), cmp_busy_cnt.eq(cmp_busy_cnt + 1)]
+            with m.If(cm_engine_done):
+                m.d.sync += [cm_busy.eq(0), t_wait.eq(0), instr_cnt.eq(instr_cnt + 1)]
+                m.d.comb += [free_inc.eq(cm_signal), self.perf_valid.eq(1)]
+        m.d.comb += [self.perf_layer.eq(cm_layer), self.perf_t.eq(cycles),
+                     self.perf_wait.eq(t_wait), self.perf_busy.eq(t_busy),
+                     self.perf_mac.eq(t_mac)]
+
+        # compute-side UB write request (one engine at a time)
+        c_wr_addr = Signal(UBA)
+        c_wr_n = Signal(range(NB + 1))
+        c_wr_words = [Signal(WBITS, name=f"cw{i}") for i in range(WB)]
+        with m.If(dma_ub_we):
+            m.d.comb += [wr_addr.eq(dst_beat * R), wr_n.eq(R)]
+            for i in range(R):
+                m.d.comb += wr_words[i].eq(self.rsp_data.word_select(i, WBITS))
+            with m.If(c_wr_n != 0):
+                m.d.comb += set_error.eq(7)
+        with m.Else():
+            m.d.comb += [wr_addr.eq(c_wr_addr), wr_n.eq(c_wr_n)]
+            for i in range(WB):
+                m.d.comb += wr_words[i].eq(c_wr_words[i])
+        # trace = the compute write, with the intermediate codes
+        tq = [Signal(WBITS, name=f"tq{i}") for i in range(WB)]
+        ta = [Signal(WBITS, name=f"ta{i}") for i in range(WB)]
+        m.d.comb += [self.trace_layer.eq(cm_layer), self.trace_addr.eq(c_wr_addr),
+                     self.trace_q.eq(Cat(*tq)), self.trace_a.eq(Cat(*ta)),
+                     self.trace_r.eq(Cat(*c_wr_words))]
+        for i in range(WB):
+            m.d.comb += self.trace_valid[i].eq(~stop & (i < c_wr_n))
+
+        # table lookup helper (slot, code) -> code
+        tbl_bytes = Array(tables.word_select(i, 8) for i in range(c.table_slots * 256))
+
+        def lookup(slot, code):
+            return tbl_bytes[Cat((code + 128)[:8], slot)].as_signed()
+
+        # post-processing of one word: acc lanes (signed 32) -> (q, a) codes
+        def post_word(acc_lanes, prm_word, tbl_en, tslot, name):
+            qs, as_ = [], []
+            for j in range(L):
+                bias = prm_word[j * 64:j * 64 + 32].as_signed()
+                sh = prm_word[j * 64 + 32:j * 64 + 40].as_signed()
+                s = Signal(signed(34), name=f"{name}_s{j}")
+                m.d.comb += s.eq(acc_lanes[j] + bias)
+                q = requant8(m, s, sh, name=f"{name}_rq{j}")
+                a = Signal(signed(8), name=f"{name}_a{j}")
+                m.d.comb += a.eq(Mux(tbl_en, lookup(tslot, q), q))
+                qs.append(q)
+                as_.append(a)
+            return qs, as_
+
+        # ---------------------------------------------------------------- PE array
+        pe_a = [[Signal(signed(8), name=f"pa{r}_{k}") for k in range(L)] for r in range(L)]
+        pe_b = [[Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)] for r in range(L)]
+        pe_p = [[pe_a[r][k] * pe_b[r][k] for k in range(L)] for r in range(L)]
+        pe_rowsum = [tree_sum(pe_p[r]) for r in range(L)]
+
+        # ---------------------------------------------------------------- GEMM engine
+        g = Signal(CM)
+        g_run, g_pre = Signal(), Signal()
+        g_ci, g_p, g_co = Signal(8), Signal(16), Signal(8)
+        g_pre_i = Signal(8)
+        n_gate = max(64, 2048 // L)
+        gate_regs = Array(Signal(WBITS, name=f"gate{i}") for i in range(n_gate))
+        with m.If(go_gemm):
+            m.d.sync += g.eq(cm_head)
+            hg = Signal(CM)
+            m.d.comb += hg.eq(cm_head)
+            bad = ((hg.npix == 0) | (hg.cit == 0) | (hg.cot == 0)
+                   | (hg.gate & (hg.cit > n_gate)))
+            with m.If(bad):
+                m.d.comb += set_error.eq(3)
+            with m.Else():
+                m.d.sync += [g_pre.eq(hg.gate), g_run.eq(~hg.gate), g_ci.eq(0), g_p.eq(0),
+                             g_co.eq(0), g_pre_i.eq(0)]
+        # gate preload through port B (one word per cycle, data one cycle later)
+        g_pre_v = Signal()
+        g_pre_d = Signal(8)
+        m.d.sync += [g_pre_v.eq(0)]
+        with m.If(g_pre & ~stop):
+            m.d.comb += rdb_addr.eq(g.gaddr + g_pre_i)
+            m.d.sync += [g_pre_v.eq(1), g_pre_d.eq(g_pre_i), g_pre_i.eq(g_pre_i + 1)]
+            with m.If(g_pre_i + 1 == g.cit):
+                m.d.sync += [g_pre.eq(0), g_run.eq(1)]
+        with m.If(g_pre_v):
+            m.d.sync += gate_regs[g_pre_d].eq(rdb_word)
+        # stage 0: issue reads
+        s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
+        s1_xaddr = Signal(UBA)
+        m.d.sync += s1_v.eq(0)
+        with m.If(g_run & ~stop):
+            m.d.comb += [rda_addr.eq(g.x + g_ci * g.xcs + g_p),
+                         wgt_rd.addr.eq(g.wgt + g_co * g.cit + g_ci),
+                         prm_rd.addr.eq(g.prm + g_co)]
+            m.d.sync += [s1_v.eq(1), s1_first.eq(g_ci == 0), s1_last.eq(g_ci + 1 == g.cit),
+                         s1_ci.eq(g_ci), s1_p.eq(g_p), s1_co.eq(g_co),
+                         s1_xaddr.eq(g.x + g_ci * g.xcs + g_p)]
+            with m.If(g_ci + 1 == g.cit):
+                m.d.sync += g_ci.eq(0)
+                with m.If(g_p + 1 == g.npix):
+                    m.d.sync += g_p.eq(0)
+                    with m.If(g_co + 1 == g.cot):
+                        m.d.sync += g_run.eq(0)
+                    with m.Else():
+                        m.d.sync += g_co.eq(g_co + 1)
+                with m.Else():
+                    m.d.sync += g_p.eq(g_p + 1)
+            with m.Else():
+                m.d.sync += g_ci.eq(g_ci + 1)
+        # stage 1: gate, MACs, accumulate
+        x_lanes = lanes_of(rda_words[0], L)
+        gw = gate_regs[s1_ci]
+        xg = []
+        for k in range(L):
+            prod = Signal(signed(16), name=f"gx{k}")
+            m.d.comb += prod.eq(x_lanes[k] * gw[k * 8:(k + 1) * 8].as_signed())
+            xq = requant8(m, prod, g.gshift, name=f"grq{k}")
+            xk = Signal(signed(8), name=f"xg{k}")
+            m.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
+            xg.append(xk)
+        m.d.comb += [self.trace_g_valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
+                     self.trace_g_addr.eq(s1_xaddr), self.trace_g.eq(Cat(*xg))]
+        g_acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
+        wt = wgt_rd.data
+        gemm_mode = Signal()
+        m.d.comb += gemm_mode.eq(s1_v)
+        with m.If(s1_v & ~stop):
+            m.d.comb += mac_now.eq(1)
+            for r in range(L):
+                m.d.sync += g_acc[r].eq(Mux(s1_first, 0, g_acc[r]) + pe_rowsum[r])
+        s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
+        s2_prm = Signal(L * 64)
+        m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
+        with m.If(s1_v & s1_last):
+            m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(prm_rd.data)]
+            m.d.comb += rdb_addr.eq(g.skip + s1_co * g.ocs + s1_p)
+        # stage 2: post-processing (+ residual add), register for the write
+        gq, ga = post_word(g_acc, s2_prm, g.tbl, g.tslot, "gp")
+        skip_l = lanes_of(rdb_word, L)
+        g_r = []
+        for j in range(L):
+            t = Signal(signed(24), name=f"gadd{j}")
+            m.d.comb += t.eq((ga[j] << g.sa) + (skip_l[j] << g.sb))
+            rr = requant8(m, t, g.ashift, name=f"garq{j}")
+            rj = Signal(signed(8), name=f"gr{j}")
+            m.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
+            g_r.append(rj)
+        s3_v = Signal()
+        s3_addr = Signal(UBA)
+        s3_q, s3_a, s3_r = Signal(WBITS), Signal(WBITS), Signal(WBITS)
+        m.d.sync += s3_v.eq(s2_v & ~stop)
+        with m.If(s2_v):
+            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(Cat(*gq)),
+                         s3_a.eq(Cat(*ga)), s3_r.eq(Cat(*g_r))]
+        gemm_busy = Signal()
+        m.d.comb += gemm_busy.eq(g_pre | g_run | s1_v | s2_v | s3_v)
+
+        # ---------------------------------------------------------------- GAP engine
+        p = Signal(GPL)
+        p_run = Signal()
+        p_g, p_r = Signal(8), Signal(16)
+        p_nr = Signal(17)
+        p_hw = Signal(32)
+        with m.If(go_gap):
+            m.d.sync += p.eq(cm_head)
+            hp = Signal(GPL)
+            m.d.comb += hp.eq(cm_head)
+            with m.If((hp.g == 0) | (hp.hw_log2 > 16)):
+                m.d.comb += set_error.eq(5)
+            with m.Else():
+                hw = Signal(32)
+                m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
+                m.d.sync += [p_run.eq(1), p_g.eq(0), p_r.eq(0), p_hw.eq(hw),
+                             p_nr.eq((hw + NB - 1) >> nb_log2)]
+        p1_v, p1_first, p1_last = Signal(), Signal(), Signal()
+        p1_n = Signal(range(NB + 1))
+        p1_g = Signal(8)
+        m.d.sync += p1_v.eq(0)
+        with m.If(p_run & ~stop):
+            rem = Signal(32)
+            m.d.comb += [rem.eq(p_hw - (p_r << nb_log2)),
+                         rda_addr.eq(p.x + p_g * p.xcs + (p_r << nb_log2))]
+            m.d.sync += [p1_v.eq(1), p1_first.eq(p_r == 0), p1_last.eq(p_r + 1 == p_nr),
+                         p1_n.eq(Mux(rem > NB, NB, rem)), p1_g.eq(p_g)]
+            with m.If(p_r + 1 == p_nr):
+                m.d.sync += p_r.eq(0)
+                with m.If(p_g + 1 == p.g):
+                    m.d.sync += p_run.eq(0)
+                with m.Else():
+                    m.d.sync += p_g.eq(p_g + 1)
+            with m.Else():
+                m.d.sync += p_r.eq(p_r + 1)
+        p_acc = [Signal(signed(32), name=f"pacc{j}") for j in range(L)]
+        words_l = [lanes_of(rda_words[i], L) for i in range(NB)]
+        p2_v = Signal()
+        p2_g = Signal(8)
+        m.d.sync += p2_v.eq(p1_v & p1_last & ~stop)
+        with m.If(p1_v & ~stop):
+            for j in range(L):
+                s = tree_sum([Mux(i < p1_n, words_l[i][j], 0) for i in range(NB)])
+                m.d.sync += p_acc[j].eq(Mux(p1_first, 0, p_acc[j]) + s)
+            m.d.sync += p2_g.eq(p1_g)
+        p_out = [requant8(m, p_acc[j], p.shift, name=f"prq{j}") for j in range(L)]
+        gap_busy = Signal()
+        m.d.comb += gap_busy.eq(p_run | p1_v | p2_v)
+
+        # ---------------------------------------------------------------- depthwise engine
+        d = Signal(DWL)
+        KMAX = max(c.dw_kernels)
+        TAPS = KMAX * KMAX
+        TPG = -(-TAPS // L)  # weight tiles per channel group (runtime: ceil(k*k / lanes))
+        W = c.dw_window
+        d_tpg = Signal(range(TPG + 1))
+        d_nreads = Signal(range(W // NB + 3))
+        d_nblk = Signal(24)  # blocks per group
+        d_bx = Signal(8)  # blocks per row (row mode)
+        # reader
+        r_run = Signal()
+        r_g, r_b, r_ky = Signal(8), Signal(24), Signal(3)
+        r_i = Signal(range(W // NB + 3))
+        slot_full = Signal(2)
+        r_slot = Signal()
+        win = [[Signal(WBITS, name=f"win{s}_{i}") for i in range(W)] for s in range(2)]
+        # MAC consumer
+        q_run = Signal()
+        q_g, q_b, q_ky, q_kx = Signal(8), Signal(24), Signal(3), Signal(3)
+        q_slot = Signal()
+        q_taps_ok = Signal()
+        q_tap_i = Signal(range(TPG + 2))
+        taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
+        q_prm = Signal(L * 64)
+        q_prm_ok = Signal()
+        d_acc = [[Signal(signed(32), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
+        q_first = Signal()
+        # write-back
+        wb_busy = Signal()
+        wb_acc = [[Signal(signed(32), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
+        wb_prm = Signal(L * 64)
+        wb_addr = Signal(UBA)
+        wb_n = Signal(range(L + 1))
+        wb_i = Signal(range(L + 1))
+
+        # block -> coordinates: flat mode n0 = b * L; row mode (oy, ox0 = bxi * L), kept as
+        # running counters because the blocks per row need not be a power of two.
+        r_oy, r_bxi = Signal(12), Signal(8)
+        q_oy, q_bxi = Signal(12), Signal(8)
+
+        with m.If(go_dw):
+            m.d.sync += d.eq(cm_head)
+            hd = Signal(DWL)
+            m.d.comb += hd.eq(cm_head)
+            kk = Signal(8)
+            m.d.comb += kk.eq(hd.k * hd.k)
+            span = Signal(16)
+            m.d.comb += span.eq(Mux(hd.s == 2, 2 * L, L) + hd.k - 1)
+            nreads = Signal(16)
+            m.d.comb += nreads.eq((span + NB - 1) >> nb_log2)
+            n_out = Signal(24)
+            m.d.comb += n_out.eq(hd.ho * hd.wo)
+            ok_k = Signal()
+            m.d.comb += ok_k.eq(0)
+            for kv in c.dw_kernels:
+                with m.If(hd.k == kv):
+                    m.d.comb += ok_k.eq(1)
+            ok_s = Signal()
+            for sv in c.dw_strides:
+                with m.If(hd.s == sv):
+                    m.d.comb += ok_s.eq(1)
+            bad = (~ok_k | ~ok_s | (hd.g == 0) | (hd.ho == 0) | (hd.wo == 0)
+                   | (hd.flat & ((hd.s != 1) | (Const(1, 12) << hd.wo_log2 != hd.wo))))
+            with m.If(bad):
+                m.d.comb += set_error.eq(4)
+            with m.Else():
+                bx = Signal(8)
+                m.d.comb += bx.eq((hd.wo + L - 1) >> _clog2(L))
+                m.d.sync += [d_tpg.eq((kk + L - 1) >> _clog2(L)), d_nreads.eq(nreads),
+                             d_bx.eq(bx),
+                             d_nblk.eq(Mux(hd.flat, (n_out + L - 1) >> _clog2(L), hd.ho * bx)),
+                             r_run.eq(1), r_g.eq(0), r_b.eq(0), r_ky.eq(0), r_i.eq(0),
+                             r_slot.eq(0), slot_full.eq(0), r_oy.eq(0), r_bxi.eq(0),
+                             q_run.eq(1), q_g.eq(0), q_b.eq(0), q_ky.eq(0), q_kx.eq(0),
+                             q_slot.eq(0), q_taps_ok.eq(0), q_prm_ok.eq(0), q_tap_i.eq(0),
+                             q_first.eq(1), q_oy.eq(0), q_bxi.eq(0)]
+
+        def window_base(gi, oy, bxi, b, ky):
+            flat = (d.x + gi * d.xcs + (b << _clog2(L)) + (ky - d.pad) * d.w - d.pad)
+            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.pad) * d.w
+                   + ((bxi << _clog2(L)) * d.s) - d.pad)
+            return Mux(d.flat, flat, row)
+
+        # reader: fill window slot r_slot with the span of row ky of block b
+        r_cap_v = Signal()
+        r_cap_i = Signal(range(W // NB + 3))
+        r_cap_slot = Signal()
+        r_cap_last = Signal()
+        m.d.sync += r_cap_v.eq(0)
+        slot_set = Signal(2)
+        slot_clr = Signal(2)
+        with m.If(r_run & ~stop & ~slot_full.bit_select(r_slot, 1)):
+            base = Signal(32)
+            m.d.comb += base.eq(window_base(r_g, r_oy, r_bxi, r_b, r_ky))
+            m.d.comb += rda_addr.eq(base + (r_i << nb_log2))
+            m.d.sync += [r_cap_v.eq(1), r_cap_i.eq(r_i), r_cap_slot.eq(r_slot),
+                         r_cap_last.eq(r_i + 1 == d_nreads)]
+            with m.If(r_i + 1 == d_nreads):
+                m.d.sync += [r_i.eq(0), r_slot.eq(~r_slot)]
+                with m.If(r_ky + 1 == d.k):
+                    m.d.sync += r_ky.eq(0)
+                    with m.If(r_b + 1 == d_nblk):
+                        m.d.sync += [r_b.eq(0), r_oy.eq(0), r_bxi.eq(0)]
+                        with m.If(r_g + 1 == d.g):
+                            m.d.sync += r_run.eq(0)
+                        with m.Else():
+                            m.d.sync += r_g.eq(r_g + 1)
+                    with m.Else():
+                        m.d.sync += r_b.eq(r_b + 1)
+                        with m.If(r_bxi + 1 == d_bx):
+                            m.d.sync += [r_bxi.eq(0), r_oy.eq(r_oy + 1)]
+                        with m.Else():
+                            m.d.sync += r_bxi.eq(r_bxi + 1)
+                with m.Else():
+                    m.d.sync += r_ky.eq(r_ky + 1)
+            with m.Else():
+                m.d.sync += r_i.eq(r_i + 1)
+        # capture read data into the window slot (positions i*NB .. i*NB+NB-1)
+        q_shift = Signal()  # MAC consumer shifts its slot by one word this cycle
+        for s in range(2):
+            cap_here = r_cap_v & (r_cap_slot == s)
+            with m.If(cap_here):
+                for pos in range(W):
+                    blk, off = divmod(pos, NB)
+                    with m.If(r_cap_i == blk):
+                        m.d.sync += win[s][pos].eq(rda_words[off])
+            with m.Elif(q_shift & (q_slot == s)):
+                for pos in range(W - 1):
+                    m.d.sync += win[s][pos].eq(win[s][pos + 1])
+        with m.If(r_cap_v & r_cap_last):
+            m.d.comb += slot_set.eq(Mux(r_cap_slot, 2, 1))
+        m.d.sync += slot_full.eq((slot_full | slot_set) & ~slot_clr)
+
+        # MAC consumer: per group load taps + params, then per (block, ky): k MAC cycles
+        tap_cap_v = Signal()
+        tap_cap_i = Signal(range(TPG + 2))
+        m.d.sync += tap_cap_v.eq(0)
+        prm_cap_v = Signal()
+        m.d.sync += prm_cap_v.eq(0)
+        with m.If(q_run & ~q_taps_ok & ~stop):
+            m.d.comb += wgt_rd.addr.eq(d.wgt + q_g * d_tpg + q_tap_i)
+            with m.If(q_tap_i < d_tpg):
+                m.d.sync += [tap_cap_v.eq(1), tap_cap_i.eq(q_tap_i), q_tap_i.eq(q_tap_i + 1)]
+            with m.Elif(~tap_cap_v):
+                m.d.sync += q_taps_ok.eq(1)
+        tap_rows = Array(taps)
+        with m.If(tap_cap_v):
+            for t in range(TPG * L):
+                ti, row = divmod(t, L)
+                with m.If(tap_cap_i == ti):
+                    m.d.sync += taps[t].eq(wgt_rd.data.word_select(row, WBITS))
+        with m.If(q_run & ~q_prm_ok & ~stop):
+            m.d.comb += prm_rd.addr.eq(d.prm + q_g)
+            m.d.sync += prm_cap_v.eq(1)
+            with m.If(prm_cap_v):
+                m.d.sync += [q_prm.eq(prm_rd.data), q_prm_ok.eq(1), prm_cap_v.eq(0)]
+        # lane coordinates of the current block
+        lane_oy = [Signal(signed(16), name=f"loy{j}") for j in range(L)]
+        lane_ox = [Signal(signed(16), name=f"lox{j}") for j in range(L)]
+        lane_ok = [Signal(name=f"lok{j}") for j in range(L)]
+        for j in range(L):
+            n = Signal(24, name=f"ln{j}")
+            m.d.comb += n.eq((q_b << _clog2(L)) + j)
+            with m.If(d.flat):
+                m.d.comb += [lane_oy[j].eq(n >> d.wo_log2),
+                             lane_ox[j].eq(n & ((Const(1, 12) << d.wo_log2) - 1)),
+                             lane_ok[j].eq(n < d.ho * d.wo)]
+            with m.Else():
+                ox = Signal(16, name=f"lrx{j}")
+                m.d.comb += ox.eq((q_bxi << _clog2(L)) + j)
+                m.d.comb += [lane_oy[j].eq(q_oy), lane_ox[j].eq(ox), lane_ok[j].eq(ox < d.wo)]
+        mac_go = Signal()
+        wb_take = Signal()  # hand the finished block to write-back
+        q_last_ky = Signal()
+        m.d.comb += mac_go.eq(q_run & q_taps_ok & q_prm_ok & slot_full.bit_select(q_slot, 1)
+                              & ~stop)
+        # a block's final MAC cycle must wait for a free write-back unit
+        q_block_end = Signal()
+        m.d.comb += q_block_end.eq((q_kx + 1 == d.k) & (q_ky + 1 == d.k))
+        mac_fire = Signal()
+        m.d.comb += mac_fire.eq(mac_go & (~q_block_end | ~wb_busy))
+        tap_idx = Signal(8)
+        m.d.comb += tap_idx.eq(q_ky * d.k + q_kx)
+        tapv = tap_rows[tap_idx]
+        dw_valid = []
+        for j in range(L):
+            iy = Signal(signed(18), name=f"iy{j}")
+            ix = Signal(signed(18), name=f"ix{j}")
+            m.d.comb += [iy.eq(lane_oy[j] * d.s + q_ky - d.pad),
+                         ix.eq(lane_ox[j] * d.s + q_kx - d.pad)]
+            v = Signal(name=f"dv{j}")
+            m.d.comb += v.eq(lane_ok[j] & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
+            dw_valid.append(v)
+        slot_words = [Array(win[0][i] for i in range(W)), Array(win[1][i] for i in range(W))]
+        # lane j reads window word j * s (the slot shifts by one word per kx)
+        for j in range(L):
+            src = Signal(WBITS, name=f"dsrc{j}")
+            i1, i2 = j, min(2 * j, W - 1)
+            m.d.comb += src.eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
+                                   Mux(d.s == 2, win[0][i2], win[0][i1])))
+            xl = lanes_of(src, L)
+            tl = lanes_of(tapv, L)
+            for k in range(L):
+                with m.If(gemm_mode):
+                    m.d.comb += [pe_a[j][k].eq(xg[k]),
+                                 pe_b[j][k].eq(wt[(j * L + k) * 8:(j * L + k + 1) * 8].as_signed())]
+                with m.Else():
+                    m.d.comb += [pe_a[j][k].eq(Mux(dw_valid[j], xl[k], 0)), pe_b[j][k].eq(tl[k])]
+        with m.If(mac_fire):
+            m.d.comb += [mac_now.eq(1), q_shift.eq(1)]
+            for j in range(L):
+                for k in range(L):
+                    m.d.sync += d_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+            m.d.sync += q_first.eq(0)
+            with m.If(q_kx + 1 == d.k):
+                m.d.sync += q_kx.eq(0)
+                m.d.comb += slot_clr.eq(Mux(q_slot, 2, 1))
+                m.d.sync += q_slot.eq(~q_slot)
+                with m.If(q_ky + 1 == d.k):
+                    m.d.sync += [q_ky.eq(0), q_first.eq(1)]
+                    m.d.comb += wb_take.eq(1)
+                    with m.If(q_b + 1 == d_nblk):
+                        m.d.sync += [q_b.eq(0), q_oy.eq(0), q_bxi.eq(0)]
+                        with m.If(q_g + 1 == d.g):
+                            m.d.sync += q_run.eq(0)
+                        with m.Else():
+                            m.d.sync += [q_g.eq(q_g + 1), q_taps_ok.eq(0), q_prm_ok.eq(0),
+                                         q_tap_i.eq(0)]
+                    with m.Else():
+                        m.d.sync += q_b.eq(q_b + 1)
+                        with m.If(q_bxi + 1 == d_bx):
+                            m.d.sync += [q_bxi.eq(0), q_oy.eq(q_oy + 1)]
+                        with m.Else():
+                            m.d.sync += q_bxi.eq(q_bxi + 1)
+                with m.Else():
+                    m.d.sync += q_ky.eq(q_ky + 1)
+            with m.Else():
+                m.d.sync += q_kx.eq(q_kx + 1)
+        # hand-over: the accumulators after this cycle's MAC go to the write-back copy
+        with m.If(wb_take):
+            for j in range(L):
+                for k in range(L):
+                    m.d.sync += wb_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+            cnt = Signal(24)
+            start = Signal(32)
+            n0 = Signal(24)
+            m.d.comb += n0.eq(q_b << _clog2(L))
+            with m.If(d.flat):
+                m.d.comb += [start.eq(n0),
+                             cnt.eq(Mux(d.ho * d.wo - n0 > L, L, d.ho * d.wo - n0))]
+            with m.Else():
+                ox0 = Signal(16)
+                m.d.comb += ox0.eq(q_bxi << _clog2(L))
+                m.d.comb += [start.eq(q_oy * d.wo + ox0),
+                             cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
+            m.d.sync += [wb_busy.eq(1), wb_prm.eq(q_prm), wb_addr.eq(d.out + q_g * d.ocs + start),
+                         wb_n.eq(cnt), wb_i.eq(0)]
+        # write-back: WB words per cycle through post-processing
+        wb_q = []
+        wb_a = []
+        wb_sel = []
+        for i in range(WB):
+            sel = [Signal(signed(32), name=f"wsel{i}_{k}") for k in range(L)]
+            for k in range(L):
+                m.d.comb += sel[k].eq(Array(wb_acc[j][k] for j in range(L))[wb_i + i]
+                                      if L > 1 else wb_acc[0][k])
+            qs, as_ = post_word(sel, wb_prm, d.tbl, d.tslot, f"dp{i}")
+            wb_q.append(qs)
+            wb_a.append(as_)
+            wb_sel.append(sel)
+        w1_v = Signal()
+        w1_addr = Signal(UBA)
+        w1_n = Signal(range(WB + 1))
+        w1_q = [Signal(WBITS, name=f"w1q{i}") for i in range(WB)]
+        w1_a = [Signal(WBITS, name=f"w1a{i}") for i in range(WB)]
+        m.d.sync += w1_v.eq(0)
+        with m.If(wb_busy & ~wb_take & ~stop):
+            left = Signal(range(L + 1))
+            m.d.comb += left.eq(wb_n - wb_i)
+            m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
+                         w1_n.eq(Mux(left > WB, WB, left))]
+            for i in range(WB):
+                m.d.sync += [w1_q[i].eq(Cat(*wb_q[i])), w1_a[i].eq(Cat(*wb_a[i]))]
+            with m.If(wb_i + WB >= wb_n):
+                m.d.sync += wb_busy.eq(0)
+            with m.Else():
+                m.d.sync += wb_i.eq(wb_i + WB)
+        dw_busy = Signal()
+        m.d.comb += dw_busy.eq(r_run | q_run | wb_busy | w1_v)
+
+        # ---------------------------------------------------------------- compute write mux
+        with m.If(s3_v):
+            m.d.comb += [c_wr_addr.eq(s3_addr), c_wr_n.eq(1), c_wr_words[0].eq(s3_r),
+                         tq[0].eq(s3_q), ta[0].eq(s3_a)]
+        with m.Elif(p2_v):
+            m.d.comb += [c_wr_addr.eq(p.out + p2_g), c_wr_n.eq(1),
+                         c_wr_words[0].eq(Cat(*p_out)), tq[0].eq(Cat(*p_out)),
+                         ta[0].eq(Cat(*p_out))]
+        with m.Elif(w1_v):
+            m.d.comb += [c_wr_addr.eq(w1_addr), c_wr_n.eq(w1_n)]
+            for i in range(WB):
+                m.d.comb += [c_wr_words[i].eq(w1_a[i]), tq[i].eq(w1_q[i]), ta[i].eq(w1_a[i])]
+        # DMA store reads use port B when no GEMM needs it (the compiler orders them)
+        with m.If(dma_rdb):
+            m.d.comb += rdb_addr.eq(dma_rdb_addr)
+
+        engine_busy = Signal()
+        m.d.comb += engine_busy.eq(gemm_busy | gap_busy | dw_busy)
+        started = Signal()
+        m.d.sync += started.eq(go_gemm | go_dw | go_gap)
+        m.d.comb += cm_engine_done.eq(cm_busy & ~engine_busy & ~started)
+
+        # ---------------------------------------------------------------- completion
+        all_idle = Signal()
+        m.d.comb += all_idle.eq(end_seen & ~ldq.r_rdy & ~cmq.r_rdy & ~ld_busy & ~cm_busy
+                                & (ld_out == 0))
+        with m.If(running & all_idle & ~self.start):
+            m.d.sync += [running.eq(0), done.eq(1)]
+        # progress = something moved; an engine waiting forever on data is not progress
+        m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
+                                | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy) | (cmq.w_en & cmq.w_rdy) | r_cap_v
+                                | tap_cap_v | prm_cap_v | g_pre_v | p1_v | wb_busy | dma_rdb
+                                | (st_phase == R))
+        return m
