@@ -17,14 +17,19 @@ RUN = PATH="$(VERILATOR_BIN):$$PATH" $(VENV)/bin/hfaccel
 
 MODEL ?= HF3
 HW ?= default
+SIM ?= verilator
+IMAGES ?= 1
 
-.PHONY: help setup system models quantize check-reference bench test test-all clean
+.PHONY: help setup system models quantize check-reference rtl hw-sim bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
 	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
 	@echo "make quantize MODEL=HF3          QCDQ ONNX + metadata under build/<model>/quant"
 	@echo "make check-reference MODEL=HF3   integer reference vs onnxruntime, 0 LSB"
+	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path]"
+	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
+	@echo "make rtl [HW=default]            Verilog + file list under build/rtl/<hw>"
 	@echo "make bench      benchmarks -> build/bench/results.json"
 	@echo "make test       the CI test suite"
 	@echo "make test-all   every test, slow ones included"
@@ -48,6 +53,12 @@ quantize: setup
 
 check-reference: setup
 	$(RUN) check-reference $(MODEL) --images $(or $(IMAGES),2)
+
+rtl: setup
+	$(RUN) rtl --hw $(HW)
+
+hw-sim: setup
+	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES)
 
 bench: setup
 	$(PY) -m hfaccel.bench

@@ -211,3 +211,160 @@ def compare(prog: Program, trace: Path, want: dict[str, np.ndarray]) -> list[Lay
             results.append(LayerResult(ly.name, ly.op, ly.kind, op.index, stage, ly.macs, ok,
                                        msg))
     return results
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    w = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w[i]}}}" for i in range(len(header)))
+    return "\n".join([fmt.format(*header), fmt.format(*["-" * x for x in w])]
+                     + [fmt.format(*map(str, r)) for r in rows])
+
+
+def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, images: int = 1,
+           data: str = "fashion-mnist", seed: int = 1, sim: str = "verilator",
+           out_dir: Path, log=print) -> dict:
+    """The whole job; returns the report (also written to ``out_dir / 'report.json'``)."""
+    import onnx
+
+    from hfaccel.accel.perf import roofline, simulate
+    from hfaccel.quant.data import load_data
+    from hfaccel.sim.check import ort_session, with_quantized_outputs
+    from hfaccel.sim.reference import run_reference
+
+    t_all = time.perf_counter()
+    prog = compile_graph(graph, cfg)
+    pred = simulate(prog)
+    roof = roofline(prog)
+    log(f"compiled {meta.get('model', onnx_path)} for {cfg.name}: {len(prog.instrs)} "
+        f"instructions, {len(prog.ops)} hardware operations, UB peak "
+        f"{prog.ub_peak_words * cfg.word_bytes / 1024:.0f} KiB, predicted {pred.total} cycles")
+    c, h, w = graph.input_shape
+    ds = load_data(data, "val", limit=images, seed=seed)
+    x, labels = next(ds.batches(images, h))
+    x = x.numpy()
+    ref = run_reference(graph, x)
+    model = onnx.load(str(onnx_path))
+    names = [ly.output for ly in graph.layers]
+    ort_out = dict(zip(names, ort_session(with_quantized_outputs(model, graph), "default")
+                       .run(names, {graph.input_name: x.astype(np.float32)})))
+    per_image = []
+    layer_rows: dict[str, dict] = {}
+    sims = []
+    for n in range(images):
+        inp = ref[graph.layers[0].output][n]
+        work = out_dir / "hwsim" / f"image{n}"
+        res = run_rtl(prog, inp, sim=sim, work=work, max_cycles=max(200_000, 4 * pred.total),
+                      log=log)
+        sims.append(res)
+        if res["timed_out"]:
+            raise HfaccelError(f"watchdog: the RTL did not finish within {res['budget_cycles']} "
+                               f"cycles (4x the predicted {pred.total}); see {work / 'sim.log'}")
+        if res["status"] != 0:
+            from hfaccel.accel.isa import ERRORS
+
+            raise HfaccelError(f"the engine stopped with status {res['status']} "
+                               f"({ERRORS.get(res['status'], '?')}) after {res['cycles']} cycles")
+        want_ort = {k: v[n] for k, v in ort_out.items()}
+        want_ref = {k: v[n] for k, v in ref.items()}
+        vs_ort = compare(prog, Path(res["files"]["trace"]), want_ort)
+        vs_ref = compare(prog, Path(res["files"]["trace"]), want_ref)
+        perf = [tuple(map(int, ln.split())) for ln in open(res["files"]["perf"])]
+        ends: dict[int, int] = {}
+        busy: dict[int, int] = {}
+        macc: dict[int, int] = {}
+        for layer, t_end, _wait, b, mac in perf:
+            ends[layer] = t_end
+            busy[layer] = busy.get(layer, 0) + b
+            macc[layer] = macc.get(layer, 0) + mac
+        op_cycles = {}
+        prev = 0
+        for op in prog.ops:
+            op_cycles[op.index] = ends.get(op.index, prev) - prev
+            prev = ends.get(op.index, prev)
+        logits_ly = graph[graph.output]
+        top_ort = int(np.argmax(want_ort[graph.output]))
+        rtl_logits = next(r for r in vs_ort if r.name == logits_ly.name)
+        per_image.append({"label": int(labels[n]), "top1_onnxruntime": top_ort,
+                          "top1_rtl": top_ort if rtl_logits.bit_exact else None,
+                          "cycles": res["cycles"]})
+        for a, b in zip(vs_ort, vs_ref):
+            row = layer_rows.setdefault(a.name, {
+                "name": a.name, "op": a.op, "kind": a.kind, "hw_op": a.hw_op,
+                "hw_kind": prog.ops[a.hw_op].kind, "fused_stage": a.stage, "macs": a.macs,
+                "bit_exact": True, "bit_exact_reference": True, "mismatch": ""})
+            row["bit_exact"] &= bool(a.bit_exact)
+            row["bit_exact_reference"] &= bool(b.bit_exact)
+            if not a.bit_exact and not row["mismatch"]:
+                row["mismatch"] = f"image {n}: {a.first_mismatch}"
+        res["op_cycles"] = op_cycles
+        res["op_busy"] = busy
+        res["op_mac_cycles"] = macc
+    # per IR layer: cycles of its hardware op go to the op's main layer (fused ones show 0)
+    L2 = cfg.macs_per_cycle
+    last = sims[-1]
+    layers = []
+    for op in prog.ops:
+        for name in op.stages:
+            row = layer_rows[name]
+            main = name == op.name
+            cyc = last["op_cycles"][op.index] if main else 0
+            row.update(cycles=cyc, cycles_predicted=pred.per_op[op.index] if main else 0,
+                       roofline_cycles=round(roof[op.index]) if main else 0,
+                       utilization=round(op.macs / (cyc * L2), 4) if main and cyc else 0.0,
+                       fused_into=None if main else op.name)
+            layers.append(row)
+    order = {ly.name: i for i, ly in enumerate(graph.layers)}
+    layers.sort(key=lambda r: order[r["name"]])
+    total_macs = graph.macs
+    cycles = last["cycles"]
+    bit_exact = all(r["bit_exact"] and r["bit_exact_reference"] for r in layers)
+    report = {
+        "model": meta.get("model", str(onnx_path)), "onnx": str(onnx_path),
+        "hw": cfg.as_dict(), "images": images, "data": data,
+        "bit_exact": bit_exact,
+        "per_image": per_image,
+        "layers": layers,
+        "total": {"macs": total_macs, "cycles": cycles, "cycles_predicted": pred.total,
+                  "utilization": round(total_macs / (cycles * L2), 4),
+                  "roofline_cycles": round(sum(roof.values())),
+                  "cycles_over_roofline": round(cycles / max(1, sum(roof.values())), 3),
+                  "counters": {k: last[k] for k in ("cmp_busy", "cmp_wait", "ld_busy",
+                                                    "mac_cycles", "instrs")}},
+        "sim": {"simulator": sim, "wall_s": round(time.perf_counter() - t_all, 1),
+                "build_s": round(sum(s["build_s"] for s in sims), 1),
+                "run_s": round(sum(s["run_s"] for s in sims), 1),
+                "cycles_per_s": round(sum(s["cycles"] for s in sims)
+                                      / max(1e-9, sum(s["run_wall_s"] for s in sims)))},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def format_report(rep: dict) -> str:
+    rows = []
+    for r in rep["layers"]:
+        rows.append([r["name"], r["kind"], ("PASS" if r["bit_exact"] and
+                                            r["bit_exact_reference"] else "FAIL"),
+                     r["cycles"] or (f"(in {r['fused_into']})" if r["fused_into"] else 0),
+                     r["cycles_predicted"] or "", f"{100 * r['utilization']:.1f}%"
+                     if r["cycles"] else ""])
+    t = rep["total"]
+    lines = [_table(rows, ["layer", "kind", "0 LSB", "cycles", "predicted", "util"])]
+    for i, im in enumerate(rep["per_image"]):
+        lines.append(f"image {i}: top-1 RTL {im['top1_rtl']}, onnxruntime "
+                     f"{im['top1_onnxruntime']} (label {im['label']})")
+    lines.append(f"total: {t['macs'] / 1e6:.2f} M MACs in {t['cycles']} cycles (predicted "
+                 f"{t['cycles_predicted']}), utilization {100 * t['utilization']:.1f}%, "
+                 f"{t['cycles_over_roofline']}x the roofline ({t['roofline_cycles']} cycles)")
+    s = rep["sim"]
+    lines.append(f"simulation: {s['simulator']}, {s['cycles_per_s']} cycles/s, build "
+                 f"{s['build_s']} s, run {s['run_s']} s, wall {s['wall_s']} s")
+    bad = [r for r in rep["layers"] if not (r["bit_exact"] and r["bit_exact_reference"])]
+    if bad:
+        lines.append(f"FAIL: {len(bad)} of {len(rep['layers'])} layers differ; first: "
+                     f"{bad[0]['name']}: {bad[0]['mismatch']}")
+    else:
+        lines.append(f"PASS: all {len(rep['layers'])} layers bit-exact (0 LSB) against "
+                     "onnxruntime and the integer reference")
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""Analytic cycle model: replays a compiled program's schedule without simulating RTL.
+
+Each instruction gets a duration from the tiling plan (closed forms that mirror the RTL's
+loops, see the ``*_cycles`` functions), and an event loop replays fetch, the in-order load and
+compute queues and the two semaphores exactly as the hardware orders them. The result predicts
+per-layer and total cycles in milliseconds, and proves the schedule free of deadlock (a
+deadlock is a compiler bug and raises).
+
+Per layer, cycles are attributed the way the RTL's counters are read: a hardware operation owns
+the cycles from the end of the previous operation's last compute instruction to the end of its
+own, so the per-layer numbers add up to the total.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from hfaccel.accel.compiler import Program
+from hfaccel.accel.isa import Instr
+
+__all__ = ["Prediction", "instr_cycles", "simulate", "roofline"]
+
+MEM_LATENCY = 8  # the testbench memory's read latency (sim/tb/tb_top.v parameter LAT)
+FIFO_LATENCY = 2  # an instruction pushed into a queue can be popped two cycles later
+
+
+def gemm_cycles(i: Instr) -> int:
+    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 4
+
+
+def gap_cycles(i: Instr, banks: int) -> int:
+    return i["g"] * math.ceil((1 << i["hw_log2"]) / banks) + 3
+
+
+def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
+    k, s = i["k"], i["s"]
+    span = (2 * lanes if s == 2 else lanes) + k - 1
+    nreads = math.ceil(span / banks)
+    if i["flat"]:
+        blocks = math.ceil(i["ho"] * i["wo"] / lanes)
+    else:
+        blocks = i["ho"] * math.ceil(i["wo"] / lanes)
+    # per (block, ky): k MAC cycles; the reader issues nreads wide reads per window and runs
+    # one window ahead (two slots)
+    per_ky = max(k, nreads)
+    tpg = math.ceil(k * k / lanes)
+    group_start = max(tpg + 2, nreads + 2)  # taps/params load overlaps the first window
+    return i["g"] * (group_start + blocks * k * per_ky) + 4
+
+
+def instr_cycles(i: Instr, lanes: int, banks: int) -> int:
+    if i.op == "GEMM":
+        return gemm_cycles(i)
+    if i.op == "GAP":
+        return gap_cycles(i, banks)
+    if i.op == "DW":
+        return dw_cycles(i, lanes, banks)
+    raise ValueError(i.op)
+
+
+@dataclass
+class Prediction:
+    total: int
+    per_op: dict[int, int]  # hw op index -> attributed cycles
+    compute_busy: dict[int, int]  # hw op index -> cycles its compute instructions ran
+    instr_end: dict[int, int]  # compute instruction index -> end cycle
+
+
+def simulate(prog: Program, *, latency: int = MEM_LATENCY) -> Prediction:
+    cfg = prog.cfg
+    ib = max(1, cfg.instr_bytes // cfg.bus_bytes)
+    fetch_cost = ib + latency + 2
+    instrs = prog.instrs
+    ldq: deque[tuple[int, int]] = deque()
+    cmq: deque[tuple[int, int]] = deque()
+    depth = cfg.queue_depth + 1  # the buffered FIFO's output register holds one more
+    t = 0
+    pc = 0
+    fetch_at = fetch_cost
+    end_seen = False
+    ld_cur, ld_end = None, 0
+    cm_cur, cm_end = None, 0
+    ready = free = 0
+    instr_end: dict[int, int] = {}
+    compute_busy: dict[int, int] = {}
+    layer_of = {i: op.index for op in prog.ops for i in op.instrs}
+    while True:
+        moved = True
+        while moved:
+            moved = False
+            if ld_cur is not None and ld_end <= t:
+                if instrs[ld_cur]["signal"]:
+                    ready += 1
+                ld_cur = None
+                moved = True
+            if cm_cur is not None and cm_end <= t:
+                if instrs[cm_cur]["signal"]:
+                    free += 1
+                instr_end[cm_cur] = cm_end
+                cm_cur = None
+                moved = True
+            if not end_seen and fetch_at <= t:
+                ins = instrs[pc]
+                q = ldq if ins.op in ("LOAD", "STORE") else cmq if ins.op in (
+                    "GEMM", "DW", "GAP") else None
+                if ins.op == "END":
+                    end_seen = True
+                    moved = True
+                elif q is None or len(q) < depth:
+                    if q is not None:
+                        q.append((pc, t + FIFO_LATENCY))
+                    pc += 1
+                    fetch_at = t + fetch_cost
+                    moved = True
+            if ld_cur is None and ldq and ldq[0][1] <= t:
+                ins = instrs[ldq[0][0]]
+                if not ins["wait"] or free > 0:
+                    free -= ins["wait"]
+                    ld_cur = ldq.popleft()[0]
+                    beats = ins["rows"] * ins["row_beats"]
+                    if ins.op == "STORE":
+                        ld_end = t + beats * (cfg.words_per_beat + 2) + 2
+                    else:
+                        ld_end = t + beats + latency + 3
+                    if not end_seen:  # fetch has priority on the bus and steals about one
+                        ld_end += ib + 1  # instruction's beats per load
+                    moved = True
+            if cm_cur is None and cmq and cmq[0][1] <= t:
+                ins = instrs[cmq[0][0]]
+                if not ins["wait"] or ready > 0:
+                    ready -= ins["wait"]
+                    cm_cur = cmq.popleft()[0]
+                    d = instr_cycles(ins, cfg.lanes, cfg.ub_banks)
+                    compute_busy[layer_of[cm_cur]] = compute_busy.get(layer_of[cm_cur], 0) + d
+                    cm_end = t + d + 1
+                    moved = True
+        if end_seen and not ldq and not cmq and ld_cur is None and cm_cur is None:
+            break
+        nxt = [x for x in (ld_end if ld_cur is not None else None,
+                           cm_end if cm_cur is not None else None,
+                           fetch_at if not end_seen else None,
+                           ldq[0][1] if ldq else None, cmq[0][1] if cmq else None)
+               if x is not None and x > t]
+        if not nxt:
+            raise RuntimeError(f"schedule deadlock at instruction {pc} ({instrs[pc]}): "
+                               f"load queue {list(ldq)[:3]}, compute queue {list(cmq)[:3]}, "
+                               f"tokens ready={ready} free={free}")
+        t = min(nxt)
+    per_op: dict[int, int] = {}
+    prev = 0
+    for op in prog.ops:
+        end = max(instr_end[i] for i in op.instrs)
+        per_op[op.index] = end - prev
+        prev = end
+    return Prediction(total=t + 2, per_op=per_op, compute_busy=compute_busy,
+                      instr_end=instr_end)
+
+
+def roofline(prog: Program) -> dict[int, int]:
+    """Per hardware op: max(MACs / lanes^2, external bytes / bus width), the ideal cycles."""
+    cfg = prog.cfg
+    out = {}
+    for op in prog.ops:
+        nbytes = sum(prog.instrs[i]["rows"] * prog.instrs[i]["row_beats"] for i in op.loads)
+        mem = nbytes  # beats
+        comp = op.macs / cfg.macs_per_cycle
+        out[op.index] = max(comp, mem)
+    return out
