@@ -69,7 +69,7 @@ def _hexfile(image: bytes, bus_bytes: int, path: Path) -> None:
 
 
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
-                    latency: int, log=print):
+                    latency: int, log=print, waves: bool = False):
     from cocotb_tools.runner import get_runner
 
     from hfaccel.accel.rtl import generate_verilog
@@ -103,7 +103,7 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
     try:
             runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
                      build_dir=build_dir, parameters=params, build_args=build_args,
-                     timescale=("1ns", "1ps"), always=False, waves=False,
+                     timescale=("1ns", "1ps"), always=False, waves=waves,
                      log_file=build_dir / "build.log")
     finally:
         if old is None:
@@ -114,7 +114,8 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
 
 
 def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
-            work: Path, max_cycles: int = 20_000_000, latency: int = 8, log=print) -> dict:
+            work: Path, max_cycles: int = 20_000_000, latency: int = 8, log=print,
+            waves: bool = False) -> dict:
     """Run ``prog`` on one input in RTL; returns raw results (files, counters, wall times)."""
     cfg = prog.cfg
     work.mkdir(parents=True, exist_ok=True)
@@ -127,9 +128,10 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     image += bytes((1 << depth_log2) * cfg.bus_bytes - len(image))
     mem = work / "mem.hex"
     _hexfile(image[:len(prog.image)], cfg.bus_bytes, mem)
-    build_dir = Path("build/hwsim") / f"{cfg.name}-{sim}-d{depth_log2}-l{latency}"
+    build_dir = (Path("build/hwsim")
+                 / f"{cfg.name}-{sim}-d{depth_log2}-l{latency}{'-waves' if waves else ''}")
     t = time.perf_counter()
-    runner, _ = build_simulator(cfg, sim, build_dir, depth_log2, latency, log=log)
+    runner, _ = build_simulator(cfg, sim, build_dir, depth_log2, latency, log=log, waves=waves)
     build_s = time.perf_counter() - t
     out_beats = -(-prog.output_words // cfg.words_per_beat)
     files = {k: (work / f"{k}.txt").resolve() for k in ("trace", "perf", "out")}
@@ -141,6 +143,8 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
            "HFACCEL_PROG": str(prog.prog_beat)}
     plusargs = [f"+MEM={mem.resolve()}", f"+TRACE={files['trace']}", f"+PERF={files['perf']}",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
+    if waves:
+        plusargs.append(f"+VCD={(work / 'waves.vcd').resolve()}")
     t = time.perf_counter()
     log(f"running the whole network in RTL ({sim}) ...")
     runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",

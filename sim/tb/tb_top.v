@@ -2,7 +2,7 @@
 // recorders of the observation ports. The HDL does the per-cycle work; cocotb only drives the
 // clock, pulses start and waits for done (no Python in the per-cycle loop).
 //
-// Plusargs: +MEM=<hex file, one beat per line>  +TRACE=<file>  +PERF=<file>
+// Plusargs: +MEM=<hex file, one beat per line>  +TRACE=<file>  +PERF=<file>  +VCD=<file>
 //           +OUT=<file> +OUT_BEAT=<n> +OUT_BEATS=<n>   (dumped when done rises)
 `timescale 1ns/1ps
 module tb_top #(
@@ -80,7 +80,7 @@ module tb_top #(
     end
 
     // recorders
-    reg [1023:0] memfile, tracefile, perffile, outfile;
+    reg [1023:0] memfile, tracefile, perffile, outfile, vcdfile;
     integer ftrace, fperf, out_beat, out_beats, k;
     reg done_q;
     initial begin
@@ -90,6 +90,10 @@ module tb_top #(
         ftrace = 0;
         fperf = 0;
         if ($value$plusargs("MEM=%s", memfile)) $readmemh(memfile, mem);
+        if ($value$plusargs("VCD=%s", vcdfile)) begin
+            $dumpfile(vcdfile);
+            $dumpvars(1, dut);
+        end
         if ($value$plusargs("TRACE=%s", tracefile)) ftrace = $fopen(tracefile, "w");
         if ($value$plusargs("PERF=%s", perffile)) fperf = $fopen(perffile, "w");
         if (!$value$plusargs("OUT=%s", outfile)) outfile = 0;
