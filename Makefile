@@ -19,8 +19,10 @@ MODEL ?= HF3
 HW ?= default
 SIM ?= verilator
 IMAGES ?= 1
+# Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU.
+NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256
 
-.PHONY: help setup system models quantize check-reference rtl hw-sim bench test test-all clean
+.PHONY: help setup system models quantize check-reference rtl hw-sim ncs bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
@@ -30,6 +32,7 @@ help:
 	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
 	@echo "make rtl [HW=default]            Verilog + file list under build/rtl/<hw>"
+	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
 	@echo "make bench      benchmarks -> build/bench/results.json"
 	@echo "make test       the CI test suite"
 	@echo "make test-all   every test, slow ones included"
@@ -59,6 +62,9 @@ rtl: setup
 
 hw-sim: setup
 	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES)
+
+ncs: setup
+	$(RUN) ncs $(NCS_ARGS)
 
 bench: setup
 	$(PY) -m hfaccel.bench

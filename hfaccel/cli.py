@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint path (default build/<model>/train/checkpoint.pt)")
     p.set_defaults(func=cmd_train)
+
+    from hfaccel.ncs.cli import add_ncs_parser  # the command's code lives in ncs/cli.py
+
+    add_ncs_parser(sub)
     return parser
 
 
