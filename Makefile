@@ -22,7 +22,7 @@ IMAGES ?= 1
 # Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU.
 NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256
 
-.PHONY: help setup system models quantize check-reference rtl hw-sim ncs bench test test-all clean
+.PHONY: help setup system models quantize check-reference rtl hw-sim report sweep ncs bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
@@ -32,6 +32,8 @@ help:
 	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
 	@echo "make rtl [HW=default]            Verilog + file list under build/rtl/<hw>"
+	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>/reports"
+	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
 	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
 	@echo "make bench      benchmarks -> build/bench/results.json"
 	@echo "make test       the CI test suite"
@@ -62,6 +64,12 @@ rtl: setup
 
 hw-sim: setup
 	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES)
+
+report: setup
+	$(RUN) report $(MODEL) --hw $(HW)
+
+sweep: setup
+	$(RUN) sweep $(SWEEP_ARGS)
 
 ncs: setup
 	$(RUN) ncs $(NCS_ARGS)

@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="checkpoint path (default build/<model>/train/checkpoint.pt)")
     p.set_defaults(func=cmd_train)
 
+    from hfaccel.accel.report import add_report_parsers  # report, sweep: accel/report.py
+
+    add_report_parsers(sub)
     from hfaccel.ncs.cli import add_ncs_parser  # the command's code lives in ncs/cli.py
 
     add_ncs_parser(sub)

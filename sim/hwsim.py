@@ -355,6 +355,10 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    from hfaccel.accel.report import write_reports  # reports/: utilization, tiling, plots
+
+    write_reports(prog, pred, out_dir / "reports", measured=report,
+                  measured_busy=last["op_busy"])
     return report
 
 
