@@ -19,8 +19,9 @@ MODEL ?= HF3
 HW ?= default
 SIM ?= verilator
 IMAGES ?= 1
-# Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU.
-NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256
+# Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU. One torch
+# thread: on a shared 2-core machine two threads per process ran several times slower.
+NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256 --threads 1
 
 .PHONY: help setup system models quantize check-reference rtl hw-sim report sweep ncs bench test test-all clean
 
