@@ -24,7 +24,7 @@ Block diagram (``docs/accel.md`` has the full contract)::
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -136,7 +136,11 @@ class Accelerator(wiring.Component):
         m.submodules.prm = prm
         prm_rd = prm.read_port()
         prm_wr = prm.write_port(granularity=BB)
-        tables = Signal(c.table_slots * 256 * 8)
+        # activation tables: one byte-wide memory, a write port per byte of a beat and a
+        # combinational read port per post-processing lane (a LUT RAM on an FPGA)
+        tbl = Memory(shape=unsigned(8), depth=c.table_slots * 256, init=[])
+        m.submodules.tbl = tbl
+        tbl_wr = [tbl.write_port() for _ in range(min(c.bus_bytes, c.table_slots * 256))]
 
         # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
         rda_addr = Signal(UBA)
@@ -147,12 +151,12 @@ class Accelerator(wiring.Component):
         for b in range(NB):
             m.d.comb += ub_rd_a[b].addr.eq(hi + (b < lo))
         m.d.sync += rda_lo_d.eq(lo)
-        # rotate the banks' words so that word i is address rda_addr + i (a shift, not muxes)
-        banks_a = Cat(*(p.data for p in ub_rd_a))
-        rot_a = Signal(NB * WBITS)
-        m.d.comb += rot_a.eq((Cat(banks_a, banks_a) >> (rda_lo_d * WBITS))[:NB * WBITS])
+        # word i comes from bank (lo + i) mod NB: one small case statement per word (cheap to
+        # simulate; a variable shift of all banks' bits is not)
+        banks_a = Array(p.data for p in ub_rd_a)
         for i in range(NB):
-            m.d.comb += rda_words[i].eq(rot_a.word_select(i, WBITS))
+            m.d.comb += rda_words[i].eq(banks_a[(rda_lo_d + i)[:nb_log2]] if NB > 1
+                                        else ub_rd_a[0].data)
         # UB narrow read port B: one word at rdb_addr, one cycle later.
         rdb_addr = Signal(UBA)
         rdb_lo_d = Signal(max(1, nb_log2))
@@ -160,20 +164,20 @@ class Accelerator(wiring.Component):
         for b in range(NB):
             m.d.comb += ub_rd_b[b].addr.eq(rdb_addr[nb_log2:])
         m.d.sync += rdb_lo_d.eq(rdb_addr[:nb_log2] if nb_log2 else 0)
-        m.d.comb += rdb_word.eq(Cat(*(p.data for p in ub_rd_b)).word_select(rdb_lo_d, WBITS)
-                                if NB > 1 else ub_rd_b[0].data)
+        m.d.comb += rdb_word.eq(Array(p.data for p in ub_rd_b)[rdb_lo_d] if NB > 1
+                                else ub_rd_b[0].data)
         # UB wide write port: wr_n consecutive words from wr_addr (compute or DMA).
         wr_addr = Signal(UBA)
         wr_n = Signal(range(NB + 1))
         wr_words = [Signal(WBITS, name=f"wr_w{i}") for i in range(NB)]
         wlo = wr_addr[:nb_log2] if nb_log2 else Const(0, 1)
         whi = wr_addr[nb_log2:]
-        wr_all = Cat(*wr_words)
+        wr_arr = Array(wr_words)
         for b in range(NB):
             i = Signal(range(NB), name=f"wr_idx{b}")
             m.d.comb += i.eq((b - wlo)[:nb_log2] if NB > 1 else 0)
             m.d.comb += [ub_wr[b].addr.eq(whi + (b < wlo)),
-                         ub_wr[b].data.eq(wr_all.word_select(i, WBITS)),
+                         ub_wr[b].data.eq(wr_arr[i]),
                          ub_wr[b].en.eq(i < wr_n)]
 
         # ---------------------------------------------------------------- queues & semaphores
@@ -315,8 +319,11 @@ class Accelerator(wiring.Component):
                                      prm_wr.en.eq(1 << (dst_beat % bpp) if bpp > 1 else 1)]
                     with m.Case(isa.BUF_TBL):
                         nbeats = c.table_slots * 256 // c.bus_bytes
-                        m.d.sync += tables.word_select(dst_beat[:_clog2(nbeats)], BB).eq(
-                            self.rsp_data)
+                        for bi, wp in enumerate(tbl_wr):
+                            m.d.comb += [wp.addr.eq(dst_beat[:_clog2(nbeats)] * c.bus_bytes
+                                                    + bi),
+                                         wp.data.eq(self.rsp_data[bi * 8:(bi + 1) * 8]),
+                                         wp.en.eq(1)]
             with m.If((ld_recv == ld_total) & (ld_out == 0)):
                 m.d.sync += ld_busy.eq(0)
                 m.d.comb += ready_inc.eq(ld.signal)
@@ -419,8 +426,10 @@ class Accelerator(wiring.Component):
             m.d.comb += self.trace_valid[i].eq(~stop & (i < c_wr_n))
 
         # table lookup helper (slot, code) -> code
-        def lookup(slot, code):  # a variable part-select: compact Verilog, fast to simulate
-            return tables.word_select(Cat((code + 128)[:8], slot), 8).as_signed()
+        def lookup(slot, code):
+            rp = tbl.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(Cat((code + 128)[:8], slot))
+            return rp.data.as_signed()
 
         # post-processing of one word: acc lanes (signed 32) -> (q, a) codes
         def post_word(acc_lanes, prm_word, tbl_en, tslot, name):
@@ -449,7 +458,10 @@ class Accelerator(wiring.Component):
         g_ci, g_p, g_co = Signal(8), Signal(16), Signal(8)
         g_pre_i = Signal(8)
         n_gate = max(64, 2048 // L)
-        gate_regs = Signal(n_gate * WBITS)
+        gate_mem = Memory(shape=unsigned(WBITS), depth=n_gate, init=[])
+        m.submodules.gate = gate_mem
+        gate_wr = gate_mem.write_port()
+        gate_rd = gate_mem.read_port(domain="comb")
         with m.If(go_gemm):
             m.d.sync += g.eq(cm_head)
             hg = Signal(CM)
@@ -471,7 +483,7 @@ class Accelerator(wiring.Component):
             with m.If(g_pre_i + 1 == g.cit):
                 m.d.sync += [g_pre.eq(0), g_run.eq(1)]
         with m.If(g_pre_v):
-            m.d.sync += gate_regs.word_select(g_pre_d, WBITS).eq(rdb_word)
+            m.d.comb += [gate_wr.addr.eq(g_pre_d), gate_wr.data.eq(rdb_word), gate_wr.en.eq(1)]
         # stage 0: issue reads
         s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
@@ -498,7 +510,8 @@ class Accelerator(wiring.Component):
                 m.d.sync += g_ci.eq(g_ci + 1)
         # stage 1: gate, MACs, accumulate
         x_lanes = lanes_of(rda_words[0], L)
-        gw = gate_regs.word_select(s1_ci, WBITS)
+        m.d.comb += gate_rd.addr.eq(s1_ci)
+        gw = gate_rd.data
         xg = []
         for k in range(L):
             prod = Signal(signed(16), name=f"gx{k}")
@@ -739,7 +752,7 @@ class Accelerator(wiring.Component):
                 m.d.sync += [tap_cap_v.eq(1), tap_cap_i.eq(q_tap_i), q_tap_i.eq(q_tap_i + 1)]
             with m.Elif(~tap_cap_v):
                 m.d.sync += q_taps_ok.eq(1)
-        tap_flat = Cat(*taps)
+        tap_arr = Array(taps)
         with m.If(tap_cap_v):
             for t in range(TPG * L):
                 ti, row = divmod(t, L)
@@ -777,7 +790,7 @@ class Accelerator(wiring.Component):
         m.d.comb += mac_fire.eq(mac_go & (~q_block_end | ~wb_busy))
         tap_idx = Signal(8)
         m.d.comb += tap_idx.eq(q_ky * d.k + q_kx)
-        tapv = tap_flat.word_select(tap_idx, WBITS)
+        tapv = tap_arr[tap_idx]
         dw_valid = []
         for j in range(L):
             iy = Signal(signed(18), name=f"iy{j}")
@@ -851,13 +864,13 @@ class Accelerator(wiring.Component):
             m.d.sync += [wb_busy.eq(1), wb_prm.eq(q_prm), wb_addr.eq(d.out + q_g * d.ocs + start),
                          wb_n.eq(cnt), wb_i.eq(0)]
         # write-back: WB words per cycle through post-processing
-        wb_flat = Cat(*(wb_acc[j][k] for j in range(L) for k in range(L)), Const(0, L * 32 * WB))
+        wb_rows = Array([Cat(*wb_acc[j]) for j in range(L)] + [Const(0, L * 32)] * WB)
         wb_q = []
         wb_a = []
         wb_sel = []
         for i in range(WB):
             word = Signal(L * 32, name=f"wsel{i}")
-            m.d.comb += word.eq(wb_flat.word_select(wb_i + i, L * 32))
+            m.d.comb += word.eq(wb_rows[wb_i + i])
             sel = [word[k * 32:(k + 1) * 32].as_signed() for k in range(L)]
             qs, as_ = post_word(sel, wb_prm, d.tbl, d.tslot, f"dp{i}")
             wb_q.append(qs)
