@@ -44,10 +44,11 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
         blocks = i["ho"] * math.ceil(i["wo"] / lanes)
     # per (block, ky): k MAC cycles; the reader issues nreads wide reads per window and runs
     # one window ahead (two slots)
-    per_ky = max(k, nreads)
+    # when the reader is the bottleneck, hand-over bubbles add about half a cycle per window
+    per_ky = k if nreads < k else nreads + 0.5
     tpg = math.ceil(k * k / lanes)
     group_start = max(tpg + 2, nreads + 2)  # taps/params load overlaps the first window
-    return i["g"] * (group_start + blocks * k * per_ky) + 4
+    return int(i["g"] * (group_start + blocks * k * per_ky)) + 4
 
 
 def instr_cycles(i: Instr, lanes: int, banks: int) -> int:
