@@ -30,7 +30,7 @@ help:
 	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
 	@echo "make quantize MODEL=HF3          QCDQ ONNX + metadata under build/<model>/quant"
 	@echo "make check-reference MODEL=HF3   integer reference vs onnxruntime, 0 LSB"
-	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path]"
+	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
 	@echo "make rtl [HW=default]            Verilog + file list under build/rtl/<hw>"
 	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>/reports"
@@ -64,7 +64,7 @@ rtl: setup
 	$(RUN) rtl --hw $(HW)
 
 hw-sim: setup
-	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES)
+	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES) $(if $(WAVES),--waves)
 
 report: setup
 	$(RUN) report $(MODEL) --hw $(HW)

@@ -173,7 +173,7 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     out = Path(args.report_dir) if args.report_dir else Path("build") / name
     rep = hw_sim(Path(path), graph, meta, cfg, images=args.images, data=args.data,
-                 sim=args.sim, out_dir=out)
+                 sim=args.sim, out_dir=out, waves=args.waves)
     print(format_report(rep))
     print(f"report: {out / 'report.json'}")
     return 0 if rep["bit_exact"] else 1
@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="fashion-mnist",
                    help="images: digits, fashion-mnist or an image folder")
     p.add_argument("--report-dir", help="where report.json goes (default build/<model>)")
+    p.add_argument("--waves", action="store_true",
+                   help="on a mismatch, re-run and dump a waveform of the first failing layer")
     p.set_defaults(func=cmd_hw_sim)
 
     from hfaccel.accel.report import add_report_parsers  # report, sweep: accel/report.py

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +139,8 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
 
 def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
             work: Path, max_cycles: int = 20_000_000, latency: int = 8, log=print,
-            waves: bool = False) -> dict:
+            waves: bool = False, vcd_window: tuple[int, int] | None = None,
+            progress: bool = False) -> dict:
     """Run ``prog`` on one input in RTL; returns raw results (files, counters, wall times)."""
     cfg = prog.cfg
     work.mkdir(parents=True, exist_ok=True)
@@ -168,11 +170,24 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
     if waves:
         plusargs.append(f"+VCD={(work / 'waves.vcd').resolve()}")
+        if vcd_window:
+            plusargs += [f"+VCD_FROM={max(1, vcd_window[0])}", f"+VCD_TO={vcd_window[1]}"]
     t = time.perf_counter()
     log(f"running the whole network in RTL ({sim}) ...")
-    runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",
-                build_dir=build_dir, test_dir=work, plusargs=plusargs, extra_env=env,
-                log_file=work / "sim.log")
+    stop = threading.Event()
+    watcher = None
+    if progress:
+        watcher = threading.Thread(target=_watch_progress, args=(prog, files["perf"], stop),
+                                   daemon=True)
+        watcher.start()
+    try:
+        runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",
+                    build_dir=build_dir, test_dir=work, plusargs=plusargs, extra_env=env,
+                    log_file=work / "sim.log", waves=waves and sim == "icarus")
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
     run_s = time.perf_counter() - t
     if not result.exists():
         raise HfaccelError(f"the simulation did not finish; see {work / 'sim.log'}")
@@ -180,6 +195,26 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     res.update(build_s=build_s, run_s=run_s, files={k: str(v) for k, v in files.items()},
                simulator=sim)
     return res
+
+
+def _watch_progress(prog: Program, perf: Path, stop: threading.Event) -> None:
+    """Layer-by-layer progress from the perf records the testbench flushes as it runs."""
+    from tqdm import tqdm
+
+    n_instr = sum(len(op.instrs) for op in prog.ops)
+    names = {op.index: op.name for op in prog.ops}
+    seen = 0
+    with tqdm(total=n_instr, unit="instr", desc="RTL", leave=False) as bar:
+        while not stop.wait(0.5):
+            try:
+                lines = perf.read_text().splitlines()
+            except FileNotFoundError:
+                continue
+            if len(lines) > seen:
+                last = lines[-1].split()
+                bar.update(len(lines) - seen)
+                bar.set_postfix_str(f"{names.get(int(last[0]), '?')} @ cycle {last[1]}")
+                seen = len(lines)
 
 
 def _parse_trace(path: Path, lanes: int):
@@ -262,7 +297,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, images: int = 1,
            data: str = "fashion-mnist", seed: int = 1, sim: str = "verilator",
-           out_dir: Path, log=print) -> dict:
+           out_dir: Path, log=print, waves: bool = False, progress: bool = True) -> dict:
     """The whole job; returns the report (also written to ``out_dir / 'report.json'``)."""
     import onnx
 
@@ -294,7 +329,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
         inp = ref[graph.layers[0].output][n]
         work = out_dir / "hwsim" / f"image{n}"
         res = run_rtl(prog, inp, sim=sim, work=work, max_cycles=max(200_000, 4 * pred.total),
-                      log=log)
+                      log=log, progress=progress)
         sims.append(res)
         if res["timed_out"]:
             raise HfaccelError(f"watchdog: the RTL did not finish within {res['budget_cycles']} "
@@ -336,6 +371,19 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             row["bit_exact_reference"] &= bool(b.bit_exact)
             if not a.bit_exact and not row["mismatch"]:
                 row["mismatch"] = f"image {n}: {a.first_mismatch}"
+        bad_ops = [a.hw_op for a in vs_ort if not a.bit_exact]
+        if waves and bad_ops:  # re-run with a waveform of the first failing layer only
+            first = bad_ops[0]
+            t0 = max((ends[o.index] for o in prog.ops if o.index < first and o.index in ends),
+                     default=0)
+            t1 = ends.get(first, res["cycles"])
+            wres = run_rtl(prog, inp, sim=sim, work=work / "waves",
+                           max_cycles=max(200_000, 4 * pred.total), log=log, waves=True,
+                           vcd_window=(t0, t1 + 4))
+            res["waves"] = str(work / "waves" / "waves.vcd")
+            log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
+                + (" (FST format under Icarus)" if sim == "icarus" else ""))
+            del wres
         res["op_cycles"] = op_cycles
         res["op_busy"] = busy
         res["op_mac_cycles"] = macc

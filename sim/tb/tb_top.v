@@ -2,7 +2,8 @@
 // recorders of the observation ports. The HDL does the per-cycle work; cocotb only drives the
 // clock, pulses start and waits for done (no Python in the per-cycle loop).
 //
-// Plusargs: +MEM=<hex file, one beat per line>  +TRACE=<file>  +PERF=<file>  +VCD=<file>
+// Plusargs: +MEM=<hex file, one beat per line>  +TRACE=<file>  +PERF=<file>
+//           +VCD=<file> [+VCD_FROM=<cycle> +VCD_TO=<cycle>]  (waves, optionally a window)
 //           +OUT=<file> +OUT_BEAT=<n> +OUT_BEATS=<n>   (dumped when done rises)
 `timescale 1ns/1ps
 module tb_top #(
@@ -81,7 +82,7 @@ module tb_top #(
 
     // recorders
     reg [1023:0] memfile, tracefile, perffile, outfile, vcdfile;
-    integer ftrace, fperf, out_beat, out_beats, k;
+    integer ftrace, fperf, out_beat, out_beats, k, vcd_from, vcd_to;
     reg done_q;
     initial begin
         pv = 0;
@@ -90,9 +91,12 @@ module tb_top #(
         ftrace = 0;
         fperf = 0;
         if ($value$plusargs("MEM=%s", memfile)) $readmemh(memfile, mem);
+        if (!$value$plusargs("VCD_FROM=%d", vcd_from)) vcd_from = 0;
+        if (!$value$plusargs("VCD_TO=%d", vcd_to)) vcd_to = 0;
         if ($value$plusargs("VCD=%s", vcdfile)) begin
             $dumpfile(vcdfile);
             $dumpvars(1, dut);
+            if (vcd_from > 0) $dumpoff;
         end
         if ($value$plusargs("TRACE=%s", tracefile)) ftrace = $fopen(tracefile, "w");
         if ($value$plusargs("PERF=%s", perffile)) fperf = $fopen(perffile, "w");
@@ -110,9 +114,13 @@ module tb_top #(
             if (trace_g_valid)
                 $fwrite(ftrace, "g %0d %0d %h\n", trace_layer, trace_g_addr, trace_g);
         end
-        if (fperf != 0 && perf_valid)
+        if (fperf != 0 && perf_valid) begin
             $fwrite(fperf, "%0d %0d %0d %0d %0d\n", perf_layer, perf_t, perf_wait, perf_busy,
                     perf_mac);
+            $fflush(fperf);  // read live for the progress display
+        end
+        if (vcd_from > 0 && cycles == vcd_from) $dumpon;
+        if (vcd_to > 0 && cycles == vcd_to) $dumpoff;
         done_q <= done;
         if (done && !done_q) begin
             if (ftrace != 0) $fflush(ftrace);
