@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -94,12 +95,24 @@ def _FastVerilator():
 
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
                     latency: int, log=print, waves: bool = False):
+    if sim not in ("verilator", "icarus"):
+        raise HfaccelError(f"unknown simulator {sim!r}; use verilator or icarus")
+    # parallel runs (pytest -n, two users) share the Verilog and the simulator build: one
+    # builds, the others wait and reuse it
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
     from cocotb_tools.runner import get_runner
 
     from hfaccel.accel.rtl import generate_verilog
 
-    if sim not in ("verilator", "icarus"):
-        raise HfaccelError(f"unknown simulator {sim!r}; use verilator or icarus")
     top = generate_verilog(cfg, log=log)
     if sim == "verilator" and shutil.which("verilator") is None:
         try:  # the PyPI wheel keeps its bin/ inside site-packages
@@ -377,9 +390,10 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             t0 = max((ends[o.index] for o in prog.ops if o.index < first and o.index in ends),
                      default=0)
             t1 = ends.get(first, res["cycles"])
-            wres = run_rtl(prog, inp, sim=sim, work=work / "waves",
-                           max_cycles=max(200_000, 4 * pred.total), log=log, waves=True,
-                           vcd_window=(t0, t1 + 4))
+            # the run stops right after that layer (Verilator ignores $dumpoff, so the dump
+            # starts at cycle 0 there; Icarus honours the window)
+            wres = run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
+                           log=log, waves=True, vcd_window=(t0, t1 + 4))
             res["waves"] = str(work / "waves" / "waves.vcd")
             log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
                 + (" (FST format under Icarus)" if sim == "icarus" else ""))
