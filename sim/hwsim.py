@@ -138,10 +138,13 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
     old = os.environ.get("MAKEFLAGS")
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
     try:
-            runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
+        runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
                      build_dir=build_dir, parameters=params, build_args=build_args,
                      timescale=("1ns", "1ps"), always=False, waves=waves,
                      log_file=build_dir / "build.log")
+    except RuntimeError as e:
+        raise HfaccelError(f"building the {sim} simulator failed ({e}); see "
+                           f"{build_dir / 'build.log'}") from None
     finally:
         if old is None:
             os.environ.pop("MAKEFLAGS", None)
