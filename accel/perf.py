@@ -47,7 +47,7 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
     # when the reader is the bottleneck, hand-over bubbles add about half a cycle per window
     per_ky = k if nreads < k else nreads + 0.5
     tpg = math.ceil(k * k / lanes)
-    group_start = max(tpg + 2, nreads + 2)  # taps/params load overlaps the first window
+    group_start = max(tpg + 2, nreads + 1)  # taps/params load overlaps the first window
     return int(i["g"] * (group_start + blocks * k * per_ky)) + 4
 
 
@@ -126,7 +126,7 @@ def simulate(prog: Program, *, latency: int = MEM_LATENCY) -> Prediction:
                     else:
                         ld_end = t + beats + latency + 3
                     if not end_seen:  # fetch has priority on the bus and steals about one
-                        ld_end += ib + 1  # instruction's beats per load
+                        ld_end += ib  # instruction's beats per load
                     moved = True
             if cm_cur is None and cmq and cmq[0][1] <= t:
                 ins = instrs[cmq[0][0]]
