@@ -17,13 +17,14 @@ RUN = PATH="$(VERILATOR_BIN):$$PATH" $(VENV)/bin/hfaccel
 
 MODEL ?= HF3
 HW ?= default
+TARGET ?= generic
 SIM ?= verilator
 IMAGES ?= 1
 # Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU. One torch
 # thread: on a shared 2-core machine two threads per process ran several times slower.
 NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256 --threads 1
 
-.PHONY: help setup system models quantize check-reference rtl hw-sim report sweep ncs bench test test-all clean
+.PHONY: help setup system models quantize check-reference rtl synth lint hw-sim report sweep ncs bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
@@ -32,7 +33,10 @@ help:
 	@echo "make check-reference MODEL=HF3   integer reference vs onnxruntime, 0 LSB"
 	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
-	@echo "make rtl [HW=default]            Verilog + file list under build/rtl/<hw>"
+	@echo "make rtl [HW=default]            Verilog package (memories, README, lint waivers) under build/rtl/<hw>"
+	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
+	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"
+	@echo "make lint [HW=default]           verilator --lint-only -Wall on the package"
 	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>/reports"
 	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
 	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
@@ -62,6 +66,12 @@ check-reference: setup
 
 rtl: setup
 	$(RUN) rtl --hw $(HW)
+
+synth: setup
+	$(RUN) synth --hw $(HW) --target $(TARGET) $(SYNTH_ARGS)
+
+lint: setup
+	$(RUN) lint --hw $(HW)
 
 hw-sim: setup
 	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES) $(if $(WAVES),--waves)

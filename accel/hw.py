@@ -24,15 +24,15 @@ Block diagram (``docs/accel.md`` has the full contract)::
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
 from hfaccel.accel.arith import lanes_of, requant8, tree_sum
 from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.sram import SRAM
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
 
@@ -122,25 +122,28 @@ class Accelerator(wiring.Component):
         ub_rd_a = []  # wide port
         ub_rd_b = []  # narrow port
         ub_wr = []
+        # each memory is an SRAM (accel/sram.py): its own Verilog module, one per kind
+        self.memories = mems = {}
         for b in range(NB):
-            mem = Memory(shape=unsigned(WBITS), depth=c.ub_bank_depth, init=[])
+            mem = mems[f"ub{b}"] = SRAM("ub_bank", width=WBITS, depth=c.ub_bank_depth)
             m.submodules[f"ub{b}"] = mem
-            ub_rd_a.append(mem.read_port())
-            ub_rd_b.append(mem.read_port())
-            ub_wr.append(mem.write_port())
-        wgt = Memory(shape=unsigned(L * L * 8), depth=c.wgt_tiles, init=[])
+            ub_rd_a.append(mem.read_port("rd_a"))
+            ub_rd_b.append(mem.read_port("rd_b"))
+            ub_wr.append(mem.write_port("wr"))
+        wgt = mems["wgt"] = SRAM("wgt_buf", width=L * L * 8, depth=c.wgt_tiles)
         m.submodules.wgt = wgt
-        wgt_rd = wgt.read_port()
-        wgt_wr = wgt.write_port(granularity=BB)
-        prm = Memory(shape=unsigned(L * 64), depth=c.prm_words, init=[])
+        wgt_rd = wgt.read_port("rd")
+        wgt_wr = wgt.write_port("wr", granularity=BB)
+        prm = mems["prm"] = SRAM("prm_buf", width=L * 64, depth=c.prm_words)
         m.submodules.prm = prm
-        prm_rd = prm.read_port()
-        prm_wr = prm.write_port(granularity=BB)
+        prm_rd = prm.read_port("rd")
+        prm_wr = prm.write_port("wr", granularity=BB)
         # activation tables: one byte-wide memory, a write port per byte of a beat and a
         # combinational read port per post-processing lane (a LUT RAM on an FPGA)
-        tbl = Memory(shape=unsigned(8), depth=c.table_slots * 256, init=[])
+        tbl = mems["tbl"] = SRAM("tbl_lut", width=8, depth=c.table_slots * 256)
         m.submodules.tbl = tbl
-        tbl_wr = [tbl.write_port() for _ in range(min(c.bus_bytes, c.table_slots * 256))]
+        tbl_wr = [tbl.write_port(f"wr{i}") for i in range(min(c.bus_bytes, c.table_slots * 256))]
+        tbl_nrd = [0]  # combinational read ports handed out so far (lookup below)
 
         # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
         rda_addr = Signal(UBA)
@@ -148,8 +151,8 @@ class Accelerator(wiring.Component):
         rda_words = [Signal(WBITS, name=f"rda_w{i}") for i in range(NB)]
         lo = rda_addr[:nb_log2] if nb_log2 else Const(0, 1)
         hi = rda_addr[nb_log2:]
-        for b in range(NB):
-            m.d.comb += ub_rd_a[b].addr.eq(hi + (b < lo))
+        for b in range(NB):  # (the last bank never wraps: no constant comparison for it)
+            m.d.comb += ub_rd_a[b].addr.eq(hi + (b < lo) if b < NB - 1 else hi)
         m.d.sync += rda_lo_d.eq(lo)
         # word i comes from bank (lo + i) mod NB: one small case statement per word (cheap to
         # simulate; a variable shift of all banks' bits is not)
@@ -176,7 +179,7 @@ class Accelerator(wiring.Component):
         for b in range(NB):
             i = Signal(range(NB), name=f"wr_idx{b}")
             m.d.comb += i.eq((b - wlo)[:nb_log2] if NB > 1 else 0)
-            m.d.comb += [ub_wr[b].addr.eq(whi + (b < wlo)),
+            m.d.comb += [ub_wr[b].addr.eq(whi + (b < wlo) if b < NB - 1 else whi),
                          ub_wr[b].data.eq(wr_arr[i]),
                          ub_wr[b].en.eq(i < wr_n)]
 
@@ -425,10 +428,20 @@ class Accelerator(wiring.Component):
         for i in range(WB):
             m.d.comb += self.trace_valid[i].eq(~stop & (i < c_wr_n))
 
+        # Units with a Verilog module of their own (for per-unit synthesis reports): the PE
+        # array, post-processing (requantization, tables, SE gate, residual add) and the
+        # depthwise datapath (window, taps, accumulators). Control, fetch, DMA, the GEMM/GAP
+        # sequencers and the UB crossbars stay in the top level: they share signals.
+        mpe, mpost, mdw = Module(), Module(), Module()
+        m.submodules.pe_array = mpe
+        m.submodules.post = mpost
+        m.submodules.dw = mdw
+
         # table lookup helper (slot, code) -> code
         def lookup(slot, code):
-            rp = tbl.read_port(domain="comb")
-            m.d.comb += rp.addr.eq(Cat((code + 128)[:8], slot))
+            rp = tbl.read_port(f"rc{tbl_nrd[0]}", domain="comb")
+            tbl_nrd[0] += 1
+            mpost.d.comb += rp.addr.eq(Cat((code + 128)[:8], slot))
             return rp.data.as_signed()
 
         # post-processing of one word: acc lanes (signed 32) -> (q, a) codes
@@ -438,10 +451,10 @@ class Accelerator(wiring.Component):
                 bias = prm_word[j * 64:j * 64 + 32].as_signed()
                 sh = prm_word[j * 64 + 32:j * 64 + 40].as_signed()
                 s = Signal(signed(34), name=f"{name}_s{j}")
-                m.d.comb += s.eq(acc_lanes[j] + bias)
-                q = requant8(m, s, sh, name=f"{name}_rq{j}")
+                mpost.d.comb += s.eq(acc_lanes[j] + bias)
+                q = requant8(mpost, s, sh, name=f"{name}_rq{j}")
                 a = Signal(signed(8), name=f"{name}_a{j}")
-                m.d.comb += a.eq(Mux(tbl_en, lookup(tslot, q), q))
+                mpost.d.comb += a.eq(Mux(tbl_en, lookup(tslot, q), q))
                 qs.append(q)
                 as_.append(a)
             return qs, as_
@@ -449,8 +462,15 @@ class Accelerator(wiring.Component):
         # ---------------------------------------------------------------- PE array
         pe_a = [[Signal(signed(8), name=f"pa{r}_{k}") for k in range(L)] for r in range(L)]
         pe_b = [[Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)] for r in range(L)]
-        pe_p = [[pe_a[r][k] * pe_b[r][k] for k in range(L)] for r in range(L)]
-        pe_rowsum = [tree_sum(pe_p[r]) for r in range(L)]
+        pe_p = [[Signal(signed(16), name=f"pp{r}_{k}") for k in range(L)] for r in range(L)]
+        pe_rowsum = []
+        for r in range(L):
+            for k in range(L):
+                mpe.d.comb += pe_p[r][k].eq(pe_a[r][k] * pe_b[r][k])
+            rs = tree_sum(pe_p[r])
+            rsum = Signal(rs.shape(), name=f"prow{r}")
+            mpe.d.comb += rsum.eq(rs)
+            pe_rowsum.append(rsum)
 
         # ---------------------------------------------------------------- GEMM engine
         g = Signal(CM)
@@ -458,10 +478,10 @@ class Accelerator(wiring.Component):
         g_ci, g_p, g_co = Signal(8), Signal(16), Signal(8)
         g_pre_i = Signal(8)
         n_gate = max(64, 2048 // L)
-        gate_mem = Memory(shape=unsigned(WBITS), depth=n_gate, init=[])
+        gate_mem = mems["gate"] = SRAM("gate_mem", width=WBITS, depth=n_gate)
         m.submodules.gate = gate_mem
-        gate_wr = gate_mem.write_port()
-        gate_rd = gate_mem.read_port(domain="comb")
+        gate_wr = gate_mem.write_port("wr")
+        gate_rd = gate_mem.read_port("rc", domain="comb")
         with m.If(go_gemm):
             m.d.sync += g.eq(cm_head)
             hg = Signal(CM)
@@ -515,10 +535,10 @@ class Accelerator(wiring.Component):
         xg = []
         for k in range(L):
             prod = Signal(signed(16), name=f"gx{k}")
-            m.d.comb += prod.eq(x_lanes[k] * gw[k * 8:(k + 1) * 8].as_signed())
-            xq = requant8(m, prod, g.gshift, name=f"grq{k}")
+            mpost.d.comb += prod.eq(x_lanes[k] * gw[k * 8:(k + 1) * 8].as_signed())
+            xq = requant8(mpost, prod, g.gshift, name=f"grq{k}")
             xk = Signal(signed(8), name=f"xg{k}")
-            m.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
+            mpost.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
             xg.append(xk)
         m.d.comb += [self.trace_g_valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
                      self.trace_g_addr.eq(s1_xaddr), self.trace_g.eq(Cat(*xg))]
@@ -542,10 +562,10 @@ class Accelerator(wiring.Component):
         g_r = []
         for j in range(L):
             t = Signal(signed(24), name=f"gadd{j}")
-            m.d.comb += t.eq((ga[j] << g.sa) + (skip_l[j] << g.sb))
-            rr = requant8(m, t, g.ashift, name=f"garq{j}")
+            mpost.d.comb += t.eq((ga[j] << g.sa) + (skip_l[j] << g.sb))
+            rr = requant8(mpost, t, g.ashift, name=f"garq{j}")
             rj = Signal(signed(8), name=f"gr{j}")
-            m.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
+            mpost.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
             g_r.append(rj)
         s3_v = Signal()
         s3_addr = Signal(UBA)
@@ -602,7 +622,7 @@ class Accelerator(wiring.Component):
                 s = tree_sum([Mux(i < p1_n, words_l[i][j], 0) for i in range(NB)])
                 m.d.sync += p_acc[j].eq(Mux(p1_first, 0, p_acc[j]) + s)
             m.d.sync += p2_g.eq(p1_g)
-        p_out = [requant8(m, p_acc[j], p.shift, name=f"prq{j}") for j in range(L)]
+        p_out = [requant8(mpost, p_acc[j], p.shift, name=f"prq{j}") for j in range(L)]
         gap_busy = Signal()
         m.d.comb += gap_busy.eq(p_run | p1_v | p2_v)
 
@@ -728,14 +748,14 @@ class Accelerator(wiring.Component):
         q_shift = Signal()  # MAC consumer shifts its slot by one word this cycle
         for s in range(2):
             cap_here = r_cap_v & (r_cap_slot == s)
-            with m.If(cap_here):
+            with mdw.If(cap_here):
                 for pos in range(W):
                     blk, off = divmod(pos, NB)
-                    with m.If(r_cap_i == blk):
-                        m.d.sync += win[s][pos].eq(rda_words[off])
-            with m.Elif(q_shift & (q_slot == s)):
+                    with mdw.If(r_cap_i == blk):
+                        mdw.d.sync += win[s][pos].eq(rda_words[off])
+            with mdw.Elif(q_shift & (q_slot == s)):
                 for pos in range(W - 1):
-                    m.d.sync += win[s][pos].eq(win[s][pos + 1])
+                    mdw.d.sync += win[s][pos].eq(win[s][pos + 1])
         with m.If(r_cap_v & r_cap_last):
             m.d.comb += slot_set.eq(Mux(r_cap_slot, 2, 1))
         m.d.sync += slot_full.eq((slot_full | slot_set) & ~slot_clr)
@@ -753,11 +773,11 @@ class Accelerator(wiring.Component):
             with m.Elif(~tap_cap_v):
                 m.d.sync += q_taps_ok.eq(1)
         tap_arr = Array(taps)
-        with m.If(tap_cap_v):
+        with mdw.If(tap_cap_v):
             for t in range(TPG * L):
                 ti, row = divmod(t, L)
-                with m.If(tap_cap_i == ti):
-                    m.d.sync += taps[t].eq(wgt_rd.data.word_select(row, WBITS))
+                with mdw.If(tap_cap_i == ti):
+                    mdw.d.sync += taps[t].eq(wgt_rd.data.word_select(row, WBITS))
         with m.If(q_run & ~q_prm_ok & ~stop):
             m.d.comb += prm_rd.addr.eq(d.prm + q_g)
             m.d.sync += prm_cap_v.eq(1)
@@ -790,7 +810,8 @@ class Accelerator(wiring.Component):
         m.d.comb += mac_fire.eq(mac_go & (~q_block_end | ~wb_busy))
         tap_idx = Signal(8)
         m.d.comb += tap_idx.eq(q_ky * d.k + q_kx)
-        tapv = tap_arr[tap_idx]
+        tapv = Signal(WBITS)
+        mdw.d.comb += tapv.eq(tap_arr[tap_idx])
         dw_valid = []
         for j in range(L):
             iy = Signal(signed(18), name=f"iy{j}")
@@ -804,21 +825,24 @@ class Accelerator(wiring.Component):
         for j in range(L):
             src = Signal(WBITS, name=f"dsrc{j}")
             i1, i2 = j, min(2 * j, W - 1)
-            m.d.comb += src.eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
-                                   Mux(d.s == 2, win[0][i2], win[0][i1])))
+            mdw.d.comb += src.eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
+                                     Mux(d.s == 2, win[0][i2], win[0][i1])))
             xl = lanes_of(src, L)
             tl = lanes_of(tapv, L)
-            for k in range(L):
-                with m.If(gemm_mode):
-                    m.d.comb += [pe_a[j][k].eq(xg[k]),
-                                 pe_b[j][k].eq(wt[(j * L + k) * 8:(j * L + k + 1) * 8].as_signed())]
-                with m.Else():
-                    m.d.comb += [pe_a[j][k].eq(Mux(dw_valid[j], xl[k], 0)), pe_b[j][k].eq(tl[k])]
-        with m.If(mac_fire):
-            m.d.comb += [mac_now.eq(1), q_shift.eq(1)]
+            for k in range(L):  # PE operands: GEMM or depthwise
+                with mpe.If(gemm_mode):
+                    mpe.d.comb += [pe_a[j][k].eq(xg[k]),
+                                   pe_b[j][k].eq(wt[(j * L + k) * 8:(j * L + k + 1) * 8]
+                                                 .as_signed())]
+                with mpe.Else():
+                    mpe.d.comb += [pe_a[j][k].eq(Mux(dw_valid[j], xl[k], 0)),
+                                   pe_b[j][k].eq(tl[k])]
+        with mdw.If(mac_fire):
             for j in range(L):
                 for k in range(L):
-                    m.d.sync += d_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+                    mdw.d.sync += d_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+        with m.If(mac_fire):
+            m.d.comb += [mac_now.eq(1), q_shift.eq(1)]
             m.d.sync += q_first.eq(0)
             with m.If(q_kx + 1 == d.k):
                 m.d.sync += q_kx.eq(0)
@@ -845,10 +869,11 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.sync += q_kx.eq(q_kx + 1)
         # hand-over: the accumulators after this cycle's MAC go to the write-back copy
-        with m.If(wb_take):
+        with mdw.If(wb_take):
             for j in range(L):
                 for k in range(L):
-                    m.d.sync += wb_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+                    mdw.d.sync += wb_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
+        with m.If(wb_take):
             cnt = Signal(24)
             start = Signal(32)
             n0 = Signal(24)
@@ -870,7 +895,7 @@ class Accelerator(wiring.Component):
         wb_sel = []
         for i in range(WB):
             word = Signal(L * 32, name=f"wsel{i}")
-            m.d.comb += word.eq(wb_rows[wb_i + i])
+            mdw.d.comb += word.eq(wb_rows[wb_i + i])
             sel = [word[k * 32:(k + 1) * 32].as_signed() for k in range(L)]
             qs, as_ = post_word(sel, wb_prm, d.tbl, d.tslot, f"dp{i}")
             wb_q.append(qs)

@@ -1,4 +1,18 @@
-"""Verilog generation: ``build/rtl/<hw>/`` with the top level, a file list and the config JSON.
+"""Verilog generation: a self-contained package under ``build/rtl/<hw>/``.
+
+``generate_verilog(cfg)`` writes
+
+* ``hfaccel_top.v``: every module of the engine in one file. The on-chip memories are modules
+  of their own, one per memory kind (``hfaccel_mem_ub_bank`` instantiated ``ub_banks`` times,
+  ``hfaccel_mem_wgt_buf``, ...; see :mod:`hfaccel.accel.sram`) with behavioural models that FPGA
+  tools infer block/distributed RAM from; defining ``HFACCEL_NO_MEM_MODELS`` leaves them out so
+  that an ASIC flow can supply SRAM-macro wrappers with the same names and ports. The PE array,
+  the depthwise datapath and post-processing are modules too (per-unit synthesis reports).
+* ``files.f`` (the file list), ``config.json`` (the software's view of the config),
+  ``hfaccel_top.vlt`` (Verilator lint waivers, each with its reason), ``memories.json`` (every
+  memory instance: kind, module, width, depth, ports) and ``README.md`` (ports, the
+  register/memory map and the memory interfaces, generated from the config and
+  :mod:`hfaccel.accel.isa`).
 
 Generation of the 32-lane engine takes about a minute and a half, so the result is cached: a
 stamp holds a hash of the config and of the generator's sources, and an unchanged pair reuses
@@ -8,16 +22,34 @@ the files.
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import os
+import re
 from pathlib import Path
 
 from hfaccel.accel.config import AccelConfig
 
-__all__ = ["TOP", "generate_verilog", "rtl_dir"]
+__all__ = ["TOP", "NO_MEM_MODELS", "generate_verilog", "rtl_dir", "parse_modules"]
 
 TOP = "hfaccel_top"
-_SOURCES = ("hw.py", "arith.py", "isa.py", "config.py", "rtl.py")
+NO_MEM_MODELS = "HFACCEL_NO_MEM_MODELS"
+_SOURCES = ("hw.py", "arith.py", "isa.py", "config.py", "rtl.py", "sram.py")
+_FORMAT = "2"  # bump when the package layout changes
+
+# instance name of a non-memory submodule -> module name (identical bodies are merged)
+_UNIT_MODULES = {"ldq": "hfaccel_fifo_instr", "cmq": "hfaccel_fifo_instr",
+                 "pe_array": "hfaccel_pe_array", "dw": "hfaccel_dw", "post": "hfaccel_post"}
+UNITS = {
+    "hfaccel_top": "control: fetch, instruction queues' control, semaphores, DMA (load/store), "
+                   "GEMM/GAP/DW sequencers, GEMM accumulators, UB bank crossbars, counters",
+    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
+                        "operand selection (GEMM / depthwise)",
+    "hfaccel_dw": "depthwise datapath: two-slot input window, taps, per-PE accumulators and "
+                  "their write-back copy",
+    "hfaccel_post": "post-processing: bias, RNE shift, saturation, table lookups, residual add, "
+                    "SE gating of GEMM inputs, GAP requantization",
+    "hfaccel_fifo_instr": "instruction FIFO (load and compute queues)",
+}
 
 
 def rtl_dir(cfg: AccelConfig, root: str | Path = "build/rtl") -> Path:
@@ -25,7 +57,7 @@ def rtl_dir(cfg: AccelConfig, root: str | Path = "build/rtl") -> Path:
 
 
 def _key(cfg: AccelConfig) -> str:
-    h = hashlib.sha256(cfg.to_json().encode())
+    h = hashlib.sha256(cfg.to_json().encode() + _FORMAT.encode())
     here = Path(__file__).parent
     for s in _SOURCES:
         h.update((here / s).read_bytes())
@@ -61,8 +93,150 @@ def _portable(text: str) -> str:
     return "\n".join(out)
 
 
+# ------------------------------------------------------------------------------ module surgery
+_MOD_HEAD = re.compile(r"^module (\S+) ?\(")
+_INIT_LINE = re.compile(r"^\s*(\w+)\[(\d+)\] = (\d+)'h0+;$")
+
+
+def _split_modules(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """(preamble, [(name, text)]): each module with the attribute lines before it."""
+    lines = text.split("\n")
+    pre: list[str] = []
+    mods: list[tuple[str, str]] = []
+    cur: list[str] = []
+    name = None
+    for line in lines:
+        if name is None:
+            m = _MOD_HEAD.match(line)
+            cur.append(line)
+            if m:
+                name = m.group(1)
+            elif not line.startswith("(*"):
+                pre += cur
+                cur = []
+            continue
+        cur.append(line)
+        if line.startswith("endmodule"):
+            mods.append((name, "\n".join(cur) + "\n"))
+            cur, name = [], None
+    assert name is None, "unterminated module"
+    return "\n".join(pre + cur).rstrip() + "\n", mods
+
+
+def _compact_init(body: str) -> str:
+    """Replace Yosys' all-zero memory initialisation (one line per word) by a loop."""
+    lines = body.split("\n")
+    out: list[str] = []
+    i = 0
+    loops = 0
+    while i < len(lines):
+        if lines[i].strip() == "initial begin":
+            j = i + 1
+            mem, width, n = None, None, 0
+            while j < len(lines):
+                m = _INIT_LINE.match(lines[j])
+                if not m or (mem is not None and (m.group(1) != mem or int(m.group(2)) != n)):
+                    break
+                mem, width, n = m.group(1), m.group(3), n + 1
+                j += 1
+            if mem is not None and lines[j].strip() == "end":
+                var = f"hfaccel_init{loops}"
+                loops += 1
+                out += [f"  integer {var};",
+                        "  initial begin  // zero contents at power-on (FPGA block RAM init)",
+                        f"    for ({var} = 0; {var} < {n}; {var} = {var} + 1)",
+                        f"      {mem}[{var}] = {width}'h0;",
+                        "  end"]
+                i = j + 1
+                continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
+_TRIGGER = re.compile(r"\\\$auto\$verilog_backend\S*dump_module\$\d+ ")
+
+
+def _canon_header(body: str) -> str:
+    """The module with its header's port list sorted (instances connect ports by name)."""
+    return re.sub(r"^(module \S+ \()([^)]*)\);",
+                  lambda m: m.group(1) + ", ".join(sorted(p.strip() for p in
+                                                          m.group(2).split(","))) + ");",
+                  body, count=1, flags=re.M)
+
+
+def _restructure(text: str, top: str) -> tuple[str, dict[str, str]]:
+    """Name the submodules, merge identical ones, guard the memory models.
+
+    Returns the new text and ``{instance path: module name}``.
+    """
+    # the time-zero trigger register of each module gets one plain name (merges identical bodies)
+    text = _TRIGGER.sub("hfaccel_t0 ", text)
+    pre, mods = _split_modules(text)
+    named: dict[str, tuple[str, str]] = {}  # old name -> (new name, normalised body)
+    for old, body in mods:
+        if old == top:
+            continue
+        path = old.lstrip("\\").split(".", 1)[1]
+        km = re.search(r'\(\* hfaccel_mem = "(\w+)" \*\)', body)
+        if km:
+            new = f"hfaccel_mem_{km.group(1)}"
+        else:
+            new = _UNIT_MODULES.get(path, "hfaccel_" + path.replace(".", "_"))
+        norm = _compact_init(body.replace(f"module {old} (", f"module {new} (", 1))
+        named[old] = (new, norm)
+    def same(a: str, b: str) -> bool:  # equal up to the order of the header's port list
+        return a == b or _canon_header(a) == _canon_header(b)
+
+    bodies: dict[str, str] = {}
+    for old, (new, norm) in named.items():
+        if new in bodies and not same(bodies[new], norm):  # same kind, other shape: apart
+            k = 2
+            while f"{new}_{k}" in bodies and not same(bodies[f"{new}_{k}"], norm):
+                k += 1
+            new = f"{new}_{k}"
+            norm = norm.replace(f"module {named[old][0]} (", f"module {new} (", 1)
+            named[old] = (new, norm)
+        bodies.setdefault(new, norm)
+    rename = {old: new for old, (new, _) in named.items()}
+    pat = re.compile("|".join(re.escape(o) + r"(?=\s)" for o in
+                              sorted(rename, key=len, reverse=True))) if rename else None
+
+    def fix(t: str) -> str:
+        return pat.sub(lambda m: rename[m.group(0)], t) if pat else t
+
+    out = [pre.rstrip() + "\n"]
+    for old, body in mods:
+        if old == top:
+            out.append(fix(_compact_init(body)))
+    for new, body in bodies.items():
+        if new.startswith("hfaccel_mem_"):
+            out.append(f"`ifndef {NO_MEM_MODELS}  // behavioural model; see README.md\n"
+                       + body + f"`endif  // {NO_MEM_MODELS}\n")
+        else:
+            out.append(body)
+    paths = {old.lstrip("\\").split(".", 1)[1]: new for old, new in rename.items()}
+    return "\n".join(out), paths
+
+
+def parse_modules(text: str) -> dict[str, list[tuple[str, str, int]]]:
+    """``{module: [(port, "input"|"output", width), ...]}`` in header order."""
+    res = {}
+    for name, body in _split_modules(text)[1]:
+        head = re.search(r"^module \S+ ?\(([^)]*)\);", body, re.M)
+        order = [p.strip() for p in head.group(1).split(",") if p.strip()] if head else []
+        decl = {}
+        for m in re.finditer(r"^\s*(input|output)\s+(?:\[(\d+):(\d+)\]\s+)?(\S+)\s*;", body,
+                             re.M):
+            d, hi, lo, p = m.groups()
+            decl[p] = (d, int(hi) - int(lo) + 1 if hi else 1)
+        res[name.lstrip("\\")] = [(p, *decl[p]) for p in order if p in decl]
+    return res
+
+
+# ------------------------------------------------------------------------------ the package
 def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=print) -> Path:
-    """Write (or reuse) the Verilog of ``cfg``; returns the path of the top-level file."""
+    """Write (or reuse) the Verilog package of ``cfg``; returns the path of the top-level file."""
     out = Path(out) if out else rtl_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     top = out / f"{TOP}.v"
@@ -75,11 +249,222 @@ def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=pri
     from hfaccel.accel.hw import Accelerator
 
     log(f"generating Verilog for {cfg.name} ({cfg.lanes} lanes) ...")
-    text = _portable(verilog.convert(Accelerator(cfg), name=TOP, emit_src=False))
-    tmp = top.with_suffix(".v.tmp")
-    tmp.write_text(text)
-    tmp.replace(top)
-    (out / "config.json").write_text(cfg.to_json())
-    (out / "files.f").write_text(f"{top.name}\n")
-    stamp.write_text(key)
+    acc = Accelerator(cfg)
+    raw = _portable(verilog.convert(acc, name=TOP, emit_src=False))
+    text, paths = _restructure(raw, TOP)
+    header = (f"// hfaccel accelerator '{cfg.name}' ({cfg.lanes}x{cfg.lanes} PE array), "
+              f"generated by hfaccel.accel.rtl (key {key}).\n"
+              f"// Ports, memory map and memory interfaces: README.md next to this file.\n"
+              f"// Define {NO_MEM_MODELS} to leave out the memory models (SRAM macros).\n")
+    text = header + text
+    mems = [{"instance": name, "module": paths[name], "kind": s.kind,
+             "width": s.info.width, "depth": s.info.depth,
+             "bits": s.info.width * s.info.depth,
+             "ports": [{"name": p.name, "kind": p.kind, "granularity": p.granularity}
+                       for p in s.info.ports]}
+            for name, s in acc.memories.items()]
+    # every file written whole and renamed into place (test workers may generate at once)
+    for name, content in ((top.name, text), ("config.json", cfg.to_json()),
+                          ("files.f", f"{top.name}\n"),
+                          ("memories.json", json.dumps(mems, indent=1)),
+                          (f"{TOP}.vlt", lint_waivers()),
+                          ("README.md", package_readme(cfg, parse_modules(text), mems, paths)),
+                          (stamp.name, key)):
+        tmp = out / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(content)
+        tmp.replace(out / name)
     return top
+
+
+# Verilator -Wall warning classes waived for the generated file, each with its reason: they are
+# properties of machine-written Verilog, not findings (real ones, such as a comparison that was
+# constant for the last UB bank, were fixed in the generator). tests/test_synth.py checks that
+# the lint passes with exactly these.
+WAIVERS = {
+    "UNUSEDSIGNAL": "Yosys' Verilog back-end keeps every named Amaranth signal, also bits nothing "
+                    "reads (instruction fields of other opcodes, unused product/sum bits, the "
+                    "unconnected `rst` of the memory models); synthesis removes them",
+    "WIDTHEXPAND": "Amaranth arithmetic is explicitly sized; the back-end writes operands "
+                   "narrower than the result and relies on Verilog's zero/sign extension",
+    "WIDTHTRUNC": "likewise: Amaranth truncates on assignment by definition and the back-end "
+                  "leaves the truncation (and `!` of a multi-bit value) implicit",
+    "PROCASSINIT": "every register carries its reset value as a declaration initialiser too "
+                   "(the FPGA power-on state); the synchronous reset assigns the same value",
+    "CASEINCOMPLETE": "decoders are written as case statements after a default assignment, "
+                      "so unlisted values keep the default",
+    "DECLFILENAME": "all modules of one configuration live in one generated file",
+}
+
+
+def lint_waivers(classes: dict[str, str] | None = None) -> str:
+    lines = ["`verilator_config",
+             "// Lint waivers for hfaccel_top.v (generated by hfaccel.accel.rtl), read by",
+             "// the lint tool before the Verilog. Each waived class with its reason.",
+             "// Anything else it reports is an error.", ""]
+    for rule, why in (classes or WAIVERS).items():
+        lines.append(f"// {rule}: {why}")
+        lines.append(f'lint_off -rule {rule} -file "*{TOP}.v"')
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ README
+_PORTS = {
+    "clk": "clock (all logic is synchronous to its rising edge)",
+    "rst": "synchronous reset, active high",
+    "start": "pulse for one cycle to run the program at `prog`",
+    "prog": "beat address of the program's first instruction in external memory",
+    "busy": "the engine is running",
+    "done": "set when the program has finished or stopped on an error; stays until `start`",
+    "status": "0 on success, else an error code (table below)",
+    "cycles": "cycles since `start`",
+    "cmp_busy": "cycles the compute unit was busy",
+    "cmp_wait": "cycles the compute unit waited for a load (memory stalls)",
+    "ld_busy": "cycles the load/store unit was busy",
+    "mac_cycles": "cycles the PE array computed",
+    "instrs": "compute instructions finished",
+    "req_valid": "external memory request valid",
+    "req_ready": "external memory accepts the request",
+    "req_we": "request is a write (`req_wdata`), else a read",
+    "req_addr": "request address in bus beats",
+    "req_wdata": "write data, one bus beat",
+    "req_tag": "0 instruction fetch, 1 DMA; returned with the read response",
+    "rsp_valid": "read response valid (in request order, no back-pressure)",
+    "rsp_data": "read data, one bus beat",
+    "rsp_tag": "the request's tag",
+    "trace_valid": "observation: one bit per activation word the compute unit writes",
+    "trace_layer": "observation: layer id of the current compute instruction",
+    "trace_addr": "observation: UB word address of the first traced word",
+    "trace_q": "observation: pre-activation codes of the traced words",
+    "trace_a": "observation: post-table codes",
+    "trace_r": "observation: final codes (after the residual add)",
+    "trace_g_valid": "observation: a gated GEMM input word (SE gating)",
+    "trace_g_addr": "observation: its UB address",
+    "trace_g": "observation: the gated word",
+    "perf_valid": "pulses at the end of every compute instruction",
+    "perf_layer": "its layer id",
+    "perf_t": "cycle count at its end",
+    "perf_wait": "cycles it waited for loads",
+    "perf_busy": "cycles it was busy",
+    "perf_mac": "cycles the PE array computed for it",
+}
+_MEM_PORT = {"sync": "synchronous read: `data` = word at last edge's `addr` (1 cycle)",
+             "comb": "combinational read: `data` = word at `addr`",
+             "write": "write `data` at `addr` on the clock edge where `en`"}
+
+
+def package_readme(cfg: AccelConfig, modules: dict, mems: list[dict], paths: dict) -> str:
+    from hfaccel.accel import isa
+    from hfaccel.accel.sram import KINDS, __doc__ as sram_doc
+
+    L = cfg.lanes
+    o: list[str] = []
+    w = o.append
+    w(f"# hfaccel accelerator `{cfg.name}`: Verilog package\n")
+    w(f"Generated by `hfaccel rtl --hw {cfg.name}` (`accel/rtl.py`) from `config.json`; do not "
+      "edit. The design is a programmable CNN engine (docs/accel.md in the repository): "
+      f"a {L}x{L} int8 PE array, a {cfg.ub_kib} KiB unified activation buffer in "
+      f"{cfg.ub_banks} banks, a {cfg.bus_bytes}-byte external memory port.\n")
+    w("| file | what |\n| --- | --- |")
+    w(f"| `{TOP}.v` | every module, top level `{TOP}` (Verilog-2005, one clock `clk`, "
+      "synchronous active-high `rst`) |")
+    w("| `files.f` | file list for simulators and synthesis tools |")
+    w(f"| `{TOP}.vlt` | Verilator lint waivers, each class with its reason: "
+      f"`verilator --lint-only -Wall {TOP}.vlt {TOP}.v` |")
+    w("| `config.json` | the configuration (every parameter and derived size) |")
+    w("| `memories.json` | every on-chip memory: instance, module, width, depth, ports |")
+    w("")
+    w("Synthesis: `make synth HW=<hw> TARGET=generic|xilinx|ice40|ecp5` (Yosys) reports "
+      "resources per module; see docs/fpga.md in the repository.\n")
+
+    w("## Modules\n")
+    w("| module | instances | what |\n| --- | --: | --- |")
+    count: dict[str, int] = {}
+    for mod in paths.values():
+        count[mod] = count.get(mod, 0) + 1
+    w(f"| `{TOP}` | 1 | {UNITS[TOP]} |")
+    for mod in sorted(count):
+        what = UNITS.get(mod) or KINDS.get(mod.removeprefix("hfaccel_mem_"), "")
+        w(f"| `{mod}` | {count[mod]} | {what} |")
+    w("")
+
+    w(f"## Top-level ports of `{TOP}`\n")
+    w("| port | dir | bits | what |\n| --- | --- | --: | --- |")
+    for p, d, bits in modules[TOP]:
+        w(f"| `{p}` | {d} | {bits} | {_PORTS.get(p, '')} |")
+    w("")
+    w("The `trace_*` and `perf_*` outputs are observation ports for the testbench; leave them "
+      "unconnected in a product and synthesis removes their logic.\n")
+
+    w("## Control and status (register map)\n")
+    w("The engine has no bus-mapped register file: it is controlled by the `start`/`prog` "
+      "inputs and reports on output ports. A host-side wrapper (e.g. AXI-Lite) maps them as:\n")
+    w("| offset | name | access | bits | meaning |\n| --: | --- | --- | --: | --- |")
+    regs = [("start", "W", 1), ("prog", "RW", 32), ("busy", "R", 1), ("done", "R", 1),
+            ("status", "R", 8), ("cycles", "R", 32), ("cmp_busy", "R", 32),
+            ("cmp_wait", "R", 32), ("ld_busy", "R", 32), ("mac_cycles", "R", 32),
+            ("instrs", "R", 32)]
+    for i, (n, a, b) in enumerate(regs):
+        w(f"| 0x{4 * i:02x} | `{n}` | {a} | {b} | {_PORTS[n]} |")
+    w("")
+    w("Status codes (`status`):\n")
+    w("| code | meaning |\n| --: | --- |")
+    for k, v in isa.ERRORS.items():
+        w(f"| {k} | {v} |")
+    w("")
+
+    w("## Memory map\n")
+    w(f"External memory is addressed in **beats** of {cfg.bus_bytes} bytes (`req_addr`); the "
+      "program and all data (weights, parameters, tables, input and output) live there in a "
+      "layout the compiler chooses (`accel/compiler.py`). On-chip buffers, the `dst` of a LOAD "
+      "and their address units in instructions:\n")
+    w("| buffer | `dst` | size | address unit | capacity |\n| --- | --: | --: | --- | --: |")
+    w(f"| UB (activations) | {isa.BUF_UB} | {cfg.ub_kib} KiB | word of {L} bytes "
+      f"(`lanes` int8 channels of one pixel); LOAD `buf` in beats of {cfg.words_per_beat} "
+      f"word(s) | {cfg.ub_words} words |")
+    w(f"| WGT (weights) | {isa.BUF_WGT} | {cfg.wgt_tiles * cfg.tile_bytes // 1024} KiB | tile of "
+      f"{L}x{L} bytes ({cfg.beats_per_tile} beats) | {cfg.wgt_tiles} tiles |")
+    w(f"| PRM (bias, shift) | {isa.BUF_PRM} | {cfg.prm_words * cfg.prm_word_bytes // 1024} KiB "
+      f"| word of {cfg.prm_word_bytes} bytes ({cfg.beats_per_prm} beats) | {cfg.prm_words} "
+      "words |")
+    w(f"| TBL (activation tables) | {isa.BUF_TBL} | {cfg.table_slots * 256} B | beat "
+      f"({cfg.bus_bytes} entries) | {cfg.table_slots} tables of 256 |")
+    w("")
+    w("UB word `(ct, p)` of a feature map lies at `base + ct * cstride + p`; UB word `a` is "
+      f"in bank `a mod {cfg.ub_banks}` at row `a div {cfg.ub_banks}`.\n")
+
+    w(f"## Instruction format\n")
+    w(f"{isa.INSTR_BITS}-bit instructions ({cfg.instr_bytes} bytes, "
+      f"{max(1, cfg.instr_bytes // cfg.bus_bytes)} beat(s)), little-endian, fields from bit 0 "
+      "(`accel/isa.py`). Opcodes: "
+      + ", ".join(f"{k} = {v}" for k, v in isa.OPCODES.items()) + ".\n")
+    for op in ("LOAD", "STORE", "GEMM", "DW", "GAP"):
+        fields = ", ".join(f"`{n}` [{pos + bits - 1}:{pos}]{' s' if sg else ''}"
+                           for n, pos, bits, sg in isa.OFFSETS[op])
+        w(f"* **{op}**: {fields}")
+    w("\nNOP and END have the header only (`op`, `wait`, `signal`, `layer`); `s` marks signed "
+      "fields.\n")
+
+    w("## On-chip memories\n")
+    w("| instance | module | width x depth | bits | ports |\n| --- | --- | --: | --: | --- |")
+    total = 0
+    for mm in mems:
+        total += mm["bits"]
+        ports = {}
+        for p in mm["ports"]:
+            ports[p["kind"]] = ports.get(p["kind"], 0) + 1
+        pdesc = ", ".join(f"{n} {k}{' read' if k != 'write' else ''}" for k, n in ports.items())
+        w(f"| `{mm['instance']}` | `{mm['module']}` | {mm['width']} x {mm['depth']} | "
+          f"{mm['bits']} | {pdesc} |")
+    w(f"\nTotal {total} bits ({total / 8 / 1024:.1f} KiB); the instruction FIFOs hold "
+      f"{cfg.queue_depth} x {isa.INSTR_BITS} bits each in `hfaccel_fifo_instr`.\n")
+    w("### Memory module interfaces\n")
+    doc = sram_doc.split("Semantics of every behavioural model", 1)[1]
+    w("Semantics of every behavioural model" + doc.rstrip() + "\n")
+    w(f"With `+define+{NO_MEM_MODELS}` the file declares none of the modules below; provide "
+      "them (same names and ports) around your SRAM macros. Port lists:\n")
+    for mod in sorted({mm["module"] for mm in mems}):
+        kind = mod.removeprefix("hfaccel_mem_")
+        w(f"* `{mod}` ({kind}): " + ", ".join(f"{d} [{b - 1}:0] `{p}`" if b > 1 else
+                                               f"{d} `{p}`" for p, d, b in modules[mod]))
+    w("")
+    return "\n".join(o)

@@ -277,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hfaccel.accel.report import add_report_parsers  # report, sweep: accel/report.py
 
     add_report_parsers(sub)
+    from hfaccel.accel.synth import add_synth_parsers  # synth, lint: accel/synth.py
+
+    add_synth_parsers(sub)
     from hfaccel.ncs.cli import add_ncs_parser  # the command's code lives in ncs/cli.py
 
     add_ncs_parser(sub)

@@ -1,0 +1,109 @@
+"""On-chip memories of the accelerator, one Verilog module per memory kind.
+
+Each memory of :mod:`hfaccel.accel.hw` is an :class:`SRAM`: a small Elaboratable around one
+:class:`amaranth.lib.memory.Memory` whose ports are named explicitly (``rd_a``, ``wr0``, ...), so
+that Amaranth emits it as a module of its own with a stable port list
+(``<port>__addr``, ``<port>__data``, ``<port>__en``). :func:`hfaccel.accel.rtl.generate_verilog`
+then merges the identical modules of one kind into a single module ``hfaccel_mem_<kind>``
+(the 32 banks of the unified buffer become 32 instances of ``hfaccel_mem_ub_bank``) and guards
+every memory module with ``ifndef HFACCEL_NO_MEM_MODELS``: an ASIC flow defines the macro and
+supplies its own modules of the same names and ports around SRAM macros; FPGA tools infer block
+or distributed RAM from the behavioural models as they are.
+
+Semantics of every behavioural model (what a replacement must keep):
+
+* synchronous read port (``rd_*``): ``data`` shows the word at the ``addr`` of the previous
+  clock edge (one cycle of latency, always enabled); a read of a word being written in the
+  same cycle returns the **old** word (read-first / no write-through);
+* combinational read port (``rc*``): ``data`` is the word at ``addr`` in the same cycle
+  (LUT RAM or flip-flops on an FPGA; a latch/flop array, not an SRAM macro, on an ASIC);
+* write port (``wr*``): at the clock edge, the word at ``addr`` takes ``data`` where ``en`` is
+  set; with a granularity, ``en`` has one bit per ``granularity`` bits of the word (bit *i*
+  writes bits ``[i*g, (i+1)*g)``), else one bit;
+* the contents start at zero (a power-on initialisation that FPGA block RAMs provide; the
+  simulations and tests run with it, an SRAM macro powers up with arbitrary contents);
+* no reset: ``rst`` is not connected inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth import Elaboratable, Module, unsigned
+from amaranth.lib.memory import Memory, ReadPort, WritePort
+from amaranth.utils import ceil_log2
+
+__all__ = ["KINDS", "SRAM", "PortSpec"]
+
+# kind -> what it holds (the package README prints it)
+KINDS = {
+    "ub_bank": "one bank of the unified activation buffer (UB): words of `lanes` int8 channels; "
+               "the engine reads `ub_banks` consecutive words per cycle across the banks "
+               "(port rd_a), one word for residual/gate/store reads (rd_b), and writes up to "
+               "`ub_banks` consecutive words per cycle (wr)",
+    "wgt_buf": "weight buffer: one `lanes` x `lanes` int8 tile per word (byte co*lanes+ci), "
+               "written one bus beat at a time (one enable bit per beat), two ping-pong halves",
+    "prm_buf": "parameter buffer: per output channel an int32 bias, an int8 shift and 3 bytes "
+               "of padding (64 bits a channel, `lanes` channels a word), written a bus beat at a "
+               "time",
+    "tbl_lut": "activation tables: two 256-entry int8 tables; one write port per byte of a bus "
+               "beat (a whole beat per cycle) and one combinational read port per "
+               "post-processing lane, so it is a flip-flop/LUT array rather than a RAM",
+    "gate_mem": "squeeze-excitation gate words of the current GEMM (one word of `lanes` int8 "
+                "gates per input-channel tile), combinational read (distributed RAM)",
+}
+
+
+@dataclass
+class PortSpec:
+    name: str
+    kind: str  # "sync" | "comb" | "write"
+    granularity: int | None = None
+
+
+@dataclass
+class _Info:
+    kind: str
+    width: int
+    depth: int
+    ports: list[PortSpec] = field(default_factory=list)
+
+
+class SRAM(Elaboratable):
+    """One memory of ``width`` bits x ``depth`` words, as its own Verilog module.
+
+    Ports are requested (before elaboration, like :class:`Memory`'s) with a name that becomes
+    the prefix of the module's port names: ``read_port("rd_a")`` gives ``rd_a__addr`` and
+    ``rd_a__data``. The returned objects are ordinary :class:`Memory` ports.
+    """
+
+    def __init__(self, kind: str, *, width: int, depth: int):
+        if kind not in KINDS:
+            raise ValueError(f"unknown memory kind {kind!r}")
+        self.info = _Info(kind, width, depth)
+        self.memory = Memory(shape=unsigned(width), depth=depth, init=[],
+                             attrs={"hfaccel_mem": kind})
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def addr_width(self) -> int:
+        return ceil_log2(self.info.depth)
+
+    def read_port(self, name: str, *, domain: str = "sync") -> ReadPort:
+        sig = ReadPort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width)
+        self.info.ports.append(PortSpec(name, "comb" if domain == "comb" else "sync"))
+        return ReadPort(sig, memory=self.memory, domain=domain, path=(name,))
+
+    def write_port(self, name: str, *, granularity: int | None = None) -> WritePort:
+        sig = WritePort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width,
+                                  granularity=granularity)
+        self.info.ports.append(PortSpec(name, "write", granularity))
+        return WritePort(sig, memory=self.memory, domain="sync", path=(name,))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = self.memory
+        return m

