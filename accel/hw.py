@@ -1,6 +1,6 @@
 """The accelerator in Amaranth: a programmable engine that runs a program of instructions.
 
-Block diagram (``docs/accel.md`` has the full contract)::
+Block diagram (``docs/architecture.md`` has the full contract)::
 
               external memory port (req/rsp, bus_bytes per beat)
                  |              |
@@ -441,7 +441,9 @@ class Accelerator(wiring.Component):
         def lookup(slot, code):
             rp = tbl.read_port(f"rc{tbl_nrd[0]}", domain="comb")
             tbl_nrd[0] += 1
-            mpost.d.comb += rp.addr.eq(Cat((code + 128)[:8], slot))
+            # (an OR rather than Cat, so that the address reaches the table module as one
+            # port `rcN__addr` from one cell instead of split pieces; same value)
+            mpost.d.comb += rp.addr.eq((code + 128)[:8] | (slot << 8))
             return rp.data.as_signed()
 
         # post-processing of one word: acc lanes (signed 32) -> (q, a) codes

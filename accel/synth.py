@@ -293,6 +293,8 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     for u in units:
         if u not in srams:
             plan.append((u, texts[u], _script(target, family, u, [])))
+    # cheap modules first (by the size of their Verilog), so partial results come early
+    plan.sort(key=lambda p: len(texts["hfaccel_top"] if p[0] == WRAPPER else p[1]))
     if only is not None:
         unknown = set(only) - {p[0] for p in plan}
         if unknown:
@@ -392,6 +394,28 @@ _COLS = {
 }
 
 
+# FPGA parts (vendor data sheets: DS180 7-series overview, DS190 Zynq-7000, DS890 UltraScale+)
+PARTS = {
+    "xilinx": {
+        "Artix-7 100T (xc7a100t)": {"lut": 63_400, "ff": 126_800, "dsp": 240, "bram36": 135},
+        "Zynq-7020 (xc7z020)": {"lut": 53_200, "ff": 106_400, "dsp": 220, "bram36": 140},
+        "Kintex UltraScale+ KU5P (xcku5p)": {"lut": 216_960, "ff": 433_920, "dsp": 1_824,
+                                             "bram36": 480, "uram": 64},
+    },
+    "ecp5": {"ECP5-85 (LFE5U-85F)": {"lut": 83_640, "ff": 83_640, "dsp": 156, "bram": 208}},
+    "ice40": {"iCE40 UP5K": {"lut": 5_280, "ff": 5_280, "dsp": 8, "bram": 30, "spram": 4}},
+}
+
+
+def fit(rep: dict) -> dict[str, dict]:
+    """Per part: utilization of each resource (fraction) and whether everything fits."""
+    res = {}
+    for part, cap in PARTS.get(rep["target"], {}).items():
+        use = {k: rep["total"].get(k, 0) / v for k, v in cap.items()}
+        res[part] = {"use": use, "fits": rep["complete"] and all(u <= 1 for u in use.values())}
+    return res
+
+
 def _fmt(v) -> str:
     if isinstance(v, float) and not v.is_integer():
         return f"{v:,.1f}"
@@ -419,6 +443,16 @@ def format_summary(rep: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(_fmt(u.get(k, 0)) for k, _ in cols) + " |")
     lines.append("| **total** | " + " | ".join(f"**{_fmt(rep['total'].get(k, 0))}**"
                                                 for k, _ in cols) + " |")
+    parts = fit(rep)
+    if parts:
+        lines += ["", "| part | " + " | ".join(c[1] for c in cols if c[0] != "lutram")
+                  + " | fits |", "| --- |" + " --: |" * (len(cols) - ("lutram" in dict(cols)))
+                  + " --- |"]
+        for part, f in parts.items():
+            cells = [f"{100 * f['use'].get(k, 0):.0f}%" if k in f["use"] else "-"
+                     for k, _ in cols if k != "lutram"]
+            lines.append(f"| {part} | " + " | ".join(cells)
+                         + f" | {'yes' if f['fits'] else 'no'} |")
     return "\n".join(lines)
 
 
