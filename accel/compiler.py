@@ -340,7 +340,6 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
 
     # ---- constants in external memory, chunked for ping-pong halves
     img = _Image(cfg.bus_bytes)
-    n_instr_guess = 0  # the program goes first; its size is known after scheduling
     consts: list[tuple[HwOp, list[dict]]] = []
     half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
     for op in ops:

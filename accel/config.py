@@ -71,7 +71,8 @@ class AccelConfig:
 
         need(_pow2(self.lanes) and 4 <= self.lanes <= 64,
              f"lanes must be a power of two in 4..64, got {self.lanes}")
-        need(self.acc_bits == 32, f"acc_bits must be 32 (the numeric contract), got {self.acc_bits}")
+        need(self.acc_bits == 32,
+             f"acc_bits must be 32 (the numeric contract), got {self.acc_bits}")
         need(_pow2(self.bus_bytes) and self.lanes <= self.bus_bytes <= 256,
              f"bus_bytes must be a power of two from lanes ({self.lanes}) to 256, "
              f"got {self.bus_bytes}")
