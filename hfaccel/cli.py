@@ -107,6 +107,17 @@ def _resolve_quant_model(args: argparse.Namespace):
                             data=args.calib_data, images=args.calib_images)
 
 
+def _eval_data(args: argparse.Namespace) -> str:
+    """--data, else the data set a --checkpoint was trained on (its classes), else fashion-mnist."""
+    if args.data:
+        return args.data
+    if getattr(args, "checkpoint", None):
+        from hfaccel.quant.train import load_checkpoint
+
+        return load_checkpoint(args.checkpoint).train.data
+    return "fashion-mnist"
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
     path, graph, meta = _resolve_quant_model(args)
     convs = [ly for ly in graph.layers if ly.op == "conv"]
@@ -126,14 +137,16 @@ def cmd_check_reference(args: argparse.Namespace) -> int:
     c, h, w = graph.input_shape
     if h != w or c != 3:
         raise HfaccelError(f"{path}: input {graph.input_shape} is not a square RGB image")
+    args.data = _eval_data(args)
     data = load_data(args.data, "val", limit=args.images, seed=args.seed + 1)
     x, labels = next(data.batches(args.images, h))
     levels = tuple(args.levels.split(","))
     res = check_reference(onnx.load(str(path)), graph, x.numpy(), levels)
     print(f"model {meta['model']} ({path}); {res.images} {args.data} image(s)")
     print(res.table())
+    hits = sum(int(a == b) for a, b in zip(res.top1_reference, labels.tolist()))
     print(f"top-1: reference {res.top1_reference}, onnxruntime {res.top1_onnxruntime}, "
-          f"labels {labels.tolist()}")
+          f"labels {labels.tolist()} ({hits}/{len(labels)} correct)")
     print(res.verdict())
     return 0 if res.bit_exact else 1
 
@@ -172,7 +185,7 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
     path, graph, meta = _resolve_quant_model(args)
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     out = Path(args.report_dir) if args.report_dir else Path("build") / name
-    rep = hw_sim(Path(path), graph, meta, cfg, images=args.images, data=args.data,
+    rep = hw_sim(Path(path), graph, meta, cfg, images=args.images, data=_eval_data(args),
                  sim=args.sim, out_dir=out, waves=args.waves)
     print(format_report(rep))
     print(f"report: {out / 'report.json'}")
@@ -225,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quant_arguments(p)
     p.add_argument("--onnx", help="check this QCDQ ONNX file instead of a zoo model")
     p.add_argument("--images", type=int, default=2, help="number of real images")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="images: digits, fashion-mnist or an image folder")
+    p.add_argument("--data", help="images: digits, fashion-mnist or an image folder (default: "
+                   "the --checkpoint's training data, else fashion-mnist)")
     p.add_argument("--levels", default="default,disable_all",
                    help="onnxruntime optimization levels, comma-separated "
                         "(default, extended, basic, disable_all)")
@@ -267,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
     p.add_argument("--images", type=int, default=1, help="number of real images")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="images: digits, fashion-mnist or an image folder")
+    p.add_argument("--data", help="images: digits, fashion-mnist or an image folder (default: "
+                   "the --checkpoint's training data, else fashion-mnist)")
     p.add_argument("--report-dir", help="where report.json goes (default build/<model>)")
     p.add_argument("--waves", action="store_true",
                    help="on a mismatch, re-run and dump a waveform of the first failing layer")

@@ -2,7 +2,7 @@
 
 :func:`quantize_model` turns a float :class:`~hfaccel.model.net.EfficientNet` (a zoo model or a
 user's model built from the same blocks) into a :class:`QuantEfficientNet`: BatchNorm folded into
-the convolutions, int8 weights with power-of-two per-output-channel scales (full range
+the convolutions, the classifier centered over the classes (:func:`center_classifier`), int8 weights with power-of-two per-output-channel scales (full range
 -128..127), int32 biases at scale ``s_x * s_w``, and an int8 power-of-two quantizer after every
 operation (conv, swish, sigmoid gate, SE multiply, residual add, pooling, classifier).
 
@@ -30,7 +30,7 @@ from brevitas.quant_tensor import _unpack_quant_tensor  # noqa: E402
 from hfaccel.model.net import ConvBNAct  # noqa: E402, EfficientNet, MBConv, SqueezeExcite
 from hfaccel.model.spec import NetConfig  # noqa: E402
 
-__all__ = ["QuantEfficientNet", "fold_batchnorm", "quantize_model"]
+__all__ = ["QuantEfficientNet", "center_classifier", "fold_batchnorm", "quantize_model"]
 
 
 class Int8WeightPerChannelPoT(Int8WeightPerChannelFixedPoint):
@@ -158,6 +158,9 @@ def _load(qconv: QConv, float_mod: ConvBNAct) -> None:
 def quantize_model(model: EfficientNet) -> QuantEfficientNet:
     """The contract-following Brevitas model of ``model``, with BatchNorm folded (eval stats).
 
+    Its logits equal ``model``'s up to one offset per image (the classifier is centered), so its
+    softmax and top-1 are ``model``'s.
+
     Activation scales are not set yet: run :func:`hfaccel.quant.calibrate.calibrate` next.
     """
     model = copy.deepcopy(model).eval()
@@ -173,6 +176,24 @@ def quantize_model(model: EfficientNet) -> QuantEfficientNet:
         qb.se.expand.load_float(se.expand.weight, se.expand.bias)
     _load(q.head, model.head)
     with torch.no_grad():
-        q.classifier.weight.copy_(model.classifier.weight)
-        q.classifier.bias.copy_(model.classifier.bias)
+        w, b = center_classifier(model.classifier.weight, model.classifier.bias)
+        q.classifier.weight.copy_(w)
+        q.classifier.bias.copy_(b)
     return q
+
+
+def center_classifier(weight: torch.Tensor,
+                      bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier with its class-mean row removed: same softmax and argmax, centered logits.
+
+    Adding one vector ``v`` to every row (and one number to every bias) adds ``v . x + c`` to all
+    logits of an input alike, which softmax, the cross-entropy loss and argmax ignore, so nothing
+    in training pulls that component back; per-parameter optimizers (RMSProp) even let it drift.
+    In a trained HF3 it dominated the logits (per-image common offset of std 40 against a spread
+    of 2 between the classes), and a per-tensor int8 output quantizer spent its range on it: the
+    output scale came out at 2^0..2^1, coarser than the differences between the classes. Removing
+    it is exact for classification and lets the scale follow the differences only.
+    """
+    w = weight.detach()
+    b = bias.detach()
+    return (w - w.mean(0, keepdim=True)).clone(), (b - b.mean()).clone()

@@ -1,14 +1,24 @@
 """Training: the paper's recipe scaled to a 2-core CPU, float first, then quantization-aware.
 
-Recipe (EfficientNet's, as the paper follows it): RMSProp (decay 0.9, momentum 0.9, eps 1e-3),
-label smoothing 0.1, linear warm-up then cosine decay of the learning rate, an exponential moving
-average (EMA) of the weights used for evaluation, dropout before the classifier. On offline data
-(``digits``, ``fashion-mnist``, an image folder) at the model's resolution (or a capped one).
+Recipe (EfficientNet's, as the paper follows it): RMSProp (decay 0.9, momentum 0.9, eps 1e-3)
+with TensorFlow's semantics (:class:`RMSpropTF`), label smoothing 0.1, linear warm-up then cosine
+decay of the learning rate, an exponential moving average (EMA) of the weights used for
+evaluation, dropout before the classifier. On offline data (``digits``, ``fashion-mnist``, an
+image folder) at the model's resolution (or a capped one).
 
-Phase 1 trains the float model (with BatchNorm). Phase 2 folds BatchNorm into the convolutions
-of the EMA weights, calibrates the power-of-two activation scales on training images and
-fine-tunes the Brevitas model (quantization-aware training, straight-through estimators).
-The checkpoint holds both models, the history and the float / int8 accuracies side by side.
+Phase 1 trains the float model (with BatchNorm). Phase 2 re-estimates the BatchNorm statistics
+for the EMA weights, folds BatchNorm into the convolutions, calibrates the power-of-two
+activation scales on training images (post-training quantization, PTQ) and fine-tunes the
+Brevitas model (quantization-aware training, straight-through estimators). The checkpoint holds
+both models, the history and the float / PTQ / int8 accuracies side by side.
+
+Why TensorFlow's RMSProp and not ``torch.optim.RMSprop``: torch starts the squared-gradient
+average at 0 and adds ``eps`` outside the square root, so its first steps move *every* weight by
+about ``3 * lr`` whatever its gradient (``g / sqrt(0.1 g^2)``), and with momentum 0.9 by ten times
+that. On a short run this threw HF3 off (epoch-1 loss 5.3 for 10 classes, logits of |400|, a
+few images driving activations 50x above the median); such a float model loses most of its
+accuracy to int8 (docs/numerics.md, "Calibration"). TF1's RMSProp, which EfficientNet was
+trained with, starts the average at 1 and takes ``sqrt(ms + eps)``.
 """
 
 from __future__ import annotations
@@ -25,11 +35,11 @@ from torch import nn
 from hfaccel.errors import HfaccelError
 from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig, Scaling, scale
-from hfaccel.quant.calibrate import calibrate
+from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
-__all__ = ["Checkpoint", "TrainConfig", "evaluate", "load_checkpoint", "train"]
+__all__ = ["Checkpoint", "RMSpropTF", "TrainConfig", "evaluate", "load_checkpoint", "train"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,47 @@ class TrainConfig:
     val_limit: int | None = None
     seed: int = 0
     calib_images: int = 64
+
+
+class RMSpropTF(torch.optim.Optimizer):
+    """RMSProp as TF1's ``RMSPropOptimizer`` (EfficientNet's optimizer, timm's ``RMSpropTF``).
+
+    ``ms = alpha * ms + (1 - alpha) * g^2`` starting from ``ms = 1``;
+    ``mom = momentum * mom + lr * g / sqrt(ms + eps)``; ``w -= mom``. Weight decay is L2 (added
+    to the gradient), as in ``torch.optim.RMSprop``.
+    """
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.9, eps: float = 1e-3,
+                 momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        if lr < 0 or eps < 0 or not 0 <= alpha < 1 or momentum < 0 or weight_decay < 0:
+            raise ValueError("RMSpropTF: invalid hyper-parameter")
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "momentum": momentum,
+                                  "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if group["weight_decay"]:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.ones_like(p)
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                sq = state["square_avg"]
+                sq.mul_(group["alpha"]).addcmul_(grad, grad, value=1 - group["alpha"])
+                step = grad / sq.add(group["eps"]).sqrt_()
+                buf = state["momentum_buffer"]
+                buf.mul_(group["momentum"]).add_(step, alpha=group["lr"])
+                p.sub_(buf)
+        return loss
 
 
 class EMA:
@@ -86,8 +137,8 @@ def _fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
          history: list, log) -> None:
     if epochs <= 0:
         return
-    opt = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-3, momentum=0.9,
-                              weight_decay=tc.weight_decay)
+    opt = RMSpropTF(model.parameters(), lr=lr, alpha=0.9, eps=1e-3, momentum=0.9,
+                    weight_decay=tc.weight_decay)
     steps_per_epoch = math.ceil(len(train_data) / tc.batch)
     total = epochs * steps_per_epoch
     warm = max(1, int(tc.warmup_epochs * steps_per_epoch))
@@ -131,7 +182,8 @@ class Checkpoint:
     qmodel: QuantEfficientNet
     history: list = field(default_factory=list)
     float_acc: float = 0.0
-    int8_acc: float = 0.0
+    int8_acc: float = 0.0  # the final int8 model's (after QAT, if any)
+    ptq_acc: float | None = None  # int8 right after calibration, before QAT (None: not measured)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -140,7 +192,8 @@ class Checkpoint:
                     "scaling": asdict(self.cfg.scaling), "num_classes": self.cfg.num_classes,
                     "train": asdict(self.train), "float": self.float_model.state_dict(),
                     "quant": self.qmodel.state_dict(), "history": self.history,
-                    "float_acc": self.float_acc, "int8_acc": self.int8_acc}, path)
+                    "float_acc": self.float_acc, "int8_acc": self.int8_acc,
+                    "ptq_acc": self.ptq_acc}, path)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -160,7 +213,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     qmodel.load_state_dict(d["quant"])
     qmodel.eval()
     return Checkpoint(cfg, TrainConfig(**d["train"]), float_model.eval(), qmodel,
-                      d["history"], d["float_acc"], d["int8_acc"])
+                      d["history"], d["float_acc"], d["int8_acc"], d.get("ptq_acc"))
 
 
 def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
@@ -184,14 +237,21 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     history: list = []
     _fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log)
     float_model = ema.model
+    if tc.epochs > 0:
+        # The EMA's BatchNorm statistics are an average of the live model's running statistics,
+        # i.e. of other weights than the EMA's: re-estimate them for the weights that are folded.
+        recalibrate_batchnorm(float_model, train_data, batch=tc.batch)
     float_acc = evaluate(float_model, val_data, res)
 
     qmodel = quantize_model(float_model)
     calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed))
+    ptq_acc = evaluate(qmodel, val_data, res)
+    log(f"post-training quantization: val acc {ptq_acc:.2%} (float {float_acc:.2%})")
     qema = EMA(qmodel, tc.ema_decay)
     _fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
          "qat", history, log)
     qmodel = qema.model if tc.qat_epochs > 0 else qmodel
     int8_acc = evaluate(qmodel, val_data, res)
-    log(f"{cfg.name} on {tc.data}: float accuracy {float_acc:.2%}, int8 accuracy {int8_acc:.2%}")
-    return Checkpoint(cfg, tc, float_model, qmodel, history, float_acc, int8_acc)
+    log(f"{cfg.name} on {tc.data}: float accuracy {float_acc:.2%}, int8 accuracy {int8_acc:.2%}"
+        f" (PTQ {ptq_acc:.2%})")
+    return Checkpoint(cfg, tc, float_model, qmodel, history, float_acc, int8_acc, ptq_acc)

@@ -1,5 +1,7 @@
 """Training (float + QAT), checkpoints, and the reference check on a trained model."""
 
+import copy
+
 import numpy as np
 import onnx
 import pytest
@@ -7,8 +9,10 @@ import torch
 
 from hfaccel.errors import HfaccelError
 from hfaccel.model import Scaling, scale
+from hfaccel.quant.calibrate import calibrate
 from hfaccel.quant.data import load_data
 from hfaccel.quant.pipeline import quantize_to_onnx
+from hfaccel.quant.qmodel import quantize_model
 from hfaccel.quant.train import TrainConfig, evaluate, load_checkpoint, train
 from hfaccel.sim.check import check_reference
 
@@ -17,8 +21,17 @@ SMALL = scale(Scaling(0.25, 0.3, 32, hf=True), name="small")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    tc = TrainConfig(data="digits", epochs=2, qat_epochs=1, limit=512, val_limit=128)
-    ck = train(SMALL, tc, log=lambda *_: None)
+    # All of digits (1437 training images), 3 float epochs: a usefully trained model (float
+    # ~94%) in well under a minute on 2 cores, so that int8 accuracy can be held to float's.
+    tc = TrainConfig(data="digits", epochs=3, qat_epochs=1)
+    # One thread: with `pytest -n 2` or any other load on the 2 cores, torch's default two
+    # threads per process spin against each other and training runs 20-50x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ck = train(SMALL, tc, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
     path = tmp_path_factory.mktemp("ck") / "small.pt"
     ck.save(path)
     return ck, path
@@ -27,25 +40,52 @@ def trained(tmp_path_factory):
 def test_training_learns_and_reports_float_and_int8(trained):
     ck, _ = trained
     assert ck.cfg.num_classes == 10  # the classifier follows the data set
-    assert [h["phase"] for h in ck.history] == ["float", "float", "qat"]
-    assert ck.history[1]["loss"] < ck.history[0]["loss"]
+    assert [h["phase"] for h in ck.history] == ["float", "float", "float", "qat"]
+    assert ck.history[2]["loss"] < ck.history[1]["loss"] < ck.history[0]["loss"]
     assert ck.float_acc > 0.2  # chance is 0.1
     assert 0.0 <= ck.int8_acc <= 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (issue 3 open): after calibrating a trained "
-                   "model, the classifier's output scale comes out far too coarse and int8 "
-                   "accuracy drops to chance")
 def test_int8_accuracy_follows_float(trained):
+    """Issue 3: PTQ of a trained model fell to chance (float 52.8%, PTQ 11%, QAT 7.8% on HF3)."""
     ck, _ = trained
-    assert ck.int8_acc > 0.8 * ck.float_acc
+    assert ck.float_acc > 0.8  # a usefully trained model, else the comparison says little
+    assert ck.ptq_acc >= ck.float_acc - 0.04  # post-training quantization (360 val images)
+    assert ck.int8_acc >= ck.ptq_acc - 0.02  # QAT does not make it worse
+
+
+def test_ptq_ignores_a_common_offset_of_the_logits(trained):
+    """A component shared by all classifier rows (RMSProp lets it grow) must not cost int8 range.
+
+    It shifts every logit of an image alike, so the float model's predictions are unchanged;
+    uncentered, it set the classifier's int8 output scale (2^1 on HF3 instead of 2^-3), coarser
+    than the differences between the classes.
+    """
+    ck, _ = trained
+    val = load_data("digits", "val")
+    calib = load_data("digits", "train").subset(ck.train.calib_images, ck.train.seed)
+    drifted = copy.deepcopy(ck.float_model)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        drifted.classifier.weight += 4.0 * torch.randn(drifted.classifier.in_features, generator=g)
+        drifted.classifier.bias += 100.0
+    assert evaluate(drifted, val, 32) == pytest.approx(ck.float_acc)
+    scales, accs = [], []
+    for model in (ck.float_model, drifted):
+        q = quantize_model(model)
+        calibrate(q, calib)
+        scales.append(float(q.classifier.output_quant.scale().detach()))
+        accs.append(evaluate(q, val, 32))
+    assert scales[0] == scales[1] <= 2.0 ** -2
+    assert accs[1] == pytest.approx(accs[0], abs=1.5 / len(val))
 
 
 def test_checkpoint_roundtrip(trained):
     ck, path = trained
     back = load_checkpoint(path)
     assert back.cfg == ck.cfg and back.history == ck.history
-    val = load_data("digits", "val", limit=128)
+    assert back.float_acc == ck.float_acc and back.ptq_acc == ck.ptq_acc
+    val = load_data("digits", "val")
     assert evaluate(back.qmodel, val, 32) == pytest.approx(ck.int8_acc)
     x = torch.zeros(1, 3, 32, 32)
     with torch.no_grad():
