@@ -138,12 +138,18 @@ class Accelerator(wiring.Component):
         m.submodules.prm = prm
         prm_rd = prm.read_port("rd")
         prm_wr = prm.write_port("wr", granularity=BB)
-        # activation tables: one byte-wide memory, a write port per byte of a beat and a
-        # combinational read port per post-processing lane (a LUT RAM on an FPGA)
-        tbl = mems["tbl"] = SRAM("tbl_lut", width=8, depth=c.table_slots * 256)
-        m.submodules.tbl = tbl
-        tbl_wr = [tbl.write_port(f"wr{i}") for i in range(min(c.bus_bytes, c.table_slots * 256))]
-        tbl_nrd = [0]  # combinational read ports handed out so far (lookup below)
+        # activation tables: one copy per post-processing lane (made by `lookup` below), each
+        # a memory of whole bus beats with one write port and one combinational read port.
+        # One table with a read port per lane and a write port per byte of a beat is the same
+        # function, but no FPGA RAM has that many ports: Yosys built it from flip-flops and a
+        # 512:1 multiplexer per lane (~2,900 LUTs a lane on xc7); a copy of beat-wide words is
+        # distributed RAM and a byte select.
+        tbl_wbytes = min(c.bus_bytes, c.table_slots * 256)  # a word per beat, a beat per cycle
+        tbl_rows = c.table_slots * 256 // tbl_wbytes
+        tbl_w_addr = Signal(range(max(2, tbl_rows)))
+        tbl_w_data = Signal(tbl_wbytes * 8)
+        tbl_w_en = Signal()
+        tbl_copies: list = []  # write ports of the copies lookup() made
 
         # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
         rda_addr = Signal(UBA)
@@ -321,12 +327,9 @@ class Accelerator(wiring.Component):
                                      prm_wr.data.eq(Cat(*[self.rsp_data] * bpp)),
                                      prm_wr.en.eq(1 << (dst_beat % bpp) if bpp > 1 else 1)]
                     with m.Case(isa.BUF_TBL):
-                        nbeats = c.table_slots * 256 // c.bus_bytes
-                        for bi, wp in enumerate(tbl_wr):
-                            m.d.comb += [wp.addr.eq(dst_beat[:_clog2(nbeats)] * c.bus_bytes
-                                                    + bi),
-                                         wp.data.eq(self.rsp_data[bi * 8:(bi + 1) * 8]),
-                                         wp.en.eq(1)]
+                        m.d.comb += [tbl_w_addr.eq(dst_beat[:_clog2(tbl_rows)]),
+                                     tbl_w_data.eq(self.rsp_data[:tbl_wbytes * 8]),
+                                     tbl_w_en.eq(1)]
             with m.If((ld_recv == ld_total) & (ld_out == 0)):
                 m.d.sync += ld_busy.eq(0)
                 m.d.comb += ready_inc.eq(ld.signal)
@@ -439,12 +442,18 @@ class Accelerator(wiring.Component):
 
         # table lookup helper (slot, code) -> code
         def lookup(slot, code):
-            rp = tbl.read_port(f"rc{tbl_nrd[0]}", domain="comb")
-            tbl_nrd[0] += 1
-            # (an OR rather than Cat, so that the address reaches the table module as one
-            # port `rcN__addr` from one cell instead of split pieces; same value)
-            mpost.d.comb += rp.addr.eq((code + 128)[:8] | (slot << 8))
-            return rp.data.as_signed()
+            n = len(tbl_copies)
+            copy = mems[f"tbl{n}"] = SRAM("tbl_lut", width=tbl_wbytes * 8, depth=tbl_rows)
+            m.submodules[f"tbl{n}"] = copy
+            tbl_copies.append(copy.write_port("wr"))
+            rp = copy.read_port("rc", domain="comb")
+            idx = Signal(9, name=f"tbl{n}_idx")  # slot * 256 + code + 128
+            mpost.d.comb += idx.eq((code + 128)[:8] | (slot << 8))
+            sel = _clog2(tbl_wbytes) if tbl_wbytes > 1 else 0
+            mpost.d.comb += rp.addr.eq(idx >> sel)
+            if sel == 0:
+                return rp.data.as_signed()
+            return rp.data.word_select(idx[:sel], 8).as_signed()
 
         # post-processing of one word: acc lanes (signed 32) -> (q, a) codes
         def post_word(acc_lanes, prm_word, tbl_en, tslot, name):
@@ -956,4 +965,6 @@ class Accelerator(wiring.Component):
                                 | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy) | (cmq.w_en & cmq.w_rdy) | r_cap_v
                                 | tap_cap_v | prm_cap_v | g_pre_v | p1_v | wb_busy | dma_rdb
                                 | (st_phase == R))
+        for wp in tbl_copies:
+            m.d.comb += [wp.addr.eq(tbl_w_addr), wp.data.eq(tbl_w_data), wp.en.eq(tbl_w_en)]
         return m

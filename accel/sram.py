@@ -46,9 +46,10 @@ KINDS = {
     "prm_buf": "parameter buffer: per output channel an int32 bias, an int8 shift and 3 bytes "
                "of padding (64 bits a channel, `lanes` channels a word), written a bus beat at a "
                "time",
-    "tbl_lut": "activation tables: two 256-entry int8 tables; one write port per byte of a bus "
-               "beat (a whole beat per cycle) and one combinational read port per "
-               "post-processing lane, so it is a flip-flop/LUT array rather than a RAM",
+    "tbl_lut": "one post-processing lane's copy of the two 256-entry int8 activation tables "
+               "(entry slot*256+code+128), in words of one bus beat: one write port (a whole "
+               "beat per cycle, every copy written alike) and one combinational read port "
+               "(distributed/LUT RAM on an FPGA, a small register file on an ASIC)",
     "gate_mem": "squeeze-excitation gate words of the current GEMM (one word of `lanes` int8 "
                 "gates per input-channel tile), combinational read (distributed RAM)",
 }
