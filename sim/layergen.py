@@ -1,0 +1,479 @@
+"""Single-layer IR graphs with edge-case data, for unit tests through the whole accelerator.
+
+Each case is the network input plus one hardware operation (a conv with what fuses into it: a
+table, a residual add, an SE gate), built directly as IR the way :mod:`hfaccel.sim.netgen`
+builds layers, but with data aimed at the numeric contract's edges:
+
+* inputs and weights at -128 (so ``-128 * -128`` products occur), and 127;
+* per-channel biases chosen so that one pixel of every channel lands exactly on an x.5 LSB tie
+  (both signs, rounding up and down to even), shifts chosen from the accumulators' spread so
+  that other pixels saturate both ways; a few channels with a zero or negative (left) shift and
+  one with a 2^30 bias and a 24-bit shift (the high bits of the bias and shift fields);
+* channel counts that leave partial or no remainder on the lanes, one-pixel and all-zero maps.
+
+A test on data that never reaches an edge proves nothing, so :func:`edge_counts` recomputes
+every layer's accumulators from the integer definitions (:mod:`hfaccel.sim.intops`) and counts
+the edges that actually occurred; the tests assert on those counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from hfaccel.sim import intops
+from hfaccel.sim.ir import Graph, Layer
+from hfaccel.sim.reference import run_reference
+
+__all__ = ["BUG_CASES", "CASES", "LayerCase", "edge_counts", "make_case", "requant_edges"]
+
+# The edges every requantizing layer of a case is expected to reach (tests may ask for fewer).
+TIES = ("tie_pos", "tie_neg", "tie_up", "tie_down")
+SATS = ("sat_hi", "sat_lo")
+
+
+@dataclass
+class LayerCase:
+    """A single-layer network, its input codes, reference tensors and the edges it reaches."""
+
+    name: str
+    graph: Graph
+    x: np.ndarray  # input codes (C, H, W), int64
+    ref: dict[str, np.ndarray]  # every tensor's codes (ONNX name -> array without batch)
+    edges: dict[str, Counter]  # IR layer name -> edge counts (see :func:`requant_edges`)
+    expect: dict[str, tuple[str, ...]]  # IR layer name -> edges that must have occurred
+
+    def missing_edges(self) -> list[str]:
+        """``layer: edge`` for every expected edge the data did not reach (empty = good)."""
+        return [f"{ly}: {e}" for ly, es in self.expect.items() for e in es
+                if self.edges[ly][e] <= 0]
+
+
+# ------------------------------------------------------------------------------ edge counting
+def requant_edges(acc: np.ndarray, shift) -> Counter:
+    """How often ``requantize(acc, shift)`` hits each edge of the contract.
+
+    ``tie_pos``/``tie_neg``: an exact x.5 LSB tie (of that sign) whose result is in range;
+    ``tie_up``/``tie_down``: such a tie rounded up / down (to the even neighbour);
+    ``sat_hi``/``sat_lo``: saturated to 127 / -128; ``left``: a negative (left) shift;
+    ``exact``: a zero shift.
+    """
+    acc = np.asarray(acc, np.int64)
+    s = np.broadcast_to(np.asarray(shift, np.int64), acc.shape)
+    rs = intops.round_shift(acc, s)
+    right = s > 0
+    sp = np.maximum(s, 1)
+    rem = acc & ((np.int64(1) << sp) - 1)  # acc mod 2**s (two's complement)
+    inr = (rs >= intops.INT8_MIN) & (rs <= intops.INT8_MAX)
+    tie = right & (rem == (np.int64(1) << (sp - 1))) & inr
+    floor = acc >> sp
+    return Counter({
+        "tie_pos": int((tie & (acc > 0)).sum()), "tie_neg": int((tie & (acc < 0)).sum()),
+        "tie_up": int((tie & (rs != floor)).sum()), "tie_down": int((tie & (rs == floor)).sum()),
+        "sat_hi": int((rs > intops.INT8_MAX).sum()), "sat_lo": int((rs < intops.INT8_MIN).sum()),
+        "left": int((s < 0).sum()), "exact": int((s == 0).sum()), "outputs": int(acc.size)})
+
+
+def _conv_acc(layer: Layer, x: np.ndarray, weight=None, bias=True) -> np.ndarray:
+    x4 = x.reshape(x.shape[0], -1, 1, 1) if len(layer.shape) == 1 else x
+    w = layer.weight if weight is None else weight
+    return intops.conv2d(x4, w, layer.bias if bias else None, stride=layer.stride,
+                         pads=layer.pads, groups=layer.groups)
+
+
+def edge_counts(graph: Graph, ref: dict[str, np.ndarray]) -> dict[str, Counter]:
+    """Per IR layer, the edges its computation reached (same integer steps as the reference).
+
+    Besides :func:`requant_edges`: ``m128sq`` counts ``-128 * -128`` products (conv, gating),
+    ``codes`` the distinct codes an activation table was indexed with.
+    """
+    out: dict[str, Counter] = {}
+    for ly in graph.layers:
+        if ly.op == "input":
+            continue
+        args = [np.asarray(ref[i], np.int64)[None] for i in ly.inputs]
+        if ly.op == "conv":
+            x = args[0]
+            c = requant_edges(_conv_acc(ly, x), np.asarray(ly.shift)[None, :, None, None])
+            ind = _conv_acc(ly, (x == -128).astype(np.int64),
+                            weight=(ly.weight == -128).astype(np.int64), bias=False)
+            c["m128sq"] = int(ind.sum())
+        elif ly.op == "add":
+            f = max(ly.f_in)
+            acc = (args[0] << (f - ly.f_in[0])) + (args[1] << (f - ly.f_in[1]))
+            c = requant_edges(acc, ly.shift)
+            c["aligned"] = int(f != ly.f_in[0] or f != ly.f_in[1])
+        elif ly.op == "mul":
+            c = requant_edges(args[0] * args[1], ly.shift)
+            c["m128sq"] = int(((args[0] == -128) & (args[1] == -128)).sum())
+        elif ly.op == "gap":
+            c = requant_edges(args[0].sum(axis=(2, 3)), ly.shift)
+        else:  # act
+            c = Counter({"codes": len(np.unique(args[0]))})
+        out[ly.name] = c
+    return out
+
+
+# ------------------------------------------------------------------------------ building
+def _codes(rng: np.random.Generator, shape, extremes: float = 0.1) -> np.ndarray:
+    """Random int8 codes with a share of -128 (and a few 127) so that the extremes occur."""
+    x = rng.integers(-128, 128, size=shape)
+    u = rng.random(size=shape)
+    x[u < extremes] = -128
+    x[(u >= extremes) & (u < 1.3 * extremes)] = 127
+    return x.astype(np.int64)
+
+
+def _spread_shift(acc: np.ndarray, target: float = 100.0) -> int:
+    """A right shift mapping the spread of ``acc`` onto about +-target (others saturate)."""
+    d = np.abs(acc - np.median(acc))
+    spread = float(np.percentile(d, 90)) + 1.0
+    return int(np.clip(np.round(np.log2(spread / target)), 1, 24))
+
+
+class _Net:
+    def __init__(self, rng: np.random.Generator, x: np.ndarray, f_in: int = 5):
+        self.rng = rng
+        self.x = np.asarray(x, np.int64)
+        self.layers = [Layer("input", "input", (), "input.q", tuple(x.shape), f_in)]
+        self.val = {"input.q": self.x}
+        self.f = {"input.q": f_in}
+        self.expect: dict[str, tuple[str, ...]] = {}
+
+    def _add(self, ly: Layer, value: np.ndarray, expect: tuple[str, ...] = ()) -> str:
+        self.layers.append(ly)
+        self.val[ly.output] = value
+        self.f[ly.output] = ly.f_out
+        if expect:
+            self.expect[ly.name] = expect
+        return ly.output
+
+    def conv(self, name: str, src: str, w: np.ndarray, *, stride: int = 1, pads=(0, 0, 0, 0),
+             groups: int = 1, fc: bool = False, classifier: bool = False, modes=None,
+             shift=None, shift_fix=None, bias=None, f_out: int = 4,
+             expect: tuple[str, ...] = TIES + SATS + ("m128sq",)) -> str:
+        """A conv whose biases put one pixel per channel on a tie (``modes`` per channel:
+        ``tie``, ``bigtie`` (the tie -63.5, i.e. a bias near -2^30 at shift 24), ``hi``/``lo``
+        (that pixel saturates), or ``None`` (random bias)); ``shift_fix`` overrides shifts."""
+        rng = self.rng
+        x = self.val[src]
+        co = w.shape[0]
+        x4 = x.reshape(-1, 1, 1) if fc else x
+        acc0 = intops.conv2d(x4[None], w, None, stride=stride, pads=pads, groups=groups)[0]
+        flat = acc0.reshape(co, -1)
+        if shift is None:
+            if flat.shape[1] >= 4:
+                shift = np.array([_spread_shift(a) for a in flat], np.int64)
+            else:  # one pixel per channel: the spread over the channels
+                shift = np.full(co, _spread_shift(flat.reshape(-1)), np.int64)
+        shift = np.array(shift, np.int64)
+        for c, v in (shift_fix or {}).items():
+            shift[c] = v
+        if modes is None:  # one pixel per channel: ties and saturations on different channels
+            modes = (["tie"] * co if flat.shape[1] >= 4
+                     else [("tie", "hi", "tie", "lo")[c % 4] for c in range(co)])
+        if bias is None:
+            bias = rng.integers(-2000, 2000, size=co)
+            nt = 0  # tie channels so far
+            for c, mode in enumerate(modes):
+                s = int(shift[c])
+                p = int(rng.integers(flat.shape[1]))
+                if mode in ("tie", "bigtie") and s > 0:
+                    # tie channels in fours: round down/up (to even), positive/negative
+                    k = 2 * int(rng.integers(0, 45)) + ((nt >> 1) & 1)
+                    k = -64 if mode == "bigtie" else k if nt % 2 == 0 else -k - 1
+                    nt += 1
+                    bias[c] = ((2 * k + 1) << (s - 1)) - flat[c, p]
+                elif mode in ("hi", "lo"):
+                    bias[c] = (1 if mode == "hi" else -1) * (200 << max(s, 0)) - flat[c, p]
+        bias = np.asarray(bias, np.int64)
+        f_in = self.f[src]
+        y = intops.requantize(acc0 + bias[:, None, None], shift[:, None, None])
+        shape = (co,) if classifier else tuple(y.shape)
+        ly = Layer(name, "conv", (src,), f"{name}.q", shape, f_out, weight=w.astype(np.int8),
+                   bias=bias, f_w=shift - f_in + f_out, stride=stride, pads=tuple(pads),
+                   groups=groups, f_in=(f_in,),
+                   acc_bound=int((np.abs(w.reshape(co, -1)).sum(1) * 128 + np.abs(bias)).max()))
+        return self._add(ly, y.reshape(shape), expect)
+
+    def act(self, name: str, src: str, table=None, f_out: int = 3,
+            expect: tuple[str, ...] = ()) -> str:
+        t = self.rng.integers(-128, 128, size=256) if table is None else np.asarray(table)
+        ly = Layer(name, "act", (src,), f"{name}.q", tuple(self.val[src].shape), f_out,
+                   table=t, function="random", f_in=(self.f[src],))
+        return self._add(ly, intops.lookup(t, self.val[src]), expect)
+
+    def gap(self, name: str, src: str, f_out: int, expect=TIES + SATS) -> str:
+        x = self.val[src]
+        ly = Layer(name, "gap", (src,), f"{name}.q", (x.shape[0], 1, 1), f_out,
+                   f_in=(self.f[src],), extra={"in_hw": x.shape[1] * x.shape[2]})
+        return self._add(ly, intops.global_avg_pool(x[None], self.f[src], f_out)[0], expect)
+
+    def mul(self, name: str, a: str, g: str, f_out: int, expect=TIES + SATS + ("m128sq",)):
+        fa, fg = self.f[a], self.f[g]
+        ly = Layer(name, "mul", (a, g), f"{name}.q", tuple(self.val[a].shape), f_out,
+                   f_in=(fa, fg))
+        return self._add(ly, intops.mul(self.val[a], fa, self.val[g], fg, f_out), expect)
+
+    def add(self, name: str, a: str, b: str, f_out: int, expect=TIES + SATS + ("aligned",)):
+        fa, fb = self.f[a], self.f[b]
+        ly = Layer(name, "add", (a, b), f"{name}.q", tuple(self.val[a].shape), f_out,
+                   f_in=(fa, fb))
+        return self._add(ly, intops.add(self.val[a], fa, self.val[b], fb, f_out), expect)
+
+    def case(self, name: str) -> LayerCase:
+        graph = Graph(self.layers, "input", tuple(self.x.shape), self.layers[-1].output,
+                      source=f"layergen:{name}")
+        f_in = self.f["input.q"]
+        ref = {k: v[0].astype(np.int64)
+               for k, v in run_reference(graph, (self.x * 2.0 ** -f_in)[None]).items()}
+        # the builder's own values and the reference must agree (same definitions)
+        for k, v in self.val.items():
+            assert np.array_equal(ref[k], np.asarray(v).reshape(ref[k].shape)), k
+        return LayerCase(name, graph, self.x, ref, edge_counts(graph, ref), self.expect)
+
+
+# ------------------------------------------------------------------------------ the cases
+def _same_pads(k: int, stride: int, n: int) -> tuple[int, int, int, int]:
+    """TensorFlow 'SAME' padding of an n-wide map (the extra pad last)."""
+    out = -(-n // stride)
+    total = max((out - 1) * stride + k - n, 0)
+    t = total // 2
+    return (t, t, total - t, total - t)
+
+
+def _pointwise(name, rng, cin, cout, hw=(4, 4), zero=False, special=False):
+    x = np.zeros((cin,) + hw, np.int64) if zero else _codes(rng, (cin,) + hw)
+    w = _codes(rng, (cout, cin, 1, 1))
+    if not zero:  # few input channels: make sure -128 meets -128
+        x[0, 0, 0] = w[0, 0] = -128
+    net = _Net(rng, x)
+    modes = None
+    shift = None
+    expect = TIES + SATS + ("m128sq",)
+    if zero:  # every pixel equals the bias: per channel a tie or a saturation
+        modes = [("tie", "hi", "tie", "lo")[c % 4] for c in range(cout)]
+        shift = 1 + np.arange(cout) % 5
+        expect = TIES + SATS
+    shift_fix = {}
+    if special:
+        # a left shift (saturates), no rounding at all, and a bias in the high bits shifted
+        # down by 24 onto a tie
+        shift_fix = {0: -1, 1: 0, 2: 24}
+        modes = ["tie"] * cout
+        modes[2] = "bigtie"
+        expect = expect + ("left", "exact")
+    net.conv("pw", "input.q", w, modes=modes, shift=shift, shift_fix=shift_fix, expect=expect)
+    return net.case(name)
+
+
+def _stem(name, rng, cout, res, k, stride, act=False):
+    x = _codes(rng, (3, res, res))
+    net = _Net(rng, x, f_in=7)
+    w = _codes(rng, (cout, 3, k, k))
+    y = net.conv("stem", "input.q", w, stride=stride, pads=_same_pads(k, stride, res))
+    if act:
+        net.act("stem.act", y, expect=())
+    return net.case(name)
+
+
+def _fc(name, rng, cin, cout, classifier=False, act=False):
+    x = _codes(rng, (cin, 1, 1))
+    x[0] = -128  # one input at -128 meets weights at -128: few inputs, so not left to chance
+    net = _Net(rng, x)
+    w = _codes(rng, (cout, cin, 1, 1))
+    w[::3, 0] = -128
+    y = net.conv("fc", "input.q", w, fc=True, classifier=classifier)
+    if act:
+        net.act("fc.act", y)
+    return net.case(name)
+
+
+def _dw(name, rng, c, hw, k, stride, act=False, expect=TIES + SATS + ("m128sq",)):
+    x = _codes(rng, (c,) + hw, extremes=0.15)
+    net = _Net(rng, x)
+    w = _codes(rng, (c, 1, k, k), extremes=0.15)
+    h, wd = hw
+    ph, pw = _same_pads(k, stride, h), _same_pads(k, stride, wd)
+    pads = (ph[0], pw[1], ph[2], pw[3])
+    y = net.conv("dw", "input.q", w, stride=stride, pads=pads, groups=c, expect=expect)
+    if act:
+        net.act("dw.act", y)
+    return net.case(name)
+
+
+def _gap(name, rng, c, hw, f_delta):
+    """GAP with shift ``log2(H*W) - f_delta``; channels of all -128 / all 127 saturate when
+    the shift is below log2(H*W), and pixel 0 of the others is moved onto a tie."""
+    n = hw[0] * hw[1]
+    s = n.bit_length() - 1 - f_delta
+    x = _codes(rng, (c,) + hw).reshape(c, n)
+    if s < (n.bit_length() - 1):
+        x[0], x[1] = -128, 127
+    for ch in range(2, c):
+        # both signs of sum: odd channels mostly negative, even ones mostly positive
+        # (halved, so that twice the mean stays in range: the ties must not saturate)
+        x[ch, 1:] = np.clip(np.abs(x[ch, 1:]) // 2, 0, 127) * (-1 if ch % 2 else 1)
+        if s > 0:
+            # move pixel 0 so that the channel sum is an exact tie (odd multiple of 2^(s-1)),
+            # then by 2^s if needed so that channels in fours round down, down, up, up
+            half = 1 << (s - 1)
+            d = (half - int(x[ch].sum())) % (2 * half)
+            v = int(x[ch, 0]) + d
+            v = v if v <= 127 else v - 2 * half
+            if ((int(x[ch, 1:].sum()) + v) >> s & 1) != (ch >> 1 & 1):
+                v = v + 2 * half if v + 2 * half <= 127 else v - 2 * half
+            x[ch, 0] = v
+    x = x.reshape((c,) + hw)
+    net = _Net(rng, x)
+    expect = (TIES if s > 0 else ("left",) if s < 0 else ()) + (SATS if f_delta > 0 else ())
+    net.gap("gap", "input.q", f_out=net.f["input.q"] + f_delta, expect=expect)
+    return net.case(name)
+
+
+def _gate(name, rng, c, cout, hw=(4, 4), gshift=6):
+    """gap(x) is the gate, x * gate (right shift ``gshift``) feeds a pointwise conv. The gate
+    values are chosen (channel means, GAP shift = log2(H*W)): -128 with x = -128
+    (-128 * -128), 127, odd multiples of 2^(gshift-1) (a tie for every odd x), and an outlier
+    pixel against the mean (negative saturation)."""
+    n = hw[0] * hw[1]
+    u = 1 << (gshift - 1)
+    gates = [-128, 127, u, -u, 3 * u, -3 * u, 64, 1, -1, 0, 50, -70, 127, -128, u, -3 * u]
+    x = np.zeros((c, n), np.int64)
+    for ch in range(c):
+        g = gates[ch % len(gates)]
+        if abs(g) >= 127:
+            x[ch] = g
+            continue
+        v = np.clip(g + rng.integers(-60, 61, size=n), -128, 127)
+        if abs(g) >= 64 and n >= 8:
+            v[0] = -100 if g > 0 else 100
+        elif g == 64:  # 3 x 127 - 125 = 4 x 64: the only outlier four pixels allow
+            v[0] = -125
+        # fix the sum to exactly g * n by nudging the other pixels (within range)
+        while (d := g * n - int(v.sum())) != 0:
+            movable = np.nonzero((v[1:] < 127) if d > 0 else (v[1:] > -128))[0] + 1
+            assert len(movable), f"gate {g} is not reachable with {n} pixels"
+            step = int(np.sign(d)) * max(1, abs(d) // len(movable))
+            i = movable[:abs(d)] if abs(d) < len(movable) else movable
+            v[i] = np.clip(v[i] + (step if abs(d) >= len(movable) else np.sign(d)), -128, 127)
+        x[ch] = v
+    x = x.reshape((c,) + hw)
+    net = _Net(rng, x)
+    f = net.f["input.q"]
+    gt = net.gap("se.pool", "input.q", f_out=f, expect=())
+    assert np.array_equal(net.val[gt].reshape(-1), [gates[i % len(gates)] for i in range(c)])
+    m = net.mul("se.mul", "input.q", gt, f_out=2 * f - gshift)
+    w = _codes(rng, (cout, c, 1, 1))
+    w[0, ::2] = -128  # meets the gated -128s (saturated products)
+    net.conv("project", m, w)
+    return net.case(name)
+
+
+def _residual(name, rng, c, hw, fa, fb, f_out, act=True):
+    """pointwise conv (+ table) then a residual add of the input, exponent-aligned."""
+    x = _codes(rng, (c,) + hw)
+    net = _Net(rng, x, f_in=fb)
+    y = net.conv("pw", "input.q", _codes(rng, (c, c, 1, 1)), f_out=fa)
+    if act:
+        y = net.act("pw.act", y, f_out=fa)
+    expect = TIES + SATS + ("aligned",) if max(fa, fb) > f_out else SATS + ("aligned", "left")
+    net.add("add", y, "input.q", f_out=f_out, expect=expect)
+    return net.case(name)
+
+
+def _tables_gemm(name, rng):
+    """Two identity pointwise convs (q = x) on a map holding all 256 codes, each with a
+    different random table: every entry of both table slots is read, and the first table
+    is a permutation so that the second sees all 256 codes too."""
+    x = rng.permutation(np.arange(-128, 128)).reshape(16, 4, 4)
+    net = _Net(rng, x, f_in=4)
+    eye = np.eye(16, dtype=np.int64).reshape(16, 16, 1, 1)
+    zero = np.zeros(16, np.int64)
+    y = net.conv("id1", "input.q", eye, shift=zero, bias=zero, f_out=4, expect=("exact",))
+    y = net.act("id1.act", y, table=rng.permutation(np.arange(-128, 128)), f_out=4,
+                expect=("codes",))
+    y = net.conv("id2", y, eye, shift=zero, bias=zero, f_out=4, expect=("exact",))
+    net.act("id2.act", y, f_out=3, expect=("codes",))
+    return net.case(name)
+
+
+def _tables_dw(name, rng):
+    """An identity depthwise conv (centre tap 1) on 8 channels x 32 pixels = all 256 codes,
+    with a random table: the depthwise write-back's lookups see every code."""
+    x = rng.permutation(np.arange(-128, 128)).reshape(8, 4, 8)
+    net = _Net(rng, x, f_in=4)
+    w = np.zeros((8, 1, 3, 3), np.int64)
+    w[:, 0, 1, 1] = 1
+    zero = np.zeros(8, np.int64)
+    y = net.conv("id", "input.q", w, groups=8, pads=(1, 1, 1, 1), shift=zero, bias=zero,
+                 f_out=4, expect=("exact",))
+    net.act("id.act", y, f_out=3, expect=("codes",))
+    return net.case(name)
+
+
+CASES = {
+    # dense stem (im2col GEMM): 27 patch channels on 8 lanes (partial tile)
+    "stem_k3s2": lambda r: _stem("stem_k3s2", r, 16, 16, 3, 2),
+    "stem_k3s1_c11_act": lambda r: _stem("stem_k3s1_c11_act", r, 11, 8, 3, 1, act=True),
+    # pointwise GEMM: 3 -> 11 (partial input and output tiles), 16 -> 16 (no remainder),
+    # 19 -> 11 on an all-zero map, 64 -> 40 (two weight chunks, ping-pong halves)
+    "pw_c3_c11": lambda r: _pointwise("pw_c3_c11", r, 3, 11, special=True),
+    "pw_c16_c16": lambda r: _pointwise("pw_c16_c16", r, 16, 16),
+    "pw_c19_c11_zero": lambda r: _pointwise("pw_c19_c11_zero", r, 19, 11, zero=True),
+    "pw_c64_c40_chunks": lambda r: _pointwise("pw_c64_c40_chunks", r, 64, 40, hw=(2, 4)),
+    # FC (one pixel): SE reduce and expand (with a table), the classifier's (10,) logits
+    "fc_se_reduce": lambda r: _fc("fc_se_reduce", r, 32, 8),
+    "fc_se_expand_act": lambda r: _fc("fc_se_expand_act", r, 8, 32, act=True),
+    "fc_classifier": lambda r: _fc("fc_classifier", r, 64, 10, classifier=True),
+    # depthwise: flat mode (stride 1, power-of-two width) and row mode, both kernels/strides
+    "dw_k3s1": lambda r: _dw("dw_k3s1", r, 12, (8, 8), 3, 1, act=True),
+    "dw_k3s2": lambda r: _dw("dw_k3s2", r, 12, (8, 8), 3, 2),
+    "dw_k5s1": lambda r: _dw("dw_k5s1", r, 16, (8, 8), 5, 1),
+    "dw_k5s2": lambda r: _dw("dw_k5s2", r, 11, (8, 8), 5, 2),
+    "dw_k3s1_row_6x10": lambda r: _dw("dw_k3s1_row_6x10", r, 8, (6, 10), 3, 1),
+    "dw_k3s2_odd_9x9": lambda r: _dw("dw_k3s2_odd_9x9", r, 5, (9, 9), 3, 2),
+    "dw_k5s1_1x1": lambda r: _dw("dw_k5s1_1x1", r, 9, (1, 1), 5, 1,
+                                 expect=TIES + SATS),
+    # global average pooling: mean (shift log2 HW), twice the mean (saturates), fewer pixels
+    # than UB banks, one pixel with a left shift
+    "gap_8x8_c16": lambda r: _gap("gap_8x8_c16", r, 16, (8, 8), 0),
+    "gap_4x4_c11_x2": lambda r: _gap("gap_4x4_c11_x2", r, 11, (4, 4), 1),
+    "gap_2x2_c9": lambda r: _gap("gap_2x2_c9", r, 9, (2, 2), 1),
+    "gap_1x1_left": lambda r: _gap("gap_1x1_left", r, 8, (1, 1), 1),
+    # residual add fused into a GEMM: skip aligned by << 2 (a and b in turn), rounding shift 1;
+    # and a left shift (saturating) without a table
+    "add_c11": lambda r: _residual("add_c11", r, 11, (4, 4), 3, 5, 4),
+    "add_c16_left": lambda r: _residual("add_c16_left", r, 16, (2, 4), 5, 3, 6, act=False),
+    # SE gating fused into the GEMM's input path (gate = GAP of the input)
+    "gate_c16": lambda r: _gate("gate_c16", r, 16, 11),
+    "gate_c11": lambda r: _gate("gate_c11", r, 11, 8, hw=(2, 2), gshift=5),
+    # activation tables: every code through both slots (GEMM) and the depthwise write-back
+    "tables_gemm": lambda r: _tables_gemm("tables_gemm", r),
+    "tables_dw": lambda r: _tables_dw("tables_dw", r),
+}
+
+
+def _gate_bug(name, rng, gshift=20):
+    """SE gating with a gate shift of 20 (inside the contract's -16..31): every product
+    ``|x * g| <= 2^14`` requantizes to 0, but the engine's 16-bit gate lane gives -1 for the
+    negative ones (``accel/arith.py: round_shift`` drops the sign bits above its input width)."""
+    x = _codes(rng, (8, 2, 2))
+    net = _Net(rng, x)
+    f = net.f["input.q"]
+    gt = net.gap("se.pool", "input.q", f_out=f, expect=())
+    m = net.mul("se.mul", "input.q", gt, f_out=2 * f - gshift, expect=())
+    net.conv("project", m, _codes(rng, (8, 8, 1, 1)), expect=())
+    return net.case(name)
+
+
+# Known hardware bugs, reproduced through the whole engine (tests mark them xfail, strict).
+BUG_CASES = {"BUG_gate_gshift20": lambda r: _gate_bug("BUG_gate_gshift20", r)}
+
+
+def make_case(name: str, seed: int = 0) -> LayerCase:
+    """The named case (see :data:`CASES`) with data from ``seed``."""
+    build = CASES.get(name) or BUG_CASES[name]
+    return build(np.random.default_rng([seed, sum(map(ord, name))]))
