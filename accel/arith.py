@@ -1,7 +1,7 @@
 """Combinational arithmetic of the numeric contract in Amaranth, shared by every unit.
 
 Each function here mirrors one function of :mod:`hfaccel.sim.intops` (the golden model);
-``tests/test_accel_units.py`` checks them against it over random values and the edge cases.
+``tests/test_units.py`` checks them against it over random values and the edge cases.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ def round_shift(m: Module, x, sh, *, name: str = "rs"):
     one = Const(1, width + 32)
     mask = Signal(width + 32, name=f"{name}_mask")
     m.d.comb += mask.eq((one << right) - 1)
+    # the remainder from the sign-extended input: a shift beyond the input's width must still
+    # see the sign bits of a negative value (-1 >> 20 rounds to 0, not to the floor -1)
+    xw = Signal(signed(width + 32), name=f"{name}_xw")
     rem = Signal(width + 32, name=f"{name}_rem")
     half = Signal(width + 32, name=f"{name}_half")
-    m.d.comb += [rem.eq(xs.as_unsigned() & mask), half.eq(mask ^ (mask >> 1))]
+    m.d.comb += [xw.eq(xs), rem.eq(xw.as_unsigned() & mask), half.eq(mask ^ (mask >> 1))]
     up = Signal(name=f"{name}_up")
     m.d.comb += up.eq((right != 0) & ((rem > half) | ((rem == half) & q[0])))
     out = Signal(signed(width + 17), name=f"{name}_out")

@@ -409,6 +409,7 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
         return len(instrs) - 1
 
     chunk_no = 0
+    last_compute = None  # (instruction index, is a GAP)
     load_groups = []  # (first instr index, [(instr index, blob kind, blob)])
     # network input (no signal: the first compute waits on the first weight chunk's token,
     # and the DMA runs in order, so that token implies the input has arrived)
@@ -422,9 +423,16 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
             x = tensors[op.x]
             g = op.gap
             hw = g.extra["in_hw"]
-            i = emit("GAP", layer=lid, x=x.addr, xcs=x.hw, hw_log2=hw.bit_length() - 1,
-                     g=_ct(g.shape[0], L), out=tensors[op.out].addr, shift=int(g.shift))
+            # A GAP takes no weights, so before the first chunk nothing orders it after the
+            # input LOAD: it takes the input's token instead.
+            first = chunk_no == 0 and last_compute is None
+            if first:
+                instrs[i_in].fields["signal"] = 1
+            i = emit("GAP", layer=lid, wait=int(first), x=x.addr, xcs=x.hw,
+                     hw_log2=hw.bit_length() - 1, g=_ct(g.shape[0], L),
+                     out=tensors[op.out].addr, shift=int(g.shift))
             op.instrs.append(i)
+            last_compute = (i, True)
             continue
         for ch in chunks:
             slot = chunk_no % 2
@@ -483,11 +491,16 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
                          g=ch["n"], flat=int(flat), wo_log2=max(0, wo.bit_length() - 1),
                          out=o.addr + ch["g0"] * o.hw, ocs=o.hw)
             op.instrs.append(i)
+            last_compute = (i, False)
             chunk_no += 1
     # logits out: drain the tokens of the last two chunks so the store follows the last compute
+    # (a trailing GAP, which frees no weight half, gives one more token for the same reason)
     out_t = tensors[graph.output]
     out_words = out_t.words(L)
     pending = min(chunk_no, 2)
+    if last_compute is not None and last_compute[1]:
+        instrs[last_compute[0]].fields["signal"] = 1
+        pending += 1
     i_drain = []
     for _ in range(pending - 1):
         i_drain.append(emit("LOAD", wait=1, dst=isa.BUF_TBL, dram=0, buf=0, rows=1,
