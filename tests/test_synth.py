@@ -92,12 +92,12 @@ def test_every_waiver_is_needed(pkg, tmp_path):
     assert found == set(WAIVERS), found ^ set(WAIVERS)
 
 
-# the modules the fast check synthesizes: the PE array (lanes^2 multipliers), the memories with
-# synchronous reads (block RAM) and the FIFOs; about a minute on a loaded 2-core machine. The
-# control module (~1.5 min), the depthwise datapath (~1 min), post-processing (~8 min) and the
-# tables (~11 min) run in the slow test.
+# the modules the fast check synthesizes: the PE array (lanes^2 multipliers), the memories
+# (block RAM, and the per-lane table copies as LUT RAM) and the FIFOs; about a minute on a
+# loaded 2-core machine. The control module (~1 min), the depthwise datapath (~40 s) and
+# post-processing (~5 min) run in the slow test.
 FAST = ["hfaccel_pe_array", "hfaccel_mem_ub_bank", "hfaccel_mem_wgt_buf", "hfaccel_mem_prm_buf",
-        "hfaccel_fifo_instr"]
+        "hfaccel_fifo_instr", "hfaccel_mem_tbl_lut"]
 
 
 @needs_yosys
@@ -122,13 +122,19 @@ def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
     assert ub["bram36"] * 36 * 1024 >= SMALL.ub_kib * 1024 * 8  # holds the whole UB
     assert rep["modules"]["hfaccel_mem_ub_bank"]["instances"] == SMALL.ub_banks
     assert rep["units"]["instruction FIFOs"]["ff"] > 0
+    # one table copy per post-processing lane (GEMM + 8 depthwise write-back words), each LUT
+    # RAM: a single many-ported table became flip-flops and ~208k LUTs of multiplexers here
+    tbl = rep["modules"]["hfaccel_mem_tbl_lut"]
+    assert tbl["instances"] == 9 * SMALL.lanes
+    tables = rep["units"]["activation tables"]
+    assert tables.get("ff", 0) == 0 and tables["lut"] == tables["lutram"] <= 100 * 9 * SMALL.lanes
 
 
 @pytest.mark.slow
 @needs_yosys
 @pytest.mark.parametrize("target", ["xilinx", "generic"])
 def test_synth_small_complete(target):
-    """The whole small preset (about 25 minutes per target here; cached in build/synth)."""
+    """The whole small preset (about 8 minutes for xilinx here; cached in build/synth)."""
     from hfaccel.accel.synth import synth, synth_path
 
     rep = synth(SMALL, target, log=lambda s: None)
