@@ -27,7 +27,8 @@ from hfaccel.sim import intops
 from hfaccel.sim.ir import Graph, Layer
 from hfaccel.sim.reference import run_reference
 
-__all__ = ["BUG_CASES", "CASES", "LayerCase", "edge_counts", "make_case", "requant_edges"]
+__all__ = ["CASES", "LayerCase", "edge_counts", "make_case", "random_case",
+           "requant_edges"]
 
 # The edges every requantizing layer of a case is expected to reach (tests may ask for fewer).
 TIES = ("tie_pos", "tie_neg", "tie_up", "tie_down")
@@ -384,14 +385,20 @@ def _residual(name, rng, c, hw, fa, fb, f_out, act=True):
     return net.case(name)
 
 
-def _tables_gemm(name, rng):
-    """Two identity pointwise convs (q = x) on a map holding all 256 codes, each with a
-    different random table: every entry of both table slots is read, and the first table
-    is a permutation so that the second sees all 256 codes too."""
-    x = rng.permutation(np.arange(-128, 128)).reshape(16, 4, 4)
+def _perm_codes(rng, n: int) -> np.ndarray:
+    """(n, 256): every row a random permutation of the 256 codes."""
+    return np.stack([rng.permutation(np.arange(-128, 128)) for _ in range(n)])
+
+
+def _tables_gemm(name, rng, lanes: int = 8):
+    """Two identity pointwise convs (q = x), each with its own random table (two weight
+    chunks: both table slots). Every channel holds all 256 codes, so every GEMM
+    post-processing lane (each has its own table copy) reads every entry of both slots; the
+    first table is a permutation so that the second conv sees all codes too."""
+    x = _perm_codes(rng, lanes).reshape(lanes, 16, 16)
     net = _Net(rng, x, f_in=4)
-    eye = np.eye(16, dtype=np.int64).reshape(16, 16, 1, 1)
-    zero = np.zeros(16, np.int64)
+    eye = np.eye(lanes, dtype=np.int64).reshape(lanes, lanes, 1, 1)
+    zero = np.zeros(lanes, np.int64)
     y = net.conv("id1", "input.q", eye, shift=zero, bias=zero, f_out=4, expect=("exact",))
     y = net.act("id1.act", y, table=rng.permutation(np.arange(-128, 128)), f_out=4,
                 expect=("codes",))
@@ -400,17 +407,25 @@ def _tables_gemm(name, rng):
     return net.case(name)
 
 
-def _tables_dw(name, rng):
-    """An identity depthwise conv (centre tap 1) on 8 channels x 32 pixels = all 256 codes,
-    with a random table: the depthwise write-back's lookups see every code."""
-    x = rng.permutation(np.arange(-128, 128)).reshape(8, 4, 8)
+def _tables_dw(name, rng, lanes: int = 8, wb: int = 8):
+    """Two identity depthwise convs (centre tap 1) with their own tables (both slots) on
+    ``lanes`` channels of a 32 x 64 map (flat mode). The depthwise write-back post-processes
+    ``wb`` consecutive pixels of ``lanes`` channels per cycle, each lane with its own table
+    copy; pixel n goes through slot ``n mod wb``, and every channel holds all 256 codes at
+    every residue, so every copy reads every entry."""
+    x = np.stack([_perm_codes(rng, wb).T.reshape(-1) for _ in range(lanes)])
+    x = x.reshape(lanes, 32, 64)
     net = _Net(rng, x, f_in=4)
-    w = np.zeros((8, 1, 3, 3), np.int64)
+    w = np.zeros((lanes, 1, 3, 3), np.int64)
     w[:, 0, 1, 1] = 1
-    zero = np.zeros(8, np.int64)
-    y = net.conv("id", "input.q", w, groups=8, pads=(1, 1, 1, 1), shift=zero, bias=zero,
+    zero = np.zeros(lanes, np.int64)
+    y = net.conv("id1", "input.q", w, groups=lanes, pads=(1, 1, 1, 1), shift=zero, bias=zero,
                  f_out=4, expect=("exact",))
-    net.act("id.act", y, f_out=3, expect=("codes",))
+    y = net.act("id1.act", y, table=rng.permutation(np.arange(-128, 128)), f_out=4,
+                expect=("codes",))
+    y = net.conv("id2", y, w, groups=lanes, pads=(1, 1, 1, 1), shift=zero, bias=zero,
+                 f_out=4, expect=("exact",))
+    net.act("id2.act", y, f_out=3, expect=("codes",))
     return net.case(name)
 
 
@@ -447,33 +462,97 @@ CASES = {
     # and a left shift (saturating) without a table
     "add_c11": lambda r: _residual("add_c11", r, 11, (4, 4), 3, 5, 4),
     "add_c16_left": lambda r: _residual("add_c16_left", r, 16, (2, 4), 5, 3, 6, act=False),
-    # SE gating fused into the GEMM's input path (gate = GAP of the input)
+    # SE gating fused into the GEMM's input path (gate = GAP of the input); a gate shift past
+    # the 16-bit product's width (negative products round to 0)
     "gate_c16": lambda r: _gate("gate_c16", r, 16, 11),
+    "gate_gshift20": lambda r: _gate_large_shift("gate_gshift20", r),
     "gate_c11": lambda r: _gate("gate_c11", r, 11, 8, hw=(2, 2), gshift=5),
-    # activation tables: every code through both slots (GEMM) and the depthwise write-back
+    # activation tables: every code through both slots in every post-processing lane (GEMM)
+    # and every write-back lane (depthwise)
     "tables_gemm": lambda r: _tables_gemm("tables_gemm", r),
     "tables_dw": lambda r: _tables_dw("tables_dw", r),
 }
 
 
-def _gate_bug(name, rng, gshift=20):
+def _gate_large_shift(name, rng, gshift=20):
     """SE gating with a gate shift of 20 (inside the contract's -16..31): every product
-    ``|x * g| <= 2^14`` requantizes to 0, but the engine's 16-bit gate lane gives -1 for the
-    negative ones (``accel/arith.py: round_shift`` drops the sign bits above its input width)."""
+    ``|x * g| <= 2^14`` requantizes to 0, also the negative ones, which the 16-bit gate lane
+    once turned into -1 (``round_shift`` lost the sign bits above its input's width)."""
     x = _codes(rng, (8, 2, 2))
     net = _Net(rng, x)
     f = net.f["input.q"]
     gt = net.gap("se.pool", "input.q", f_out=f, expect=())
     m = net.mul("se.mul", "input.q", gt, f_out=2 * f - gshift, expect=())
     net.conv("project", m, _codes(rng, (8, 8, 1, 1)), expect=())
+    # what the case is for: every gated value is 0, and some products are negative
+    assert (net.val[m] == 0).all() and (net.val["input.q"] * net.val[gt] < 0).any()
     return net.case(name)
 
 
-# Known hardware bugs, reproduced through the whole engine (tests mark them xfail, strict).
-BUG_CASES = {"BUG_gate_gshift20": lambda r: _gate_bug("BUG_gate_gshift20", r)}
+def random_case(seed: int) -> LayerCase:
+    """A single layer of a random kind with random shapes (channel counts 1..~70, maps from
+    one pixel up, kernels, strides, exponents): the fixed cases aim at the edges, these at
+    shapes nobody thought of. The edges they reach are counted but not required."""
+    rng = np.random.default_rng([seed, 4242])
+    kind = ["pw", "fc", "stem", "dw", "gap", "add", "gate"][seed % 7]
+    name = f"random{seed}_{kind}"
+    ri = lambda lo, hi: int(rng.integers(lo, hi + 1))  # noqa: E731 - inclusive bounds
+    if kind == "pw":
+        c = ri(1, 70)
+        x = _codes(rng, (c, ri(1, 8), ri(1, 8)))
+        net = _Net(rng, x)
+        y = net.conv("pw", "input.q", _codes(rng, (ri(1, 50), c, 1, 1)))
+        if rng.random() < 0.5:
+            net.act("pw.act", y)
+    elif kind == "fc":
+        x = _codes(rng, (ri(1, 80), 1, 1))
+        net = _Net(rng, x)
+        net.conv("fc", "input.q", _codes(rng, (ri(1, 40), x.shape[0], 1, 1)), fc=True,
+                 classifier=bool(rng.random() < 0.5))
+    elif kind == "stem":
+        k, st = int(rng.choice([3, 5])), ri(1, 2)
+        x = _codes(rng, (ri(1, 4), ri(max(k, 2), 14), ri(max(k, 2), 14)))
+        net = _Net(rng, x, f_in=7)
+        total = max(k - st, 0)
+        pads = (total // 2, total // 2, total - total // 2, total - total // 2)
+        net.conv("stem", "input.q", _codes(rng, (ri(1, 24), x.shape[0], k, k)), stride=st,
+                 pads=pads)
+    elif kind == "dw":
+        k, st = int(rng.choice([3, 5])), ri(1, 2)
+        c = ri(1, 40)
+        total = max(k - st, 0)
+        lo = max(1, k - total)  # at least one output pixel
+        x = _codes(rng, (c, ri(lo, 20), ri(lo, 20)))
+        net = _Net(rng, x)
+        pads = (total // 2, total // 2, total - total // 2, total - total // 2)
+        y = net.conv("dw", "input.q", _codes(rng, (c, 1, k, k)), stride=st, pads=pads,
+                     groups=c)
+        if rng.random() < 0.5:
+            net.act("dw.act", y)
+    elif kind == "gap":
+        hw = (1 << ri(0, 4), 1 << ri(0, 4))
+        net = _Net(rng, _codes(rng, (ri(1, 40),) + hw))
+        net.gap("gap", "input.q", f_out=net.f["input.q"] + ri(-1, 2))
+    elif kind == "add":
+        c = ri(1, 40)
+        fa, fb = ri(2, 7), ri(2, 7)
+        net = _Net(rng, _codes(rng, (c, ri(1, 6), ri(1, 6))), f_in=fb)
+        y = net.conv("pw", "input.q", _codes(rng, (c, c, 1, 1)), f_out=fa)
+        if rng.random() < 0.5:
+            y = net.act("pw.act", y, f_out=fa)
+        net.add("add", y, "input.q", f_out=max(fa, fb) - ri(-2, 6))
+    else:  # gate: gap -> x * gate -> pointwise
+        c = ri(1, 40)
+        hw = (1 << ri(0, 3), 1 << ri(0, 3))
+        net = _Net(rng, _codes(rng, (c,) + hw))
+        f = net.f["input.q"]
+        g = net.gap("se.pool", "input.q", f_out=f + ri(-1, 1))
+        m = net.mul("se.mul", "input.q", g, f_out=2 * f - ri(2, 24))
+        net.conv("project", m, _codes(rng, (ri(1, 30), c, 1, 1)))
+    net.expect = {}
+    return net.case(name)
 
 
 def make_case(name: str, seed: int = 0) -> LayerCase:
     """The named case (see :data:`CASES`) with data from ``seed``."""
-    build = CASES.get(name) or BUG_CASES[name]
-    return build(np.random.default_rng([seed, sum(map(ord, name))]))
+    return CASES[name](np.random.default_rng([seed, sum(map(ord, name))]))

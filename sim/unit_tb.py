@@ -30,17 +30,16 @@ from amaranth.lib.wiring import In, Out
 from hfaccel.accel.arith import lanes_of, requant8, round_shift, saturate8, tree_sum
 from hfaccel.sim import intops
 
-__all__ = ["ArithUnits", "bug_vectors", "build_units", "expected", "mismatches",
+__all__ = ["ArithUnits", "beyond_width_vectors", "build_units", "expected", "mismatches",
            "run_amaranth_units", "run_cocotb_units", "vectors", "write_verilog"]
 
 TOP = "units_top"
 # the contract's shift range (AccelConfig.shift_min/shift_max): the builders are only defined there
 SH_MIN, SH_MAX = -16, 31
-# BUG (see bug_vectors): round_shift of a W-bit value is wrong for a right shift above W + 1
-# when the value is negative (-1 instead of 0). The narrow lanes of the engine hit it inside
-# the contract's range: the gate (16-bit product) from gshift 18, the residual add (24 bits)
-# from ashift 26. :func:`vectors` stays below; :func:`bug_vectors` goes beyond.
-GATE_SH_OK, ADD_SH_OK = 17, 25
+# Beyond these right shifts the gate lane (16-bit product) and the add lane (24 bits) shift
+# past their input's width; round_shift once got that wrong for negative values (-1 instead of
+# 0): :func:`beyond_width_vectors` targets exactly that region.
+GATE_SH_WIDTH, ADD_SH_WIDTH = 17, 25
 
 
 def _ports(lanes: int, banks: int) -> dict[str, tuple[str, int, bool]]:
@@ -150,7 +149,7 @@ def vectors(n: int, *, lanes: int = 8, banks: int = 8, seed: int = 0) -> list[di
         else:
             bias = rng.choice([-(1 << 31), (1 << 31) - 1, 0]) if e else rnd(32)
         # gate: -128 * -128, odd x against an odd multiple of 2^(s-1) (ties)
-        g_sh = rng.randint(-4, 12) if e else rng.randint(SH_MIN, GATE_SH_OK)
+        g_sh = rng.randint(-4, 12) if e else rng.randint(SH_MIN, SH_MAX)
         gx, gg = (rng.choice(i8), rng.choice(i8)) if e else (rnd(8), rnd(8))
         if e and g_sh > 0 and rng.random() < 0.5:
             gx = rng.randrange(-127, 127, 2)
@@ -158,7 +157,7 @@ def vectors(n: int, *, lanes: int = 8, banks: int = 8, seed: int = 0) -> list[di
         # add: alignment shifts of the compiler's range (0..14)
         aa, ab = (rng.choice(i8), rng.choice(i8)) if e else (rnd(8), rnd(8))
         sa, sb = rng.randint(0, 14), rng.randint(0, 14)
-        a_sh = rng.randint(SH_MIN, ADD_SH_OK)
+        a_sh = rng.randint(SH_MIN, SH_MAX)
         dot_x = [rng.choice([-128, rnd(8)]) for _ in range(lanes)]
         dot_w = [rng.choice([-128, rnd(8)]) for _ in range(lanes)]
         if e and i % 3 == 0:  # the extreme row sums
@@ -173,17 +172,18 @@ def vectors(n: int, *, lanes: int = 8, banks: int = 8, seed: int = 0) -> list[di
     return out
 
 
-def bug_vectors(n: int = 64, *, lanes: int = 8, banks: int = 8, seed: int = 1) -> list[dict]:
-    """Vectors whose gate and add lanes shift right by more than their width + 1 (inside the
-    contract's -16..31) with a negative value: the golden result is 0, the builder gives -1."""
+def beyond_width_vectors(n: int = 64, *, lanes: int = 8, banks: int = 8,
+                         seed: int = 1) -> list[dict]:
+    """Vectors whose gate and add lanes shift a negative value right by more than their width
+    + 1 (inside the contract's -16..31): the golden result is 0 (a former bug gave -1)."""
     rng = random.Random(seed)
     vecs = vectors(n, lanes=lanes, banks=banks, seed=seed)
     for v in vecs:
         v["gate_x"], v["gate_g"] = rng.randint(1, 127), rng.randint(-128, -1)
-        v["gate_sh"] = rng.randint(GATE_SH_OK + 1, SH_MAX)
+        v["gate_sh"] = rng.randint(GATE_SH_WIDTH + 1, SH_MAX)
         v["add_a"], v["add_b"] = rng.randint(-128, -1), rng.randint(-128, 0)
         v["add_sa"], v["add_sb"] = rng.randint(0, 14), rng.randint(0, 14)
-        v["add_sh"] = rng.randint(ADD_SH_OK + 1, SH_MAX)
+        v["add_sh"] = rng.randint(ADD_SH_WIDTH + 1, SH_MAX)
     return vecs
 
 

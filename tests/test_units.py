@@ -16,8 +16,9 @@ Three levels, each in Amaranth's simulator and on generated Verilog in Verilator
   gathers and scatters odd numbers of beats (more than ``max_outstanding`` in one burst) and
   the stored bytes are compared exactly.
 
-Tests named ``BUG`` reproduce hardware bugs found here; they are ``xfail(strict=True)`` so that
-the suite stays green until the fix, and turn red (XPASS) when it lands.
+Two bugs these tests found (fixed in 747a1b5) stay covered: ``round_shift`` beyond a narrow
+input's width (the gate and add lanes; the ``gate_gshift20`` layer case) and a GAP before the
+first weight chunk racing the input LOAD (the GAP layer cases).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from hfaccel.accel.compiler import Program, compile_graph, from_words
 from hfaccel.accel.config import SMALL
 from hfaccel.sim import intops, unit_tb
 from hfaccel.sim.hwsim import compare, run_rtl
-from hfaccel.sim.layergen import CASES, make_case, requant_edges
+from hfaccel.sim.layergen import CASES, make_case, random_case, requant_edges
 
 SIMS = ("amaranth", "verilator", "icarus")
 COMPUTE = ("GEMM", "DW", "GAP")
@@ -87,27 +88,6 @@ def _check_counters(prog: Program, res: dict) -> None:
     assert res["instrs"] == len(comp)
     assert res["mac_cycles"] == sum(p[4] for p in perf)
     assert all(p[3] >= p[4] for p in perf)  # busy covers the MAC cycles
-
-
-def _sync_leading_gap(prog: Program) -> Program:
-    """Work around the compiler's leading-GAP race (see test_BUG_leading_gap_...): make the
-    first compute instruction, when it is a GAP, wait for the input LOAD, and when no weight
-    chunk follows, make the output STORE wait for the last compute instruction."""
-    ins = prog.instrs
-    comp = [i for i, x in enumerate(ins) if x.op in COMPUTE]
-    if not comp or ins[comp[0]].op != "GAP":
-        return prog
-    assert ins[0].op == "LOAD" and ins[0]["layer"] == 0 and not ins[0]["signal"]
-    ins[0].fields["signal"] = 1
-    ins[comp[0]].fields["wait"] = 1
-    store = next(i for i, x in enumerate(ins) if x.op == "STORE")
-    if not ins[store]["wait"]:
-        ins[comp[-1]].fields["signal"] = 1
-        ins[store].fields["wait"] = 1
-    bb = prog.cfg.instr_bytes
-    for j, x in enumerate(ins):
-        prog.image[j * bb:(j + 1) * bb] = isa.encode(x).to_bytes(bb, "little")
-    return prog
 
 
 def _check_layer_run(sim: str, case, prog: Program, res: dict) -> None:
@@ -179,7 +159,7 @@ def test_arith_units_match_intops_in_amaranth():
     vecs = unit_tb.vectors(N_VECTORS)
     bad = unit_tb.mismatches(vecs, unit_tb.run_amaranth_units(vecs))
     assert not bad, bad[:5]
-    vecs = unit_tb.vectors(300, lanes=32, banks=32, seed=3)
+    vecs = unit_tb.vectors(200, lanes=32, banks=32, seed=3)
     bad = unit_tb.mismatches(vecs, unit_tb.run_amaranth_units(vecs, lanes=32, banks=32))
     assert not bad, bad[:5]
 
@@ -194,14 +174,14 @@ def test_arith_units_match_intops_in_verilog(unit_runner, sim):
     assert not bad, bad[:5]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG accel/arith.py round_shift: a right shift beyond "
-                   "the input width + 1 of a negative value gives -1, not 0 (gate lane from "
-                   "gshift 18, residual add from ashift 26; both inside the contract's 0..31)")
-def test_BUG_round_shift_of_narrow_negative_values():
-    """round_shift builds ``rem = xs.as_unsigned() & mask`` from the (W+1)-bit input, so for a
-    shift above W+1 the sign bits of a negative value are missing from the remainder, the
-    round-up is lost and the floor (-1) remains. The golden value is 0."""
-    vecs = unit_tb.bug_vectors(32)
+def test_round_shift_beyond_the_input_width():
+    """Regression (found by this file, fixed in 747a1b5): round_shift built its remainder from
+    the (W+1)-bit input, so a right shift beyond W+1 of a negative value lost the round-up and
+    gave -1 instead of 0: the gate lane (16-bit product) from gshift 18, the residual add
+    (24 bits) from ashift 26, both inside the contract's shift range. (Through the whole
+    engine: the ``gate_gshift20`` layer case.)"""
+    vecs = unit_tb.beyond_width_vectors(64)
+    assert all(v["gate_x"] * v["gate_g"] < 0 and v["gate_sh"] > 17 for v in vecs)
     bad = unit_tb.mismatches(vecs, unit_tb.run_amaranth_units(vecs))
     assert not bad, bad[:3]
 
@@ -216,12 +196,37 @@ def test_layer_case_reaches_its_edges(name):
     assert not case.missing_edges(), (case.missing_edges(), case.edges)
 
 
-# Icarus is the slowest simulator per program: a representative subset runs in `make test`
+# Verilator runs every case in `make test` (about a second each, on the cached build shared
+# with test_accel.py); Amaranth's simulator (2..50 s a case) and Icarus run a representative
+# subset there, one or more of each kind, and every case in `make test-all`.
+AMARANTH_FAST = {"pw_c3_c11", "pw_c19_c11_zero", "fc_classifier", "dw_k3s2", "dw_k5s1_1x1",
+                 "dw_k3s2_odd_9x9", "gap_4x4_c11_x2", "add_c16_left", "gate_c11", "gate_gshift20"}
 ICARUS_FAST = {"stem_k3s2", "pw_c3_c11", "pw_c64_c40_chunks", "fc_classifier", "dw_k3s1",
                "dw_k5s2", "gap_4x4_c11_x2", "add_c11", "gate_c16", "tables_dw"}
-LAYER_RUNS = [pytest.param(sim, name, marks=[pytest.mark.slow] if sim == "icarus"
-                           and name not in ICARUS_FAST else [])
+SLOW = ({("amaranth", n) for n in CASES if n not in AMARANTH_FAST}
+        | {("icarus", n) for n in CASES if n not in ICARUS_FAST})
+LAYER_RUNS = [pytest.param(sim, name, marks=[pytest.mark.slow] if (sim, name) in SLOW else [])
               for sim in SIMS for name in sorted(CASES)]
+
+
+def test_table_cases_reach_every_code_in_every_lane():
+    """Each post-processing lane has its own table copy, so "all 256 codes" must hold per
+    copy: per GEMM lane (channel mod lanes) and per depthwise write-back lane (pixel mod
+    write-back words, channel), for the inputs of both tables (both slots)."""
+    L = SMALL.lanes
+    for name in ("tables_gemm", "tables_dw"):
+        case = make_case(name)
+        acts = [ly for ly in case.graph.layers if ly.op == "act"]
+        assert len(acts) == 2
+        for ly in acts:
+            q = case.ref[ly.inputs[0]]
+            c = q.shape[0]
+            if name == "tables_gemm":
+                groups = [q[k::L].reshape(-1) for k in range(L)]
+            else:
+                flat = q.reshape(c, -1)
+                groups = [flat[k, i::min(8, L)] for k in range(c) for i in range(min(8, L))]
+            assert all(len(np.unique(g)) == 256 for g in groups), (name, ly.name)
 
 
 @pytest.mark.parametrize("sim, name", LAYER_RUNS)
@@ -231,32 +236,42 @@ def test_single_layer_bit_exact(tmp_path, sim, name):
     the stored output; perf records and counters match the instruction fields."""
     case = make_case(name)
     assert not case.missing_edges()
-    prog = _sync_leading_gap(compile_graph(case.graph, SMALL))
+    prog = compile_graph(case.graph, SMALL)
     res = _run(sim, prog, case.x, tmp_path)
     _check_layer_run(sim, case, prog, res)
 
+def _random_runs():
+    """Two seeds per kind in Verilator for `make test`; more seeds, Icarus and Amaranth in
+    `make test-all`."""
+    fast = [("verilator", s) for s in range(14)]
+    slow = ([("verilator", s) for s in range(14, 70)] + [("icarus", s) for s in range(14)]
+            + [("amaranth", s) for s in range(7)])
+    return ([pytest.param(sim, s) for sim, s in fast]
+            + [pytest.param(sim, s, marks=pytest.mark.slow) for sim, s in slow])
 
-@pytest.mark.xfail(strict=True, reason="BUG accel/compiler.py (schedule, GAP emission and the "
-                   "input LOAD): a GAP that is the first compute instruction waits for no "
-                   "token, so it races the input LOAD (status 7, UB write collision), and "
-                   "with no weight chunk the output STORE does not wait for it either")
-def test_BUG_leading_gap_waits_for_the_input(tmp_path):
-    """A network whose first hardware op is a GAP, compiled as is (no workaround): the
-    engine must still compute the reference. The compiler relies on "the first compute
-    waits on the first weight chunk's token", which a GAP (no weights) never takes."""
+
+@pytest.mark.parametrize("sim, seed", _random_runs())
+def test_random_single_layer_bit_exact(tmp_path, sim, seed):
+    """A single layer of a random kind and random shape (1..80 channels, maps from 1x1 and
+    non-square, k3/k5, stride 1/2, random exponents) through the whole engine equals the
+    integer reference bit for bit, stored output and counters included."""
+    case = random_case(seed)
+    prog = compile_graph(case.graph, SMALL)
+    _check_layer_run(sim, case, prog, _run(sim, prog, case.x, tmp_path))
+
+
+def test_leading_gap_waits_for_the_input(tmp_path):
+    """Regression (found by this file, fixed in 747a1b5): a GAP that is the first compute
+    instruction took no token, so it raced the input LOAD (status 7, UB write collision), and
+    with no weight chunk the output STORE did not wait for it. Now the GAP waits for the input
+    LOAD's token and signals the STORE; the GAP layer cases run it in every simulator."""
     case = make_case("gap_4x4_c11_x2")
     prog = compile_graph(case.graph, SMALL)
-    _check_layer_run("amaranth", case, prog, _run("amaranth", prog, case.x, tmp_path))
-
-
-@pytest.mark.xfail(strict=True, reason="BUG accel/hw.py gate lane (requant8 of the 16-bit "
-                   "product, accel/arith.py round_shift): gshift 20 turns negative products "
-                   "into -1 instead of 0")
-def test_BUG_gate_with_large_gshift_through_top_level(tmp_path):
-    """SE gating with gshift = 20, which the compiler accepts (shift range -16..31): the
-    reference gates every value to 0; the engine writes -1 for negative products."""
-    case = make_case("BUG_gate_gshift20")
-    prog = compile_graph(case.graph, SMALL)
+    ins = prog.instrs
+    gap = next(i for i, x in enumerate(ins) if x.op == "GAP")
+    store = next(i for i, x in enumerate(ins) if x.op == "STORE")
+    assert ins[0].op == "LOAD" and ins[0]["signal"] and ins[gap]["wait"]
+    assert ins[gap]["signal"] and ins[store]["wait"]
     _check_layer_run("amaranth", case, prog, _run("amaranth", prog, case.x, tmp_path))
 
 
