@@ -24,14 +24,15 @@ def round_shift(m: Module, x, sh, *, name: str = "rs"):
     m.d.comb += xs.eq(x)
     q = Signal(signed(width), name=f"{name}_q")
     m.d.comb += q.eq(xs >> right)
-    one = Const(1, width + 32)
-    mask = Signal(width + 32, name=f"{name}_mask")
-    m.d.comb += mask.eq((one << right) - 1)
-    # the remainder from the sign-extended input: a shift beyond the input's width must still
-    # see the sign bits of a negative value (-1 >> 20 rounds to 0, not to the floor -1)
-    xw = Signal(signed(width + 32), name=f"{name}_xw")
-    rem = Signal(width + 32, name=f"{name}_rem")
-    half = Signal(width + 32, name=f"{name}_half")
+    # The bits shifted out: right <= 31, so 32 bits hold them. From the input sign-extended to
+    # 32 bits: a shift beyond a narrow input's width must still see the sign bits of a negative
+    # value (-1 >> 20 rounds to 0, not to the floor -1).
+    rw = 32
+    mask = Signal(rw, name=f"{name}_mask")
+    m.d.comb += mask.eq((Const(1, rw + 1) << right) - 1)
+    xw = Signal(signed(rw), name=f"{name}_xw")
+    rem = Signal(rw, name=f"{name}_rem")
+    half = Signal(rw, name=f"{name}_half")
     m.d.comb += [xw.eq(xs), rem.eq(xw.as_unsigned() & mask), half.eq(mask ^ (mask >> 1))]
     up = Signal(name=f"{name}_up")
     m.d.comb += up.eq((right != 0) & ((rem > half) | ((rem == half) & q[0])))
