@@ -412,7 +412,8 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
     last_compute = None  # (instruction index, is a GAP)
     load_groups = []  # (first instr index, [(instr index, blob kind, blob)])
     # network input (no signal: the first compute waits on the first weight chunk's token,
-    # and the DMA runs in order, so that token implies the input has arrived)
+    # and the DMA runs in order, so that token implies the input has arrived; a GAP before
+    # the first chunk takes a token of the input's own, below)
     R = cfg.words_per_beat
     in_beats = -(-in_t.words(L) // R)
     i_in = emit("LOAD", dst=isa.BUF_UB, dram=0, buf=in_t.addr // R, rows=1, row_beats=in_beats,
