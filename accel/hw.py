@@ -962,8 +962,9 @@ class Accelerator(wiring.Component):
             m.d.sync += [running.eq(0), done.eq(1)]
         # progress = something moved; an engine waiting forever on data is not progress
         m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
-                                | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy) | (cmq.w_en & cmq.w_rdy) | r_cap_v
-                                | tap_cap_v | prm_cap_v | g_pre_v | p1_v | wb_busy | dma_rdb
+                                | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
+                                | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
+                                | g_pre_v | p1_v | wb_busy | dma_rdb
                                 | (st_phase == R))
         for wp in tbl_copies:
             m.d.comb += [wp.addr.eq(tbl_w_addr), wp.data.eq(tbl_w_data), wp.en.eq(tbl_w_en)]

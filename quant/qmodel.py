@@ -2,9 +2,10 @@
 
 :func:`quantize_model` turns a float :class:`~hfaccel.model.net.EfficientNet` (a zoo model or a
 user's model built from the same blocks) into a :class:`QuantEfficientNet`: BatchNorm folded into
-the convolutions, the classifier centered over the classes (:func:`center_classifier`), int8 weights with power-of-two per-output-channel scales (full range
--128..127), int32 biases at scale ``s_x * s_w``, and an int8 power-of-two quantizer after every
-operation (conv, swish, sigmoid gate, SE multiply, residual add, pooling, classifier).
+the convolutions, the classifier centered over the classes (:func:`center_classifier`), int8
+weights with power-of-two per-output-channel scales (full range -128..127), int32 biases at
+scale ``s_x * s_w``, and an int8 power-of-two quantizer after every operation (conv, swish,
+sigmoid gate, SE multiply, residual add, pooling, classifier).
 
 Module names match the float model's (``stem``, ``blocks.3.expand``, ``blocks.3.se.reduce``, ...)
 so ONNX nodes, IR layers and hardware reports carry the same names.
