@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
 
-__all__ = ["round_shift", "saturate8", "requant8", "tree_sum", "lanes_of"]
+__all__ = ["round_shift", "saturate8", "requant8", "bias_requant8", "gate8", "add8", "tree_sum",
+           "lanes_of"]
 
 
 def round_shift(m: Module, x, sh, *, name: str = "rs"):
@@ -50,6 +51,30 @@ def saturate8(m: Module, v, *, name: str = "sat"):
 def requant8(m: Module, x, sh, *, name: str = "rq"):
     """``saturate(round_shift(x, sh))`` to int8: the contract's requantization."""
     return saturate8(m, round_shift(m, x, sh, name=name), name=f"{name}_sat")
+
+
+def bias_requant8(m: Module, acc, bias, sh, *, name: str):
+    """A post-processing lane: ``requant8(acc + bias, sh)``, the sum in 34 bits (int32 + int32
+    cannot overflow it)."""
+    s = Signal(signed(34), name=f"{name}_s")
+    m.d.comb += s.eq(acc + bias)
+    return requant8(m, s, sh, name=f"{name}_rq")
+
+
+def gate8(m: Module, x, g, sh, *, name: str):
+    """The SE gating multiply (``intops.mul``): ``requant8(x * g, sh)`` of two int8 codes, the
+    exact product in 16 bits."""
+    prod = Signal(signed(16), name=f"{name}_p")
+    m.d.comb += prod.eq(x * g)
+    return requant8(m, prod, sh, name=f"{name}_rq")
+
+
+def add8(m: Module, a, sa, b, sb, sh, *, name: str):
+    """The residual add (``intops.add``): ``requant8((a << sa) + (b << sb), sh)`` of two int8
+    codes aligned to a common exponent; 24 bits hold alignment shifts up to 14."""
+    t = Signal(signed(24), name=f"{name}_t")
+    m.d.comb += t.eq((a << sa) + (b << sb))
+    return requant8(m, t, sh, name=f"{name}_rq")
 
 
 def tree_sum(values):

