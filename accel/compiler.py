@@ -31,6 +31,8 @@ import numpy as np
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Instr
+from hfaccel.accel.tiling import (Band, NoRoom, Staging, UbAllocator, ceil_to, dw_bands,
+                                  gap_piece, gemm_bands)
 from hfaccel.errors import HfaccelError
 from hfaccel.sim.ir import Graph, Layer
 
@@ -43,15 +45,22 @@ class CompileError(HfaccelError):
 
 @dataclass
 class Tensor:
-    """A feature map in the unified buffer: ``ct`` channel tiles of ``hw`` pixels."""
+    """A feature map: ``ct`` channel tiles of ``hw = h * w`` pixels, in the UB or in DRAM."""
 
     name: str  # IR layer name that defines it
     channels: int
     hw: int
-    addr: int = -1  # word address in the UB
+    h: int = 1
+    w: int = 1
+    addr: int = -1  # word address in the UB (home "ub")
+    home: str = "ub"  # "ub", or "dram": spilled, streamed in bands (accel/tiling.py)
 
     def words(self, lanes: int) -> int:
         return math.ceil(self.channels / lanes) * self.hw
+
+    def plane_beats(self, words_per_beat: int) -> int:
+        """Beats per channel tile of its DRAM copy (planes padded to whole beats)."""
+        return -(-self.hw // words_per_beat)
 
 
 @dataclass
@@ -73,10 +82,22 @@ class HwOp:
     # IR layers covered and which trace stage shows each: q (conv), a (act), r (final), g (gated)
     stages: dict[str, str] = field(default_factory=dict)
     instrs: list[int] = field(default_factory=list)  # indices of its compute instructions
-    loads: list[int] = field(default_factory=list)
+    loads: list[int] = field(default_factory=list)  # its LOADs and STOREs (weights, bands)
     macs: int = 0
     weight_bytes: int = 0  # bytes moved for weights, params and tables
     plan: dict = field(default_factory=dict)  # tiling facts for reports
+    bands: list[Band] = field(default_factory=list)  # empty: one pass over whole maps
+    staging: Staging | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """UB words ``[ub, ub + n)`` written (or gated) by one compute instruction hold words
+    ``[word, word + n)`` of a tensor in the channel-tile planar order of :func:`to_words`."""
+
+    ub: int
+    n: int
+    word: int
 
 
 @dataclass
@@ -93,10 +114,24 @@ class Program:
     output_words: int
     stem_im2col: dict | None
     ub_peak_words: int
+    # per compute instruction (program order): where its output words (and, for a gated GEMM,
+    # its gated input words) belong in the op's tensors; the trace is read back with these
+    out_map: dict[int, list[Segment]] = field(default_factory=dict)
+    gate_map: dict[int, list[Segment]] = field(default_factory=dict)
+    input_load: int | None = None  # the LOAD of a UB-resident network input
+    tensor_beat: dict[str, int] = field(default_factory=dict)  # DRAM copies of spilled maps
 
     @property
     def prog_beat(self) -> int:
         return 0
+
+    @property
+    def computes(self) -> list[int]:
+        return [i for i, ins in enumerate(self.instrs) if ins.op in ("GEMM", "DW", "GAP")]
+
+    @property
+    def spilled(self) -> list[str]:
+        return [n for n, t in self.tensors.items() if t.home == "dram"]
 
     def words(self) -> list[int]:
         return [isa.encode(i) for i in self.instrs]
@@ -214,67 +249,6 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], dict | None]:
 
 
 # ------------------------------------------------------------------------------------ memory
-class _UbAllocator:
-    def __init__(self, cfg: AccelConfig):
-        self.cfg = cfg
-        self.free = [(0, cfg.ub_words)]
-        self.in_use = 0
-        self.peak = 0  # most words live at once
-
-    def alloc(self, words: int, what: str) -> int:
-        align = self.cfg.ub_banks
-        words = -(-words // align) * align
-        # small tensors (SE vectors, pooled features) from the top, big maps from the bottom,
-        # so that the small ones do not fragment the space the big ones need
-        small = words * 64 <= self.cfg.ub_words
-        order = reversed(list(enumerate(self.free))) if small else enumerate(self.free)
-        for i, (a, n) in order:
-            if n >= words:
-                if small:
-                    self.free[i] = (a, n - words)
-                    a = a + n - words
-                else:
-                    self.free[i] = (a + words, n - words)
-                self.in_use += words
-                self.peak = max(self.peak, self.in_use)
-                return a
-        used = self.cfg.ub_words - sum(n for _, n in self.free)
-        raise CompileError(f"{what}: needs {words * self.cfg.word_bytes / 1024:.0f} KiB of the "
-                           f"unified buffer with {used * self.cfg.word_bytes / 1024:.0f} KiB in "
-                           f"use; {self.cfg.name} has {self.cfg.ub_kib} KiB (raise ub_kib)")
-
-    def release(self, addr: int, words: int) -> None:
-        align = self.cfg.ub_banks
-        words = -(-words // align) * align
-        self.in_use -= words
-        self.free.append((addr, words))
-        self.free.sort()
-        merged = []
-        for a, n in self.free:
-            if merged and merged[-1][0] + merged[-1][1] == a:
-                merged[-1] = (merged[-1][0], merged[-1][1] + n)
-            else:
-                merged.append((a, n))
-        self.free = merged
-
-
-class _Image:
-    """External memory image, allocated in whole beats."""
-
-    def __init__(self, bus_bytes: int):
-        self.bb = bus_bytes
-        self.data = bytearray()
-
-    def put(self, blob: bytes) -> int:
-        beat = len(self.data) // self.bb
-        pad = (-len(blob)) % self.bb
-        self.data += bytes(blob) + bytes(pad)
-        return beat
-
-    def reserve(self, nbytes: int) -> int:
-        return self.put(bytes(nbytes))
-
-
 def _prm_words(bias: np.ndarray, shift: np.ndarray, cfg: AccelConfig) -> bytes:
     """Parameter words: per lane int32 bias, int8 shift, 3 zero bytes (channels padded)."""
     L = cfg.lanes
@@ -303,7 +277,6 @@ def _table_bytes(table: np.ndarray) -> bytes:
 # ------------------------------------------------------------------------------------ compile
 def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
     """The program, memory image and debug map of ``graph`` on ``cfg``."""
-    L = cfg.lanes
     ops, stem = fuse(graph, cfg)
     layers = {ly.output: ly for ly in graph.layers}
     by_name = {ly.name: ly for ly in graph.layers}
@@ -314,13 +287,15 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
     c_in, h_in, w_in = graph.input_shape
     if stem:
         conv = by_name[stem["layer"]]
-        in_t = Tensor(in_layer.name, c_in * stem["k"] ** 2, _hw(conv.shape))
+        _, ho, wo = conv.shape
+        in_t = Tensor(in_layer.name, c_in * stem["k"] ** 2, ho * wo, ho, wo)
     else:
-        in_t = Tensor(in_layer.name, c_in, h_in * w_in)
+        in_t = Tensor(in_layer.name, c_in, h_in * w_in, h_in, w_in)
     tensors[in_layer.output] = in_t
     for op in ops:
         ly = layers[op.out]
-        tensors[op.out] = Tensor(ly.name, ly.shape[0], _hw(ly.shape))
+        h, w = ly.shape[1:] if len(ly.shape) == 3 else (1, 1)
+        tensors[op.out] = Tensor(ly.name, ly.shape[0], h * w, h, w)
     last_use: dict[str, int] = {}
     for op in ops:
         for t in (op.x, op.skip, op.gate):
@@ -329,17 +304,16 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
                     raise CompileError(f"layer {op.name}: its input {layers[t].name} is not "
                                        "produced by any hardware operation")
                 last_use[t] = op.index
-    alloc = _UbAllocator(cfg)
-    in_t.addr = alloc.alloc(in_t.words(L), f"network input ({in_layer.name})")
-    for op in ops:
-        t = tensors[op.out]
-        t.addr = alloc.alloc(t.words(L), f"layer {op.name} output {t.channels}x{t.hw}")
-        for name in {op.x, op.skip, op.gate} - {None}:
-            if last_use.get(name) == op.index and name != graph.output:
-                alloc.release(tensors[name].addr, tensors[name].words(L))
+    consts = _constants(ops, cfg)
+    peak = _place(ops, tensors, last_use, graph.output, in_layer.output, cfg)
+    sched = _Scheduler(cfg, tensors, layers)
+    sched.emit(ops, consts, in_layer.output, graph.output)
+    return sched.link(graph, ops, stem, in_layer.output, graph.output, peak)
 
-    # ---- constants in external memory, chunked for ping-pong halves
-    img = _Image(cfg.bus_bytes)
+
+def _constants(ops: list[HwOp], cfg: AccelConfig) -> list[tuple[HwOp, list[dict]]]:
+    """Weights, parameters and tables per op, chunked to fit half the weight buffer."""
+    L = cfg.lanes
     consts: list[tuple[HwOp, list[dict]]] = []
     half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
     for op in ops:
@@ -371,7 +345,7 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
                                                  else np.full(min(n * L, co - c0 * L), shift[0]),
                                                  cfg)})
             op.plan = {"cit": cit, "cot": cot, "co_tiles_per_chunk": per, "chunks": len(chunks),
-                       "npix": tensors[op.out].hw}
+                       "npix": _hw(op.conv.shape)}
         elif op.kind == "dw":
             conv = op.conv
             c = conv.weight.shape[0]
@@ -401,134 +375,477 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
                 ch["tbl"] = _table_bytes(op.act.table)
         consts.append((op, chunks))
 
-    # ---- schedule: program words first, then constants; addresses fixed in a second pass
-    instrs: list[Instr] = []
+    return consts
 
-    def emit(op: str, **f) -> int:
-        instrs.append(Instr(op, f))
-        return len(instrs) - 1
 
-    chunk_no = 0
-    last_compute = None  # (instruction index, is a GAP)
-    load_groups = []  # (first instr index, [(instr index, blob kind, blob)])
-    # network input (no signal: the first compute waits on the first weight chunk's token,
-    # and the DMA runs in order, so that token implies the input has arrived; a GAP before
-    # the first chunk takes a token of the input's own, below)
-    R = cfg.words_per_beat
-    in_beats = -(-in_t.words(L) // R)
-    i_in = emit("LOAD", dst=isa.BUF_UB, dram=0, buf=in_t.addr // R, rows=1, row_beats=in_beats,
-                stride=0)
-    for op, chunks in consts:
-        lid = op.index
-        if op.kind == "gap":
-            x = tensors[op.x]
-            g = op.gap
-            hw = g.extra["in_hw"]
-            # A GAP takes no weights, so before the first chunk nothing orders it after the
-            # input LOAD: it takes the input's token instead.
-            first = chunk_no == 0 and last_compute is None
-            if first:
-                instrs[i_in].fields["signal"] = 1
-            i = emit("GAP", layer=lid, wait=int(first), x=x.addr, xcs=x.hw,
-                     hw_log2=hw.bit_length() - 1, g=_ct(g.shape[0], L),
-                     out=tensors[op.out].addr, shift=int(g.shift))
-            op.instrs.append(i)
-            last_compute = (i, True)
-            continue
-        for ch in chunks:
-            slot = chunk_no % 2
-            wait = chunk_no >= 2
-            loads = []
-            loads.append(emit("LOAD", layer=lid, wait=int(wait), dst=isa.BUF_WGT,
-                              buf=slot * half_t * cfg.beats_per_tile, rows=1,
-                              row_beats=len(ch["wgt"]) // cfg.bus_bytes, stride=0))
-            blobs = [("wgt", ch["wgt"])]
-            loads.append(emit("LOAD", layer=lid, dst=isa.BUF_PRM,
-                              buf=slot * half_p * cfg.beats_per_prm, rows=1,
-                              row_beats=len(ch["prm"]) // cfg.bus_bytes, stride=0))
-            blobs.append(("prm", ch["prm"]))
+# ------------------------------------------------------------------------------------ placement
+def _place(ops: list[HwOp], tensors: dict[str, Tensor], last_use: dict[str, int],
+           out_name: str, in_name: str, cfg: AccelConfig) -> int:
+    """UB addresses, spills and bands (accel/tiling.py); returns the UB peak in words."""
+    L = cfg.lanes
+    spill: set[str] = set()
+    while True:
+        try:
+            return _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill)
+        except NoRoom as e:
+            cands = [n for n in e.live if n not in spill and n != out_name and tensors[n].hw > 1]
+            if not cands:
+                raise CompileError(str(e)) from None
+            spill.add(max(cands, key=lambda n: (tensors[n].words(L), n)))
+
+
+def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
+    L = cfg.lanes
+    for key, t in tensors.items():
+        t.home, t.addr = ("dram" if key in spill else "ub"), -1
+    alloc = UbAllocator(cfg)
+
+    def put(key: str, what: str) -> None:
+        t = tensors[key]
+        if t.home == "ub":
+            try:
+                t.addr = alloc.alloc(t.words(L), what, owner=key)
+            except NoRoom as e:
+                raise NoRoom(str(e), e.live + [key]) from None
+
+    put(in_name, f"network input ({tensors[in_name].name})")
+    for op in ops:
+        o = tensors[op.out]
+        put(op.out, f"layer {op.name} output {o.channels}x{o.hw}")
+        op.bands, op.staging = [], None
+        streamed = [n for n in (op.x, op.skip, op.out) if n and tensors[n].home == "dram"]
+        if streamed:
+            room = alloc.largest_free()
+            plan = _band_plan(op, tensors, room, cfg)
+            if plan is None:
+                kib = cfg.word_bytes / 1024
+                names = ", ".join(tensors[n].name for n in streamed)
+                raise NoRoom(f"layer {op.name}: the smallest band of its maps in external memory "
+                             f"({names}) does not fit the {room * kib:.0f} KiB left of the "
+                             f"unified buffer; {cfg.name} has {cfg.ub_kib} KiB (raise ub_kib)",
+                             list(alloc.owner.values()))
+            op.bands, slots = plan
+            st = Staging(0, slots)
+            st.addr = alloc.alloc(st.words, f"layer {op.name} band staging")
+            op.staging = st
+            alloc.release(st.addr, st.words)
+        for name in {op.x, op.skip, op.gate} - {None}:
+            t = tensors[name]
+            if last_use.get(name) == op.index and name != out_name and t.home == "ub":
+                alloc.release(t.addr, t.words(L))
+    return alloc.peak
+
+
+def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int, cfg: AccelConfig):
+    L = cfg.lanes
+    x, o = tensors[op.x], tensors[op.out]
+    if op.kind == "gap":
+        p = gap_piece(hw=x.hw, room=room, cfg=cfg)
+        if p is None:
+            return None
+        return [Band(0, 0, p0, p0 + p, 0, 0) for p0 in range(0, x.hw, p)], {"x": p}
+    if op.kind == "gemm":
+        return gemm_bands(h=o.h, w=o.w, x_dram=x.home == "dram",
+                          skip_dram=op.skip is not None and tensors[op.skip].home == "dram",
+                          out_dram=o.home == "dram", cx=_ct(x.channels, L),
+                          co=_ct(o.channels, L), room=room, cfg=cfg)
+    conv = op.conv
+    return dw_bands(h=x.h, w=x.w, ho=o.h, wo=o.w, k=conv.weight.shape[2], s=conv.stride,
+                    pad=conv.pads[0], x_dram=x.home == "dram", out_dram=o.home == "dram",
+                    groups=_ct(o.channels, L), room=room, cfg=cfg)
+
+
+# ------------------------------------------------------------------------------------ schedule
+@dataclass
+class _Item:
+    """An instruction with what it touches: (space, lo, hi) ranges it reads and writes.
+
+    Spaces: ``ub`` (words), ``wgt``/``prm``/``tbl`` (beats of those buffers), and
+    ``("dram", region)`` (beats of one external region: a constant blob, a map, the output).
+    """
+
+    ins: Instr
+    unit: str | None  # "ld" (LOAD/STORE), "cm" (GEMM/DW/GAP), None (END)
+    rd: list = field(default_factory=list)
+    wr: list = field(default_factory=list)
+    op: int | None = None
+    region: object = None  # the external region of a LOAD/STORE; its base is fixed by link()
+    offset: int = 0  # beats into that region
+    out_map: list[Segment] | None = None
+    gate_map: list[Segment] | None = None
+
+
+def _overlap(a: list, b: list) -> bool:
+    return any(sa == sb and lo < hi2 and lo2 < hi for sa, lo, hi in a for sb, lo2, hi2 in b)
+
+
+def _conflict(a: _Item, b: _Item) -> bool:
+    return _overlap(a.wr, b.rd) or _overlap(a.wr, b.wr) or _overlap(a.rd, b.wr)
+
+
+class _Scheduler:
+    """Emits the program in its sequential order, then derives the semaphore flags.
+
+    The program means what it would mean run one instruction at a time. The load and compute
+    units run it decoupled, so an instruction must wait for the last instruction of the other
+    unit it conflicts with (reads what that one writes, or writes what it reads or writes);
+    :meth:`synchronise` finds that instruction and pairs a ``signal`` on it with a ``wait``.
+    """
+
+    def __init__(self, cfg: AccelConfig, tensors: dict[str, Tensor], layers: dict):
+        self.cfg = cfg
+        self.tensors = tensors
+        self.layers = layers
+        self.items: list[_Item] = []
+        self.blobs: dict[tuple, bytes] = {}
+        self.last_slot = 1  # weight half the latest compute used; loads go to the other
+        self.resident: dict[int, tuple[int, int]] = {}  # weight half -> (op, chunk)
+        self.n_blobs = 0
+
+    # ---- helpers
+    def _dma(self, op: str, *, layer: int, dst: int, buf: int, rows: int, row_beats: int,
+             stride: int, region, offset: int) -> _Item:
+        cfg = self.cfg
+        R = cfg.words_per_beat
+        n = rows * row_beats
+        ext = [(("dram", region), offset, offset + (rows - 1) * stride + row_beats)]
+        if dst == isa.BUF_UB:
+            local = [("ub", buf * R, (buf + n) * R)]
+        else:
+            local = [({isa.BUF_WGT: "wgt", isa.BUF_PRM: "prm", isa.BUF_TBL: "tbl"}[dst], buf,
+                      buf + n)]
+        it = _Item(Instr(op, dict(layer=layer, dst=dst, buf=buf, rows=rows, row_beats=row_beats,
+                                  stride=stride)), "ld", op=layer, region=region, offset=offset)
+        if op == "LOAD":
+            it.rd, it.wr = ext, local
+        else:
+            it.rd, it.wr = local, ext
+        self.items.append(it)
+        return it
+
+    def _blob(self, op: HwOp, dst: int, buf: int, blob: bytes) -> None:
+        key = ("c", self.n_blobs)
+        self.n_blobs += 1
+        self.blobs[key] = blob
+        self._dma("LOAD", layer=op.index, dst=dst, buf=buf, rows=1,
+                  row_beats=len(blob) // self.cfg.bus_bytes, stride=0, region=key, offset=0)
+
+    def _weights(self, op: HwOp, ci: int, ch: dict) -> int:
+        """Loads chunk ``ci`` of ``op`` unless a weight half still holds it; its half."""
+        cfg = self.cfg
+        key = (op.index, ci)
+        slot = next((s for s, k in self.resident.items() if k == key), None)
+        if slot is None:
+            slot = 1 - self.last_slot
+            half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
+            self._blob(op, isa.BUF_WGT, slot * half_t * cfg.beats_per_tile, ch["wgt"])
+            self._blob(op, isa.BUF_PRM, slot * half_p * cfg.beats_per_prm, ch["prm"])
             if "tbl" in ch:
-                loads.append(emit("LOAD", layer=lid, dst=isa.BUF_TBL,
-                                  buf=slot * cfg.beats_per_table, rows=1,
-                                  row_beats=cfg.beats_per_table, stride=0))
-                blobs.append(("tbl", ch["tbl"]))
-            instrs[loads[-1]].fields["signal"] = 1
-            load_groups.append(list(zip(loads, blobs)))
-            op.loads += loads
-            x = tensors[op.x]
-            o = tensors[op.out]
-            common = dict(layer=lid, wait=1, signal=1, wgt=slot * half_t, prm=slot * half_p,
-                          tbl=int(op.act is not None), tslot=slot)
-            if op.kind == "gemm":
-                conv = op.conv
-                f = dict(common, x=x.addr, xcs=x.hw, npix=o.hw, cit=ch["cit"], cot=ch["n"],
-                         out=o.addr + ch["co0"] * o.hw, ocs=o.hw)
+                self._blob(op, isa.BUF_TBL, slot * cfg.beats_per_table, ch["tbl"])
+            self.resident[slot] = key
+        self.last_slot = slot
+        return slot
+
+    def _band_load(self, op: HwOp, key: str, p0: int, p1: int, slot: int) -> tuple[int, int]:
+        """Loads pixels [p0, p1) of every channel tile of DRAM map ``key`` into UB ``slot``
+        from the beat below p0; returns (UB word of pixel p0 of tile 0, channel stride)."""
+        R = self.cfg.words_per_beat
+        t = self.tensors[key]
+        a0 = p0 // R * R
+        plane = ceil_to(p1, R) - a0
+        self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // R,
+                  rows=_ct(t.channels, self.cfg.lanes), row_beats=plane // R,
+                  stride=t.plane_beats(R), region=("t", key), offset=a0 // R)
+        return slot + p0 - a0, plane
+
+    def _compute(self, op: HwOp, name: str, f: dict, rd: list, wr: list,
+                 out_map: list[Segment], gate_map: list[Segment] | None = None) -> None:
+        cfg = self.cfg
+        tb = cfg.beats_per_table
+        if f.get("tbl"):
+            rd = rd + [("tbl", f["tslot"] * tb, (f["tslot"] + 1) * tb)]
+        self.items.append(_Item(Instr(name, dict(layer=op.index, **f)), "cm", rd, wr,
+                                op=op.index, out_map=out_map, gate_map=gate_map))
+
+    # ---- emission
+    def emit(self, ops: list[HwOp], consts, in_name: str, out_name: str) -> None:
+        cfg = self.cfg
+        R = cfg.words_per_beat
+        L = cfg.lanes
+        inp = self.tensors[in_name]
+        if inp.home == "ub":
+            self._dma("LOAD", layer=0, dst=isa.BUF_UB, buf=inp.addr // R, rows=1,
+                      row_beats=-(-inp.words(L) // R), stride=0, region=("t", in_name),
+                      offset=0)
+            self.items[-1].op = None  # the host's input, not an op's traffic
+        for op, chunks in consts:
+            if op.kind == "gap":
+                self._gap(op)
+            elif op.kind == "gemm":
+                self._gemm(op, chunks)
+            else:
+                self._dw(op, chunks)
+        o = self.tensors[out_name]
+        self._dma("STORE", layer=0, dst=isa.BUF_UB, buf=o.addr // R, rows=1,
+                  row_beats=-(-o.words(L) // R), stride=0, region=("out",), offset=0)
+        self.items[-1].op = None
+        self.items.append(_Item(Instr("END", {}), None))
+
+    def _gap(self, op: HwOp) -> None:
+        cfg = self.cfg
+        L = cfg.lanes
+        x, o = self.tensors[op.x], self.tensors[op.out]
+        g = op.gap
+        groups = _ct(g.shape[0], L)
+        if x.home == "ub":
+            hw = g.extra["in_hw"]
+            f = dict(x=x.addr, xcs=x.hw, hw_log2=hw.bit_length() - 1, g=groups, out=o.addr,
+                     shift=int(g.shift))
+            self._compute(op, "GAP", f, [("ub", x.addr, x.addr + (groups - 1) * x.hw + hw)],
+                          [("ub", o.addr, o.addr + groups)], [Segment(o.addr, groups, 0)])
+            return
+        k = 0
+        for gi in range(groups):
+            for j, b in enumerate(op.bands):
+                slot = op.staging.slot("x", k)
+                k += 1
+                self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // cfg.words_per_beat,
+                          rows=1, row_beats=b.npix // cfg.words_per_beat, stride=0,
+                          region=("t", op.x),
+                          offset=gi * x.plane_beats(cfg.words_per_beat) + b.p0 // cfg.words_per_beat)
+                last = j == len(op.bands) - 1
+                f = dict(x=slot, xcs=0, hw_log2=b.npix.bit_length() - 1, g=1, out=o.addr + gi,
+                         shift=int(g.shift), acc=int(j > 0), part=int(not last))
+                self._compute(op, "GAP", f, [("ub", slot, slot + b.npix)],
+                              [("ub", o.addr + gi, o.addr + gi + 1)] if last else [],
+                              [Segment(o.addr + gi, 1, gi)] if last else [])
+
+    def _gemm(self, op: HwOp, chunks: list[dict]) -> None:
+        cfg = self.cfg
+        R, L = cfg.words_per_beat, cfg.lanes
+        bpt, bpp = cfg.beats_per_tile, cfg.beats_per_prm
+        half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
+        x, o = self.tensors[op.x], self.tensors[op.out]
+        s = self.tensors[op.skip] if op.skip else None
+        conv = op.conv
+        bands = op.bands or [Band(0, o.h, 0, o.hw, 0, o.h)]
+        cot_all = _ct(o.channels, L)
+        for bi, b in enumerate(bands):
+            npix = b.npix
+            if x.home == "dram":
+                xa, xcs = self._band_load(op, op.x, b.p0, b.p1, op.staging.slot("x", bi))
+            else:
+                xa, xcs = x.addr + b.p0, x.hw
+            if s is not None and s.home == "dram":
+                sa, scs = self._band_load(op, op.skip, b.p0, b.p1, op.staging.slot("skip", bi))
+            elif s is not None:
+                sa, scs = s.addr + b.p0, s.hw
+            if o.home == "dram":
+                oa, ocs = op.staging.slot("out", bi), ceil_to(npix, R)
+            else:
+                oa, ocs = o.addr + b.p0, o.hw
+            for ci, ch in enumerate(chunks):
+                slot = self._weights(op, ci, ch)
+                cit, n, co0 = ch["cit"], ch["n"], ch["co0"]
+                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
+                         tslot=slot, x=xa, xcs=xcs, npix=npix, cit=cit, cot=n,
+                         out=oa + co0 * ocs, ocs=ocs)
+                rd = [("ub", xa, xa + (cit - 1) * xcs + npix),
+                      ("wgt", slot * half_t * bpt, (slot * half_t + n * cit) * bpt),
+                      ("prm", slot * half_p * bpp, (slot * half_p + n) * bpp)]
+                gate_map = None
                 if op.mul is not None:
                     gsh = int(op.mul.shift)
                     _check_shift(gsh, f"layer {op.mul.name}", cfg)
-                    f.update(gate=1, gaddr=tensors[op.gate].addr, gshift=gsh)
+                    ga = self.tensors[op.gate].addr
+                    f.update(gate=1, gaddr=ga, gshift=gsh)
+                    rd.append(("ub", ga, ga + cit))
+                    gate_map = [Segment(xa + c * xcs, npix, c * x.hw + b.p0) for c in range(cit)]
                 if op.add is not None:
                     a = op.add
                     fa = (op.act or conv).f_out
-                    fb = layers[op.skip].f_out
+                    fb = self.layers[op.skip].f_out
                     fm = max(fa, fb)
-                    sa, sb = fm - fa, fm - fb
-                    if sa > 14 or sb > 14:
+                    sh_a, sh_b = fm - fa, fm - fb
+                    if sh_a > 14 or sh_b > 14:
                         raise CompileError(f"layer {a.name}: exponent alignment shift "
-                                           f"{max(sa, sb)} exceeds 14")
+                                           f"{max(sh_a, sh_b)} exceeds 14")
                     _check_shift(fm - a.f_out, f"layer {a.name}", cfg)
-                    s = tensors[op.skip]
-                    f.update(add=1, skip=s.addr + ch["co0"] * s.hw, sa=sa, sb=sb,
+                    f.update(add=1, skip=sa + co0 * scs, scs=scs, sa=sh_a, sb=sh_b,
                              ashift=fm - a.f_out)
-                i = emit("GEMM", **f)
-            else:
-                conv = op.conv
-                xl = layers[op.x]
-                _, h, w = xl.shape
-                _, ho, wo = conv.shape
-                flat = (conv.stride == 1 and ho == h and wo == w and wo & (wo - 1) == 0)
-                i = emit("DW", **common, x=x.addr + ch["g0"] * x.hw, xcs=x.hw, h=h, w=w, ho=ho,
-                         wo=wo, k=conv.weight.shape[2], s=conv.stride, pad=conv.pads[0],
-                         g=ch["n"], flat=int(flat), wo_log2=max(0, wo.bit_length() - 1),
-                         out=o.addr + ch["g0"] * o.hw, ocs=o.hw)
-            op.instrs.append(i)
-            last_compute = (i, False)
-            chunk_no += 1
-    # logits out: drain the tokens of the last two chunks so the store follows the last compute
-    # (a trailing GAP, which frees no weight half, gives one more token for the same reason)
-    out_t = tensors[graph.output]
-    out_words = out_t.words(L)
-    pending = min(chunk_no, 2)
-    if last_compute is not None and last_compute[1]:
-        instrs[last_compute[0]].fields["signal"] = 1
-        pending += 1
-    i_drain = []
-    for _ in range(pending - 1):
-        i_drain.append(emit("LOAD", wait=1, dst=isa.BUF_TBL, dram=0, buf=0, rows=1,
-                            row_beats=1, stride=0))
-    i_out = emit("STORE", wait=int(pending > 0), dst=isa.BUF_UB, buf=out_t.addr // R, rows=1,
-                 row_beats=-(-out_words // R), stride=0)
-    emit("END")
+                    rd.append(("ub", sa + co0 * scs, sa + (co0 + n - 1) * scs + npix))
+                out0 = oa + co0 * ocs
+                self._compute(op, "GEMM", f, rd, [("ub", out0, out0 + (n - 1) * ocs + npix)],
+                              [Segment(out0 + c * ocs, npix, (co0 + c) * o.hw + b.p0)
+                               for c in range(n)], gate_map)
+            if o.home == "dram":
+                self._dma("STORE", layer=op.index, dst=isa.BUF_UB, buf=oa // R, rows=cot_all,
+                          row_beats=ocs // R, stride=o.plane_beats(R), region=("t", op.out),
+                          offset=b.p0 // R)
 
-    # ---- external memory: program, then constants, input, output
-    prog_bytes = len(instrs) * cfg.instr_bytes
-    img.reserve(prog_bytes)
-    for group in load_groups:
-        for idx, (kind, blob) in group:
-            beat = img.put(blob)
-            instrs[idx].fields["dram"] = beat
-    in_beat = img.reserve(in_beats * cfg.bus_bytes)
-    instrs[i_in].fields["dram"] = in_beat
-    out_beat = img.reserve(-(-out_words // R) * cfg.bus_bytes)
-    instrs[i_out].fields["dram"] = out_beat
-    for i in i_drain:
-        instrs[i].fields["dram"] = 0
-    words = b"".join(isa.encode(ins).to_bytes(cfg.instr_bytes, "little") for ins in instrs)
-    img.data[:len(words)] = words
-    return Program(cfg=cfg, graph=graph, ops=ops, tensors=tensors, instrs=instrs,
-                   image=img.data, input_beat=in_beat, input_beats=in_beats,
-                   output_beat=out_beat, output_words=out_words, stem_im2col=stem,
-                   ub_peak_words=alloc.peak)
+    def _dw(self, op: HwOp, chunks: list[dict]) -> None:
+        cfg = self.cfg
+        R = cfg.words_per_beat
+        bpt, bpp = cfg.beats_per_tile, cfg.beats_per_prm
+        half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
+        x, o = self.tensors[op.x], self.tensors[op.out]
+        conv = op.conv
+        k, st, pad = conv.weight.shape[2], conv.stride, conv.pads[0]
+        h, w, ho, wo = x.h, x.w, o.h, o.w
+        bands = op.bands or [Band(0, ho, 0, o.hw, 0, h, pad)]
+        for bi, b in enumerate(bands):
+            rows_out = b.r1 - b.r0
+            if x.home == "dram":
+                xa, xcs = self._band_load(op, op.x, b.i0 * w, b.i1 * w, op.staging.slot("x", bi))
+            else:
+                xa, xcs = x.addr + b.i0 * w, x.hw
+            if o.home == "dram":
+                oa, ocs = op.staging.slot("out", bi), ceil_to(rows_out * wo, R)
+            else:
+                oa, ocs = o.addr + b.p0, o.hw
+            whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
+            flat = whole and st == 1 and ho == h and wo == w and wo & (wo - 1) == 0
+            for ci, ch in enumerate(chunks):
+                slot = self._weights(op, ci, ch)
+                g0, n, tpg = ch["g0"], ch["n"], ch["tpg"]
+                x0, out0 = xa + g0 * xcs, oa + g0 * ocs
+                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
+                         tslot=slot, x=x0, xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k,
+                         s=st, pad=pad, padt=b.padt, g=n, flat=int(flat),
+                         wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)
+                rd = [("ub", x0, x0 + (n - 1) * xcs + (b.i1 - b.i0) * w),
+                      ("wgt", slot * half_t * bpt, (slot * half_t + n * tpg) * bpt),
+                      ("prm", slot * half_p * bpp, (slot * half_p + n) * bpp)]
+                npix = rows_out * wo
+                self._compute(op, "DW", f, rd, [("ub", out0, out0 + (n - 1) * ocs + npix)],
+                              [Segment(out0 + c * ocs, npix, (g0 + c) * o.hw + b.p0)
+                               for c in range(n)])
+            if o.home == "dram":
+                self._dma("STORE", layer=op.index, dst=isa.BUF_UB, buf=oa // R,
+                          rows=_ct(o.channels, cfg.lanes), row_beats=ocs // R,
+                          stride=o.plane_beats(R), region=("t", op.out), offset=b.p0 // R)
+
+    # ---- ordering and synchronisation
+    def sink_stores(self) -> None:
+        """Moves each band STORE after the LOADs that follow it (the next band's data) when
+        they do not conflict, so the load unit fetches the next band while this one computes
+        instead of waiting to store first."""
+        its = self.items
+        i = 0
+        while i < len(its):
+            if its[i].ins.op == "STORE" and its[i].op is not None:
+                j = i
+                while (j + 1 < len(its) and its[j + 1].ins.op == "LOAD"
+                       and not _conflict(its[j], its[j + 1])):
+                    its[j], its[j + 1] = its[j + 1], its[j]
+                    j += 1
+                i = j + 1
+            else:
+                i += 1
+
+    def synchronise(self) -> None:
+        """``wait``/``signal`` flags: each instruction waits for the last instruction of the
+        other unit it conflicts with, unless an earlier wait of its unit already covers it.
+        Every signal is paired with exactly one wait, so no token is left over."""
+        its = self.items
+        seen: dict[str, list[int]] = {"ld": [], "cm": []}
+        covered = {"ld": -1, "cm": -1}  # the other unit's instructions known to be done
+        for i, it in enumerate(its):
+            if it.unit is None:
+                continue
+            other = "cm" if it.unit == "ld" else "ld"
+            need = -1
+            for j in reversed(seen[other]):
+                if j <= covered[it.unit]:
+                    break
+                if _conflict(its[j], it):
+                    need = j
+                    break
+            if need > covered[it.unit]:
+                it.ins.fields["wait"] = 1
+                its[need].ins.fields["signal"] = 1
+                covered[it.unit] = need
+            seen[it.unit].append(i)
+
+    # ---- layout
+    def link(self, graph: Graph, ops: list[HwOp], stem, in_name: str, out_name: str,
+             peak: int) -> Program:
+        cfg = self.cfg
+        R, L = cfg.words_per_beat, cfg.lanes
+        self.sink_stores()
+        self.synchronise()
+        its = self.items
+        img = _Image(cfg.bus_bytes)
+        img.reserve(len(its) * cfg.instr_bytes)
+        base: dict = {}
+        for key, blob in self.blobs.items():
+            base[key] = img.put(blob)
+        inp = self.tensors[in_name]
+        in_beats = (-(-inp.words(L) // R) if inp.home == "ub"
+                    else _ct(inp.channels, L) * inp.plane_beats(R))
+        base[("t", in_name)] = img.reserve(in_beats * cfg.bus_bytes)
+        for key, t in self.tensors.items():
+            if t.home == "dram" and key != in_name:
+                base[("t", key)] = img.reserve(_ct(t.channels, L) * t.plane_beats(R)
+                                               * cfg.bus_bytes)
+        o = self.tensors[out_name]
+        out_words = o.words(L)
+        base[("out",)] = img.reserve(-(-out_words // R) * cfg.bus_bytes)
+        by_index = {op.index: op for op in ops}
+        out_map, gate_map = {}, {}
+        input_load = None
+        for i, it in enumerate(its):
+            if it.region is not None:
+                it.ins.fields["dram"] = base[it.region] + it.offset
+                if it.op is not None:
+                    by_index[it.op].loads.append(i)
+                elif it.ins.op == "LOAD":
+                    input_load = i
+            elif it.unit == "cm":
+                by_index[it.op].instrs.append(i)
+                out_map[i] = it.out_map
+                if it.gate_map is not None:
+                    gate_map[i] = it.gate_map
+        instrs = [it.ins for it in its]
+        words = b"".join(isa.encode(ins).to_bytes(cfg.instr_bytes, "little") for ins in instrs)
+        img.data[:len(words)] = words
+        for op in ops:
+            op.plan.update(_band_facts(op, self.tensors, cfg))
+        return Program(cfg=cfg, graph=graph, ops=ops, tensors=self.tensors, instrs=instrs,
+                       image=img.data, input_beat=base[("t", in_name)], input_beats=in_beats,
+                       output_beat=base[("out",)], output_words=out_words, stem_im2col=stem,
+                       ub_peak_words=peak, out_map=out_map, gate_map=gate_map,
+                       input_load=input_load,
+                       tensor_beat={k[1]: v for k, v in base.items() if k[0] == "t"})
+
+
+def _band_facts(op: HwOp, tensors: dict[str, Tensor], cfg: AccelConfig) -> dict:
+    """What the reports show about an op's spatial tiling."""
+    streamed = [role for role, n in (("x", op.x), ("skip", op.skip), ("out", op.out))
+                if n is not None and tensors[n].home == "dram"]
+    if not op.bands:
+        return {"bands": 1, "band_rows": tensors[op.out].h, "streamed": streamed,
+                "staging_words": 0}
+    rows = (op.bands[0].npix if op.kind == "gap" else op.bands[0].r1 - op.bands[0].r0)
+    return {"bands": len(op.bands), "band_rows": rows, "streamed": streamed,
+            "staging_words": op.staging.words}
+
+
+class _Image:
+    """External memory image, allocated in whole beats."""
+
+    def __init__(self, bus_bytes: int):
+        self.bb = bus_bytes
+        self.data = bytearray()
+
+    def put(self, blob: bytes) -> int:
+        beat = len(self.data) // self.bb
+        pad = (-len(blob)) % self.bb
+        self.data += bytes(blob) + bytes(pad)
+        return beat
+
+    def reserve(self, nbytes: int) -> int:
+        return self.put(bytes(nbytes))
 
 
 # ------------------------------------------------------------------------------------ layouts
@@ -572,6 +889,13 @@ def pack_input(prog: Program, x_codes: np.ndarray) -> bytes:
             for kx in range(k):
                 cols[:, ky, kx] = xp[:, ky:ky + st * (ho - 1) + 1:st, kx:kx + st * (wo - 1) + 1:st]
         x = cols.reshape(c * k * k, ho, wo)  # channel order (c, ky, kx) = weight.reshape order
-    words = to_words(x, L).astype(np.int8).tobytes()
+    words = to_words(x, L).astype(np.int8)
+    t = prog.tensors[next(ly.output for ly in prog.graph.layers if ly.op == "input")]
+    R = prog.cfg.words_per_beat
+    if t.home == "dram":  # streamed in bands: each channel tile padded to whole beats
+        planes = words.reshape(-1, t.hw, L)
+        pad = t.plane_beats(R) * R - t.hw
+        words = np.concatenate([planes, np.zeros((len(planes), pad, L), np.int8)], 1)
+    blob = words.tobytes()
     need = prog.input_beats * prog.cfg.bus_bytes
-    return words + bytes(need - len(words))
+    return blob + bytes(need - len(blob))

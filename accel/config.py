@@ -200,15 +200,38 @@ PRESETS = {c.name: c for c in (DEFAULT, SMALL)}
 
 
 def get_preset(name: str) -> AccelConfig:
-    """A preset by name, or a config JSON file written by :meth:`AccelConfig.to_json`."""
-    if name in PRESETS:
-        return PRESETS[name]
-    if name.endswith(".json"):
+    """A preset by name, a config JSON file written by :meth:`AccelConfig.to_json`, or either
+    with fields overridden: ``default,ub_kib=256`` (named ``default-ub_kib256``, so builds of
+    different configs never share a directory)."""
+    base, *over = name.split(",")
+    if base in PRESETS:
+        cfg = PRESETS[base]
+    elif base.endswith(".json"):
         from pathlib import Path
 
-        p = Path(name)
+        p = Path(base)
         if not p.is_file():
-            raise ConfigError(f"hardware config file {name} does not exist")
-        return AccelConfig.from_dict(json.loads(p.read_text()))
-    raise ConfigError(f"unknown hardware preset {name!r}; presets: {', '.join(PRESETS)} "
-                      "(or a config .json file)")
+            raise ConfigError(f"hardware config file {base} does not exist")
+        cfg = AccelConfig.from_dict(json.loads(p.read_text()))
+    else:
+        raise ConfigError(f"unknown hardware preset {base!r}; presets: {', '.join(PRESETS)} "
+                          "(or a config .json file; override fields with ,field=value)")
+    if not over:
+        return cfg
+    fields = {f.name: f for f in dataclasses.fields(AccelConfig)}
+    kw = {}
+    for item in over:
+        key, eq, val = item.partition("=")
+        if not eq or key not in fields or key == "name":
+            raise ConfigError(f"hardware override {item!r}: expected field=value with a field "
+                              f"of AccelConfig ({', '.join(f for f in fields if f != 'name')})")
+        try:
+            v = tuple(int(t) for t in val.split(":")) if key in ("dw_kernels", "dw_strides") \
+                else int(val)
+        except ValueError:
+            raise ConfigError(f"hardware override {item!r}: {val!r} is not an integer "
+                              "(kernels/strides: 3:5)") from None
+        kw[key] = v
+    tag = "-".join(f"{k}{'_'.join(map(str, v)) if isinstance(v, tuple) else v}"
+                   for k, v in kw.items())
+    return cfg.replace(name=f"{cfg.name}-{tag}", **kw)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
@@ -257,6 +257,13 @@ class Accelerator(wiring.Component):
             m.d.sync += [pc.eq(self.prog), f_issued.eq(0), f_recv.eq(0), end_seen.eq(0)]
 
         # ---------------------------------------------------------------- DMA (load unit)
+        # Loads overlap compute (feature-map bands stream in while the previous band runs), so
+        # the DMA shares the UB with the compute unit: UB-bound responses wait in ``ubq`` for
+        # a cycle without a compute write, and store reads wait for a cycle in which no GEMM
+        # reads port B (gate preload, residual skip). Compute never stalls for the DMA.
+        rdb_gemm = Signal()  # a GEMM drives port B this cycle
+        UBB = max(1, _clog2(c.ub_words // R))  # UB beat address bits
+        m.submodules.ubq = ubq = SyncFIFO(width=UBB + BB, depth=c.max_outstanding)
         LD = isa.amaranth_layout("LOAD")
         ld = Signal(LD)
         ld_busy = Signal()
@@ -310,12 +317,16 @@ class Accelerator(wiring.Component):
             m.d.comb += [d_req.eq((ld_issued < ld_total) & (ld_out < c.max_outstanding)),
                          d_addr.eq(ld_addr), d_we.eq(0)]
             m.d.comb += step.eq(d_grant)
-            m.d.sync += ld_out.eq(ld_out + d_grant - d_rsp)
+            # a UB response stays outstanding until it is written: queue + in flight never
+            # exceed max_outstanding, the depth of ubq
+            m.d.sync += ld_out.eq(ld_out + d_grant - (d_rsp & (ld.dst != isa.BUF_UB))
+                                  - dma_ub_we)
             with m.If(d_rsp):
                 m.d.sync += ld_recv.eq(ld_recv + 1)
                 with m.Switch(ld.dst):
                     with m.Case(isa.BUF_UB):
-                        m.d.comb += dma_ub_we.eq(1)
+                        m.d.comb += [ubq.w_en.eq(1),
+                                     ubq.w_data.eq(Cat(dst_beat[:UBB], self.rsp_data))]
                     with m.Case(isa.BUF_WGT):
                         bpt = c.beats_per_tile
                         m.d.comb += [wgt_wr.addr.eq(dst_beat // bpt if bpt > 1 else dst_beat),
@@ -341,8 +352,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += ld_busy.eq(0)
                 m.d.comb += ready_inc.eq(ld.signal)
             with m.Elif(st_phase < R):
-                m.d.comb += [dma_rdb.eq(1), dma_rdb_addr.eq((ld.buf + ld_issued) * R + st_phase)]
-                m.d.sync += st_phase.eq(st_phase + 1)
+                with m.If(~rdb_gemm):
+                    m.d.comb += [dma_rdb.eq(1),
+                                 dma_rdb_addr.eq((ld.buf + ld_issued) * R + st_phase)]
+                    m.d.sync += st_phase.eq(st_phase + 1)
             with m.Elif(st_phase == R):  # the last word arrives in this cycle
                 m.d.sync += st_phase.eq(R + 1)
             with m.Else():
@@ -412,12 +425,11 @@ class Accelerator(wiring.Component):
         c_wr_addr = Signal(UBA)
         c_wr_n = Signal(range(NB + 1))
         c_wr_words = [Signal(WBITS, name=f"cw{i}") for i in range(WB)]
+        m.d.comb += [dma_ub_we.eq(ubq.r_rdy & (c_wr_n == 0) & ~stop), ubq.r_en.eq(dma_ub_we)]
         with m.If(dma_ub_we):
-            m.d.comb += [wr_addr.eq(dst_beat * R), wr_n.eq(R)]
+            m.d.comb += [wr_addr.eq(ubq.r_data[:UBB] * R), wr_n.eq(R)]
             for i in range(R):
-                m.d.comb += wr_words[i].eq(self.rsp_data.word_select(i, WBITS))
-            with m.If(c_wr_n != 0):
-                m.d.comb += set_error.eq(7)
+                m.d.comb += wr_words[i].eq(ubq.r_data[UBB:].word_select(i, WBITS))
         with m.Else():
             m.d.comb += [wr_addr.eq(c_wr_addr), wr_n.eq(c_wr_n)]
             for i in range(WB):
@@ -507,7 +519,7 @@ class Accelerator(wiring.Component):
         g_pre_d = Signal(8)
         m.d.sync += [g_pre_v.eq(0)]
         with m.If(g_pre & ~stop):
-            m.d.comb += rdb_addr.eq(g.gaddr + g_pre_i)
+            m.d.comb += [rdb_addr.eq(g.gaddr + g_pre_i), rdb_gemm.eq(1)]
             m.d.sync += [g_pre_v.eq(1), g_pre_d.eq(g_pre_i), g_pre_i.eq(g_pre_i + 1)]
             with m.If(g_pre_i + 1 == g.cit):
                 m.d.sync += [g_pre.eq(0), g_run.eq(1)]
@@ -563,7 +575,7 @@ class Accelerator(wiring.Component):
         m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
         with m.If(s1_v & s1_last):
             m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(prm_rd.data)]
-            m.d.comb += rdb_addr.eq(g.skip + s1_co * g.ocs + s1_p)
+            m.d.comb += [rdb_addr.eq(g.skip + s1_co * g.scs + s1_p), rdb_gemm.eq(1)]
         # stage 2: post-processing (+ residual add), register for the write
         gq, ga = post_word(g_acc, s2_prm, g.tbl, g.tslot, "gp")
         skip_l = lanes_of(rdb_word, L)
@@ -593,7 +605,8 @@ class Accelerator(wiring.Component):
             m.d.sync += p.eq(cm_head)
             hp = Signal(GPL)
             m.d.comb += hp.eq(cm_head)
-            with m.If((hp.g == 0) | (hp.hw_log2 > 16)):
+            # sums carried across instructions live in one group's lane accumulators
+            with m.If((hp.g == 0) | (hp.hw_log2 > 16) | ((hp.acc | hp.part) & (hp.g != 1))):
                 m.d.comb += set_error.eq(5)
             with m.Else():
                 hw = Signal(32)
@@ -622,11 +635,11 @@ class Accelerator(wiring.Component):
         words_l = [lanes_of(rda_words[i], L) for i in range(NB)]
         p2_v = Signal()
         p2_g = Signal(8)
-        m.d.sync += p2_v.eq(p1_v & p1_last & ~stop)
+        m.d.sync += p2_v.eq(p1_v & p1_last & ~p.part & ~stop)
         with m.If(p1_v & ~stop):
             for j in range(L):
                 s = tree_sum([Mux(i < p1_n, words_l[i][j], 0) for i in range(NB)])
-                m.d.sync += p_acc[j].eq(Mux(p1_first, 0, p_acc[j]) + s)
+                m.d.sync += p_acc[j].eq(Mux(p1_first & ~p.acc, 0, p_acc[j]) + s)
             m.d.sync += p2_g.eq(p1_g)
         p_out = [requant8(mpost, p_acc[j], p.shift, name=f"prq{j}") for j in range(L)]
         gap_busy = Signal()
@@ -711,8 +724,8 @@ class Accelerator(wiring.Component):
                              q_first.eq(1), q_oy.eq(0), q_bxi.eq(0)]
 
         def window_base(gi, oy, bxi, b, ky):
-            flat = (d.x + gi * d.xcs + (b << _clog2(L)) + (ky - d.pad) * d.w - d.pad)
-            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.pad) * d.w
+            flat = (d.x + gi * d.xcs + (b << _clog2(L)) + (ky - d.padt) * d.w - d.pad)
+            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.padt) * d.w
                    + ((bxi << _clog2(L)) * d.s) - d.pad)
             return Mux(d.flat, flat, row)
 
@@ -822,7 +835,7 @@ class Accelerator(wiring.Component):
         for j in range(L):
             iy = Signal(signed(18), name=f"iy{j}")
             ix = Signal(signed(18), name=f"ix{j}")
-            m.d.comb += [iy.eq(lane_oy[j] * d.s + q_ky - d.pad),
+            m.d.comb += [iy.eq(lane_oy[j] * d.s + q_ky - d.padt),
                          ix.eq(lane_ox[j] * d.s + q_kx - d.pad)]
             v = Signal(name=f"dv{j}")
             m.d.comb += v.eq(lane_ok[j] & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
@@ -957,7 +970,7 @@ class Accelerator(wiring.Component):
             m.d.sync += [running.eq(0), done.eq(1)]
         # progress = something moved; an engine waiting forever on data is not progress
         m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
-                                | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
+                                | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
                                 | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
                                 | g_pre_v | p1_v | wb_busy | dma_rdb
                                 | (st_phase == R))

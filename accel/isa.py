@@ -45,16 +45,19 @@ FIELDS: dict[str, list[tuple[str, int, bool]]] = {
              ("cot", 8, False), ("wgt", 16, False), ("prm", 16, False), ("out", 24, False),
              ("ocs", 24, False), ("tbl", 1, False), ("tslot", 1, False), ("gate", 1, False),
              ("gaddr", 24, False), ("gshift", 8, True), ("add", 1, False), ("skip", 24, False),
-             ("sa", 5, False), ("sb", 5, False), ("ashift", 8, True)],
-    # depthwise k x k, stride s, zero padding pad (top/left), over g channel groups
+             ("sa", 5, False), ("sb", 5, False), ("ashift", 8, True), ("scs", 24, False)],
+    # depthwise k x k, stride s, zero padding pad on the left and padt on top (a row band after
+    # the first has real input rows above it), over g channel groups
     "DW": [("x", 24, False), ("xcs", 24, False), ("h", 12, False), ("w", 12, False),
            ("ho", 12, False), ("wo", 12, False), ("k", 3, False), ("s", 2, False),
            ("pad", 3, False), ("g", 8, False), ("flat", 1, False), ("wo_log2", 4, False),
            ("wgt", 16, False), ("prm", 16, False), ("out", 24, False), ("ocs", 24, False),
-           ("tbl", 1, False), ("tslot", 1, False)],
-    # out[g] = sat(round_shift(sum_p x[g, p], shift)), 2**hw_log2 pixels
+           ("tbl", 1, False), ("tslot", 1, False), ("padt", 3, False)],
+    # out[g] = sat(round_shift(sum_p x[g, p], shift)) over 2**hw_log2 pixels; a map streamed
+    # in pieces sums across instructions: acc continues the previous GAP's sums instead of
+    # starting from 0, part accumulates only (no shift, no write)
     "GAP": [("x", 24, False), ("xcs", 24, False), ("hw_log2", 5, False), ("g", 8, False),
-            ("out", 24, False), ("shift", 8, True)],
+            ("out", 24, False), ("shift", 8, True), ("acc", 1, False), ("part", 1, False)],
 }
 
 

@@ -76,6 +76,7 @@ def run_amaranth(prog: Program, x_codes: np.ndarray, work: Path, *, latency: int
                 trace.write(f"g {ctx.get(dut.trace_layer)} {ctx.get(dut.trace_g_addr)} "
                             f"{ctx.get(dut.trace_g):0{wbits // 4}x}\n")
             if ctx.get(dut.perf_valid):
+                trace.write(f"e {ctx.get(dut.perf_layer)}\n")
                 perf.write(" ".join(str(ctx.get(getattr(dut, f"perf_{n}")))
                                     for n in ("layer", "t", "wait", "busy", "mac")) + "\n")
             if ctx.get(dut.done):

@@ -248,63 +248,82 @@ def _watch_progress(prog: Program, perf: Path, stop: threading.Event) -> None:
                 seen = len(lines)
 
 
-def _parse_trace(path: Path, lanes: int):
-    """{hw op: {addr: (q, a, r) int8 arrays}}, {hw op: {addr: gated word}}."""
-    rec: dict[int, dict[int, tuple]] = {}
-    gated: dict[int, dict[int, np.ndarray]] = {}
-    nbytes = lanes
+def _parse_trace(prog: Program, path: Path):
+    """Every compute write of the trace placed in its op's tensor words.
+
+    Returns ``{hw op: (words (n, 3, lanes) of stages q/a/r, seen (n,))}`` for the outputs and
+    ``{hw op: (words (n, lanes), seen)}`` for gated inputs. The trace marks the end of every
+    compute instruction (``e``), so each write is looked up in the address map of the
+    instruction that made it (:attr:`Program.out_map`): band staging addresses repeat."""
+    L = prog.cfg.lanes
+    computes = prog.computes
+    op_of = {i: op for op in prog.ops for i in op.instrs}
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    gated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for op in prog.ops:
+        n = prog.tensors[op.out].words(L)
+        out[op.index] = (np.zeros((n, 3, L), np.int8), np.zeros(n, bool))
+        if op.gate is not None:
+            m = prog.tensors[op.x].words(L)
+            gated[op.index] = (np.zeros((m, L), np.int8), np.zeros(m, bool))
 
     def word(h: str) -> np.ndarray:
-        return np.frombuffer(bytes.fromhex(h), np.int8)[::-1].copy()
+        return np.frombuffer(bytes.fromhex(h), np.int8)[::-1]
 
+    def place(segs, addr: int) -> int:
+        for sg in segs:
+            if sg.ub <= addr < sg.ub + sg.n:
+                return sg.word + addr - sg.ub
+        return -1
+
+    k = 0
     with open(path) as f:
         for line in f:
             parts = line.split()
+            if parts[0] == "e":
+                k += 1
+                continue
+            if k >= len(computes):
+                raise HfaccelError(f"{path}: writes after the last compute instruction")
+            i = computes[k]
+            op = op_of[i]
+            if int(parts[1]) != op.index:
+                raise HfaccelError(f"{path}: a write of layer {parts[1]} during instruction {i} "
+                                   f"of layer {op.index}")
             if parts[0] == "r":
-                layer, addr = int(parts[1]), int(parts[2])
-                rec.setdefault(layer, {})[addr] = (parts[3], parts[4], parts[5])
+                j = place(prog.out_map[i], int(parts[2]))
+                if j >= 0:
+                    words, seen = out[op.index]
+                    for st in range(3):
+                        words[j, st] = word(parts[3 + st])
+                    seen[j] = True
             elif parts[0] == "g":
-                gated.setdefault(int(parts[1]), {})[int(parts[2])] = parts[3]
-    conv = {k: {a: tuple(word(h) for h in v) for a, v in d.items()} for k, d in rec.items()}
-    gconv = {k: {a: word(h) for a, h in d.items()} for k, d in gated.items()}
-    assert all(len(w) == nbytes for d in gconv.values() for w in d.values())
-    return conv, gconv
+                j = place(prog.gate_map.get(i, []), int(parts[2]))
+                if j >= 0:
+                    words, seen = gated[op.index]
+                    words[j] = word(parts[3])
+                    seen[j] = True
+    return out, gated
 
 
 def compare(prog: Program, trace: Path, want: dict[str, np.ndarray]) -> list[LayerResult]:
     """Every IR layer's tensor from the trace vs ``want`` (ONNX name -> codes, no batch)."""
     L = prog.cfg.lanes
     graph = prog.graph
-    conv, gated = _parse_trace(trace, L)
+    conv, gated = _parse_trace(prog, trace)
     results = []
     stage_idx = {"q": 0, "a": 1, "r": 2}
     for op in prog.ops:
-        out_t = prog.tensors[op.out]
         for name, stage in op.stages.items():
             ly = graph[name]
             if stage == "g":
-                src = prog.tensors[op.x]
-                recs = gated.get(op.index, {})
-                base, n = src.addr, src.words(L)
-                words = np.zeros((n, L), np.int64)
-                seen = np.zeros(n, bool)
-                for a, w in recs.items():
-                    i = a - base
-                    if 0 <= i < n:
-                        words[i] = w
-                        seen[i] = True
+                words, seen = gated[op.index]
             else:
-                recs = conv.get(op.index, {})
-                base, n = out_t.addr, out_t.words(L)
-                words = np.zeros((n, L), np.int64)
-                seen = np.zeros(n, bool)
-                for a, w in recs.items():
-                    i = a - base
-                    if 0 <= i < n:
-                        words[i] = w[stage_idx[stage]]
-                        seen[i] = True
-            got = from_words(words, ly.shape[0], ly.shape if len(ly.shape) == 3 else
-                             (ly.shape[0],), L)
+                words, seen = conv[op.index]
+                words = words[:, stage_idx[stage]]
+            n = len(seen)
+            got = from_words(words.astype(np.int64), ly.shape[0], ly.shape if len(ly.shape) == 3
+                             else (ly.shape[0],), L)
             exp = want[ly.output].reshape(got.shape).astype(np.int64)
             ok = bool(seen.all()) and np.array_equal(got, exp)
             msg = ""

@@ -102,8 +102,13 @@ def test_compiler_rejects_what_the_hardware_cannot_do():
     with pytest.raises(CompileError, match=r"layer b.dw: depthwise kernel 5x5 not supported by "
                                            r"small3 \(kernels \(3,\)\)"):
         compile_graph(graph, SMALL.replace(name="small3", dw_kernels=(3,)))
-    with pytest.raises(CompileError, match="needs .* KiB of the unified buffer"):
-        compile_graph(random_block_net(0, res=64)[0], SMALL.replace(name="tiny", ub_kib=8,
+    # maps that do not fit stream through the UB in bands; not even one band fitting is an
+    # error that names the layer, the maps and the sizes
+    with pytest.raises(CompileError, match=r"layer stem: the smallest band of its maps in "
+                                           r"external memory \(input, stem.act\) does "
+                                           r"not fit the 1 KiB left of the unified buffer; tiny "
+                                           r"has 1 KiB \(raise ub_kib\)"):
+        compile_graph(random_block_net(0, res=64)[0], SMALL.replace(name="tiny", ub_kib=1,
                                                                      ub_banks=8))
     graph, _ = random_block_net(1)
     graph.layers.append(graph.layers[-1].__class__(

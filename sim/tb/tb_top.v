@@ -114,6 +114,10 @@ module tb_top #(
             if (trace_g_valid)
                 $fwrite(ftrace, "g %0d %0d %h\n", trace_layer, trace_g_addr, trace_g);
         end
+        // the end of each compute instruction, so that the reader knows which instruction
+        // wrote a word (band staging addresses are reused from band to band)
+        if (ftrace != 0 && perf_valid)
+            $fwrite(ftrace, "e %0d\n", perf_layer);
         if (fperf != 0 && perf_valid) begin
             $fwrite(fperf, "%0d %0d %0d %0d %0d\n", perf_layer, perf_t, perf_wait, perf_busy,
                     perf_mac);
