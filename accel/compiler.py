@@ -88,6 +88,7 @@ class HwOp:
     plan: dict = field(default_factory=dict)  # tiling facts for reports
     bands: list[Band] = field(default_factory=list)  # empty: one pass over whole maps
     staging: Staging | None = None
+    band_groups: int = 0  # depthwise: channel groups per band (0: all of a weight chunk)
 
 
 @dataclass(frozen=True)
@@ -412,7 +413,7 @@ def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
     for op in ops:
         o = tensors[op.out]
         put(op.out, f"layer {op.name} output {o.channels}x{o.hw}")
-        op.bands, op.staging = [], None
+        op.bands, op.staging, op.band_groups = [], None, 0
         streamed = [n for n in (op.x, op.skip, op.out) if n and tensors[n].home == "dram"]
         if streamed:
             room = alloc.largest_free()
@@ -424,7 +425,7 @@ def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
                              f"({names}) does not fit the {room * kib:.0f} KiB left of the "
                              f"unified buffer; {cfg.name} has {cfg.ub_kib} KiB (raise ub_kib)",
                              list(alloc.owner.values()))
-            op.bands, slots = plan
+            op.bands, slots, op.band_groups = plan if len(plan) == 3 else (*plan, 0)
             st = Staging(0, slots)
             st.addr = alloc.alloc(st.words, f"layer {op.name} band staging")
             op.staging = st
@@ -452,7 +453,7 @@ def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int, cfg: AccelConfig
     conv = op.conv
     return dw_bands(h=x.h, w=x.w, ho=o.h, wo=o.w, k=conv.weight.shape[2], s=conv.stride,
                     pad=conv.pads[0], x_dram=x.home == "dram", out_dram=o.home == "dram",
-                    groups=_ct(o.channels, L), room=room, cfg=cfg)
+                    groups=op.plan["groups_per_chunk"], room=room, cfg=cfg)
 
 
 # ------------------------------------------------------------------------------------ schedule
@@ -546,16 +547,19 @@ class _Scheduler:
         self.last_slot = slot
         return slot
 
-    def _band_load(self, op: HwOp, key: str, p0: int, p1: int, slot: int) -> tuple[int, int]:
-        """Loads pixels [p0, p1) of every channel tile of DRAM map ``key`` into UB ``slot``
-        from the beat below p0; returns (UB word of pixel p0 of tile 0, channel stride)."""
+    def _band_load(self, op: HwOp, key: str, p0: int, p1: int, slot: int, tile0: int = 0,
+                   tiles: int | None = None) -> tuple[int, int]:
+        """Loads pixels [p0, p1) of channel tiles [tile0, tile0 + tiles) (default: all) of
+        DRAM map ``key`` into UB ``slot`` from the beat below p0; returns (UB word of pixel p0
+        of the first tile, channel stride)."""
         R = self.cfg.words_per_beat
         t = self.tensors[key]
         a0 = p0 // R * R
         plane = ceil_to(p1, R) - a0
+        pb = t.plane_beats(R)
         self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // R,
-                  rows=_ct(t.channels, self.cfg.lanes), row_beats=plane // R,
-                  stride=t.plane_beats(R), region=("t", key), offset=a0 // R)
+                  rows=tiles or _ct(t.channels, self.cfg.lanes), row_beats=plane // R,
+                  stride=pb, region=("t", key), offset=tile0 * pb + a0 // R)
         return slot + p0 - a0, plane
 
     def _compute(self, op: HwOp, name: str, f: dict, rd: list, wr: list,
@@ -684,6 +688,9 @@ class _Scheduler:
                           offset=b.p0 // R)
 
     def _dw(self, op: HwOp, chunks: list[dict]) -> None:
+        """Weight chunk by chunk; inside a chunk, ``band_groups`` channel groups at a time,
+        band by band (a depthwise conv has no reduction over channels, so a band needs only
+        its own groups' input rows)."""
         cfg = self.cfg
         R = cfg.words_per_beat
         bpt, bpp = cfg.beats_per_tile, cfg.beats_per_prm
@@ -693,37 +700,44 @@ class _Scheduler:
         k, st, pad = conv.weight.shape[2], conv.stride, conv.pads[0]
         h, w, ho, wo = x.h, x.w, o.h, o.w
         bands = op.bands or [Band(0, ho, 0, o.hw, 0, h, pad)]
-        for bi, b in enumerate(bands):
-            rows_out = b.r1 - b.r0
-            if x.home == "dram":
-                xa, xcs = self._band_load(op, op.x, b.i0 * w, b.i1 * w, op.staging.slot("x", bi))
-            else:
-                xa, xcs = x.addr + b.i0 * w, x.hw
-            if o.home == "dram":
-                oa, ocs = op.staging.slot("out", bi), ceil_to(rows_out * wo, R)
-            else:
-                oa, ocs = o.addr + b.p0, o.hw
-            whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
-            flat = whole and st == 1 and ho == h and wo == w and wo & (wo - 1) == 0
-            for ci, ch in enumerate(chunks):
-                slot = self._weights(op, ci, ch)
-                g0, n, tpg = ch["g0"], ch["n"], ch["tpg"]
-                x0, out0 = xa + g0 * xcs, oa + g0 * ocs
-                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
-                         tslot=slot, x=x0, xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k,
-                         s=st, pad=pad, padt=b.padt, g=n, flat=int(flat),
-                         wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)
-                rd = [("ub", x0, x0 + (n - 1) * xcs + (b.i1 - b.i0) * w),
-                      ("wgt", slot * half_t * bpt, (slot * half_t + n * tpg) * bpt),
-                      ("prm", slot * half_p * bpp, (slot * half_p + n) * bpp)]
-                npix = rows_out * wo
-                self._compute(op, "DW", f, rd, [("ub", out0, out0 + (n - 1) * ocs + npix)],
-                              [Segment(out0 + c * ocs, npix, (g0 + c) * o.hw + b.p0)
-                               for c in range(n)])
-            if o.home == "dram":
-                self._dma("STORE", layer=op.index, dst=isa.BUF_UB, buf=oa // R,
-                          rows=_ct(o.channels, cfg.lanes), row_beats=ocs // R,
-                          stride=o.plane_beats(R), region=("t", op.out), offset=b.p0 // R)
+        step = 0  # staging slot alternation
+        for ci, ch in enumerate(chunks):
+            slot = self._weights(op, ci, ch)
+            g0c, nc, tpg = ch["g0"], ch["n"], ch["tpg"]
+            gs = op.band_groups or nc
+            for gsub in range(0, nc, gs):
+                g0, n = g0c + gsub, min(gs, nc - gsub)
+                for b in bands:
+                    rows_out = b.r1 - b.r0
+                    npix = rows_out * wo
+                    if x.home == "dram":
+                        x0, xcs = self._band_load(op, op.x, b.i0 * w, b.i1 * w,
+                                                  op.staging.slot("x", step), g0, n)
+                    else:
+                        x0, xcs = x.addr + g0 * x.hw + b.i0 * w, x.hw
+                    if o.home == "dram":
+                        out0, ocs = op.staging.slot("out", step), ceil_to(npix, R)
+                    else:
+                        out0, ocs = o.addr + g0 * o.hw + b.p0, o.hw
+                    step += 1
+                    whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
+                    flat = whole and st == 1 and ho == h and wo == w and wo & (wo - 1) == 0
+                    wgt, prm = slot * half_t + gsub * tpg, slot * half_p + gsub
+                    f = dict(wgt=wgt, prm=prm, tbl=int(op.act is not None), tslot=slot, x=x0,
+                             xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k, s=st, pad=pad,
+                             padt=b.padt, g=n, flat=int(flat),
+                             wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)
+                    rd = [("ub", x0, x0 + (n - 1) * xcs + (b.i1 - b.i0) * w),
+                          ("wgt", wgt * bpt, (wgt + n * tpg) * bpt),
+                          ("prm", prm * bpp, (prm + n) * bpp)]
+                    self._compute(op, "DW", f, rd, [("ub", out0, out0 + (n - 1) * ocs + npix)],
+                                  [Segment(out0 + c * ocs, npix, (g0 + c) * o.hw + b.p0)
+                                   for c in range(n)])
+                    if o.home == "dram":
+                        pb = o.plane_beats(R)
+                        self._dma("STORE", layer=op.index, dst=isa.BUF_UB, buf=out0 // R,
+                                  rows=n, row_beats=ocs // R, stride=pb, region=("t", op.out),
+                                  offset=g0 * pb + b.p0 // R)
 
     # ---- ordering and synchronisation
     def sink_stores(self) -> None:
@@ -890,9 +904,11 @@ def pack_input(prog: Program, x_codes: np.ndarray) -> bytes:
                 cols[:, ky, kx] = xp[:, ky:ky + st * (ho - 1) + 1:st, kx:kx + st * (wo - 1) + 1:st]
         x = cols.reshape(c * k * k, ho, wo)  # channel order (c, ky, kx) = weight.reshape order
     words = to_words(x, L).astype(np.int8)
-    t = prog.tensors[next(ly.output for ly in prog.graph.layers if ly.op == "input")]
+    key = next((ly.output for ly in prog.graph.layers if ly.op == "input"), None) \
+        if prog.graph is not None else None  # (hand-written programs have no graph)
+    t = prog.tensors.get(key)
     R = prog.cfg.words_per_beat
-    if t.home == "dram":  # streamed in bands: each channel tile padded to whole beats
+    if t is not None and t.home == "dram":  # streamed in bands: each channel tile padded to whole beats
         planes = words.reshape(-1, t.hw, L)
         pad = t.plane_beats(R) * R - t.hw
         words = np.concatenate([planes, np.zeros((len(planes), pad, L), np.int8)], 1)

@@ -175,19 +175,39 @@ class Accelerator(wiring.Component):
         m.d.sync += rdb_lo_d.eq(rdb_addr[:nb_log2] if nb_log2 else 0)
         m.d.comb += rdb_word.eq(Array(p.data for p in ub_rd_b)[rdb_lo_d] if NB > 1
                                 else ub_rd_b[0].data)
-        # UB wide write port: wr_n consecutive words from wr_addr (compute or DMA).
-        wr_addr = Signal(UBA)
-        wr_n = Signal(range(NB + 1))
-        wr_words = [Signal(WBITS, name=f"wr_w{i}") for i in range(NB)]
-        wlo = wr_addr[:nb_log2] if nb_log2 else Const(0, 1)
-        whi = wr_addr[nb_log2:]
-        wr_arr = Array(wr_words)
+        # UB wide write port: two requests of consecutive words, compute (up to WB words)
+        # and DMA (a beat of R words), spread over the banks. Both write in the same cycle
+        # unless they need a common bank; then the DMA's beat waits (compute never stalls).
+        def spread(addr, n, words, tag):
+            """Per bank: (address, data, enable) of ``n`` words from ``addr``."""
+            lo = addr[:nb_log2] if nb_log2 else Const(0, 1)
+            hi = addr[nb_log2:]
+            arr = Array(list(words) + [Const(0, WBITS)] * (NB - len(words)))
+            out = []
+            for b in range(NB):
+                i = Signal(range(NB), name=f"{tag}_idx{b}")
+                m.d.comb += i.eq((b - lo)[:nb_log2] if NB > 1 else 0)
+                en = Signal(name=f"{tag}_en{b}")
+                m.d.comb += en.eq(i < n)
+                out.append((hi + (b < lo) if b < NB - 1 else hi, arr[i], en))
+            return out
+
+        c_wr_addr = Signal(UBA)  # compute-side request (one engine at a time)
+        c_wr_n = Signal(range(NB + 1))
+        c_wr_words = [Signal(WBITS, name=f"cw{i}") for i in range(WB)]
+        d_wr_addr = Signal(UBA)  # DMA-side request
+        d_wr_n = Signal(range(R + 1))
+        d_wr_words = [Signal(WBITS, name=f"dw{i}") for i in range(R)]
+        c_banks = spread(c_wr_addr, c_wr_n, c_wr_words, "cwr")
+        d_banks = spread(d_wr_addr, d_wr_n, d_wr_words, "dwr")
+        bank_clash = Signal()
+        m.d.comb += bank_clash.eq(Cat(*[ce & de for (_, _, ce), (_, _, de)
+                                        in zip(c_banks, d_banks)]).any())
+        dma_ub_we = Signal()
         for b in range(NB):
-            i = Signal(range(NB), name=f"wr_idx{b}")
-            m.d.comb += i.eq((b - wlo)[:nb_log2] if NB > 1 else 0)
-            m.d.comb += [ub_wr[b].addr.eq(whi + (b < wlo) if b < NB - 1 else whi),
-                         ub_wr[b].data.eq(wr_arr[i]),
-                         ub_wr[b].en.eq(i < wr_n)]
+            (ca, cd, ce), (da, dd, de) = c_banks[b], d_banks[b]
+            m.d.comb += [ub_wr[b].addr.eq(Mux(ce, ca, da)), ub_wr[b].data.eq(Mux(ce, cd, dd)),
+                         ub_wr[b].en.eq(ce | (de & dma_ub_we))]
 
         # ---------------------------------------------------------------- queues & semaphores
         m.submodules.ldq = ldq = SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth)
@@ -272,9 +292,8 @@ class Accelerator(wiring.Component):
         ld_row, ld_col = Signal(16), Signal(16)
         ld_out = Signal(range(c.max_outstanding + 1))
         ld_store = Signal()
-        st_phase = Signal(range(R + 2))
+        st_rd = Signal(32)  # store: UB words read so far
         st_beat = Signal(BB)
-        st_wait_rsp = Signal()
         ld_head = Signal(LD)
         m.d.comb += ld_head.eq(ldq.r_data)
         ld_busy_cnt = Signal(32)
@@ -297,8 +316,7 @@ class Accelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += [ld.eq(ld_head), ld_busy.eq(1), ld_issued.eq(0), ld_recv.eq(0),
                                  ld_row.eq(0), ld_col.eq(0), ld_store.eq(is_store),
-                                 ld_total.eq(ld_head.rows * ld_head.row_beats), st_phase.eq(0),
-                                 st_wait_rsp.eq(0)]
+                                 ld_total.eq(ld_head.rows * ld_head.row_beats), st_rd.eq(0)]
         # request address generation (shared by load and store)
         ld_addr = Signal(32)
         m.d.comb += ld_addr.eq(ld.dram + ld_row * ld.stride + ld_col)
@@ -312,7 +330,6 @@ class Accelerator(wiring.Component):
         # loads: issue reads, write responses into the destination buffer in order
         dst_beat = Signal(32)
         m.d.comb += dst_beat.eq(ld.buf + ld_recv)
-        dma_ub_we = Signal()
         with m.If(ld_busy & ~ld_store & ~stop):
             m.d.comb += [d_req.eq((ld_issued < ld_total) & (ld_out < c.max_outstanding)),
                          d_addr.eq(ld_addr), d_we.eq(0)]
@@ -344,34 +361,35 @@ class Accelerator(wiring.Component):
             with m.If((ld_recv == ld_total) & (ld_out == 0)):
                 m.d.sync += ld_busy.eq(0)
                 m.d.comb += ready_inc.eq(ld.signal)
-        # stores: gather R words from the UB (port B), then write one beat
+        # stores: read the UB one word per cycle (port B), assemble beats into ``stq``, write
+        # a beat per cycle from its head; a beat every R cycles while port B is free
+        m.submodules.stq = stq = SyncFIFO(width=BB, depth=4)
         dma_rdb = Signal()
         dma_rdb_addr = Signal(UBA)
+        st_prev_v = Signal()  # a word read last cycle arrives now
+        st_prev_i = Signal(range(max(2, R)))
+        m.d.sync += st_prev_v.eq(0)
         with m.If(ld_busy & ld_store & ~stop):
-            with m.If(ld_issued == ld_total):
+            with m.If(ld_issued == ld_total):  # every beat written
                 m.d.sync += ld_busy.eq(0)
                 m.d.comb += ready_inc.eq(ld.signal)
-            with m.Elif(st_phase < R):
-                with m.If(~rdb_gemm):
-                    m.d.comb += [dma_rdb.eq(1),
-                                 dma_rdb_addr.eq((ld.buf + ld_issued) * R + st_phase)]
-                    m.d.sync += st_phase.eq(st_phase + 1)
-            with m.Elif(st_phase == R):  # the last word arrives in this cycle
-                m.d.sync += st_phase.eq(R + 1)
-            with m.Else():
-                m.d.comb += [d_req.eq(1), d_addr.eq(ld_addr), d_we.eq(1), d_wdata.eq(st_beat)]
-                with m.If(d_grant):
-                    m.d.comb += step.eq(1)
-                    m.d.sync += st_phase.eq(0)
-            # data of the read issued in the previous cycle
-            st_prev = Signal(range(R + 2))
-            st_prev_v = Signal()
-            m.d.sync += [st_prev.eq(st_phase), st_prev_v.eq(dma_rdb)]
+            word_i = st_rd[:_clog2(R)] if R > 1 else Const(0, 1)
+            # a new beat starts only if the queue will have room for it
+            room = (word_i != 0) | (stq.level < stq.depth - 1)
+            with m.If((st_rd < ld_total * R) & ~rdb_gemm & room):
+                m.d.comb += [dma_rdb.eq(1), dma_rdb_addr.eq(ld.buf * R + st_rd)]
+                m.d.sync += [st_rd.eq(st_rd + 1), st_prev_v.eq(1), st_prev_i.eq(word_i)]
             with m.If(st_prev_v):
                 if R > 1:
-                    m.d.sync += st_beat.word_select(st_prev[:_clog2(R)], WBITS).eq(rdb_word)
-                else:
-                    m.d.sync += st_beat.eq(rdb_word)
+                    m.d.sync += st_beat.word_select(st_prev_i, WBITS).eq(rdb_word)
+                with m.If(st_prev_i == R - 1):
+                    m.d.comb += [stq.w_en.eq(1),
+                                 stq.w_data.eq(Cat(st_beat[:(R - 1) * WBITS], rdb_word)
+                                               if R > 1 else rdb_word)]
+            with m.If(stq.r_rdy):
+                m.d.comb += [d_req.eq(1), d_addr.eq(ld_addr), d_we.eq(1), d_wdata.eq(stq.r_data)]
+                with m.If(d_grant):
+                    m.d.comb += [stq.r_en.eq(1), step.eq(1)]
         with m.If(self.start):
             m.d.sync += ld_out.eq(0)
 
@@ -421,19 +439,10 @@ class Accelerator(wiring.Component):
                      self.perf_wait.eq(t_wait), self.perf_busy.eq(t_busy),
                      self.perf_mac.eq(t_mac)]
 
-        # compute-side UB write request (one engine at a time)
-        c_wr_addr = Signal(UBA)
-        c_wr_n = Signal(range(NB + 1))
-        c_wr_words = [Signal(WBITS, name=f"cw{i}") for i in range(WB)]
-        m.d.comb += [dma_ub_we.eq(ubq.r_rdy & (c_wr_n == 0) & ~stop), ubq.r_en.eq(dma_ub_we)]
-        with m.If(dma_ub_we):
-            m.d.comb += [wr_addr.eq(ubq.r_data[:UBB] * R), wr_n.eq(R)]
-            for i in range(R):
-                m.d.comb += wr_words[i].eq(ubq.r_data[UBB:].word_select(i, WBITS))
-        with m.Else():
-            m.d.comb += [wr_addr.eq(c_wr_addr), wr_n.eq(c_wr_n)]
-            for i in range(WB):
-                m.d.comb += wr_words[i].eq(c_wr_words[i])
+        m.d.comb += [d_wr_addr.eq(ubq.r_data[:UBB] * R), d_wr_n.eq(Mux(ubq.r_rdy, R, 0)),
+                     dma_ub_we.eq(ubq.r_rdy & ~bank_clash & ~stop), ubq.r_en.eq(dma_ub_we)]
+        for i in range(R):
+            m.d.comb += d_wr_words[i].eq(ubq.r_data[UBB:].word_select(i, WBITS))
         # trace = the compute write, with the intermediate codes
         tq = [Signal(WBITS, name=f"tq{i}") for i in range(WB)]
         ta = [Signal(WBITS, name=f"ta{i}") for i in range(WB)]
@@ -575,7 +584,7 @@ class Accelerator(wiring.Component):
         m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
         with m.If(s1_v & s1_last):
             m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(prm_rd.data)]
-            m.d.comb += [rdb_addr.eq(g.skip + s1_co * g.scs + s1_p), rdb_gemm.eq(1)]
+            m.d.comb += [rdb_addr.eq(g.skip + s1_co * g.scs + s1_p), rdb_gemm.eq(g.add)]
         # stage 2: post-processing (+ residual add), register for the write
         gq, ga = post_word(g_acc, s2_prm, g.tbl, g.tslot, "gp")
         skip_l = lanes_of(rdb_word, L)
@@ -973,7 +982,7 @@ class Accelerator(wiring.Component):
                                 | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
                                 | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
                                 | g_pre_v | p1_v | wb_busy | dma_rdb
-                                | (st_phase == R))
+                                | st_prev_v | stq.r_en)
         for wp in tbl_copies:
             m.d.comb += [wp.addr.eq(tbl_w_addr), wp.data.eq(tbl_w_data), wp.en.eq(tbl_w_en)]
         return m

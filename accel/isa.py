@@ -29,7 +29,7 @@ BUF_UB, BUF_WGT, BUF_PRM, BUF_TBL = 0, 1, 2, 3
 # Status codes of the engine (status register bits 7:0 hold the code).
 ERRORS = {0: "ok", 1: "bad opcode", 2: "bad DMA descriptor", 3: "bad GEMM descriptor",
           4: "bad DW descriptor", 5: "bad GAP descriptor", 6: "watchdog: no progress",
-          7: "UB write collision between DMA and compute"}
+          7: "retired (was: UB write collision; the DMA now waits for a free bank)"}
 
 # (name, bits, signed); the header is common to all opcodes.
 HEADER = [("op", 4, False), ("wait", 1, False), ("signal", 1, False), ("layer", 16, False)]

@@ -121,8 +121,8 @@ def simulate(prog: Program, *, latency: int = MEM_LATENCY) -> Prediction:
                     free -= ins["wait"]
                     ld_cur = ldq.popleft()[0]
                     beats = ins["rows"] * ins["row_beats"]
-                    if ins.op == "STORE":
-                        ld_end = t + beats * (cfg.words_per_beat + 2) + 2
+                    if ins.op == "STORE":  # one UB word per cycle on the narrow port
+                        ld_end = t + beats * cfg.words_per_beat + 3
                     else:
                         ld_end = t + beats + latency + 3
                     if not end_seen:  # fetch has priority on the bus and steals about one

@@ -93,14 +93,19 @@ TILING_COLUMNS: list[tuple[str, str]] = [
     ("n_cin_tiles", "input channel tiles ceil(Ci/L) (depthwise/pool: channel groups)"),
     ("tile_cout", "output channels per tile (the lanes; depthwise: the group's channels)"),
     ("n_cout_tiles", "output channel tiles ceil(Co/L) (depthwise/pool: channel groups)"),
-    ("tile_pix", "pixels per tile: GEMM streams the whole map past each weight tile (feature "
-                 "maps stay in the UB); depthwise: L output pixels per block; pool: ub_banks "
-                 "pixels per wide read"),
+    ("tile_pix", "pixels per tile: GEMM streams the whole map (or band) past each weight "
+                 "tile; depthwise: L output pixels per block; pool: ub_banks pixels per wide "
+                 "read"),
     ("n_pix_tiles", "pixel tiles per channel tile (depthwise: blocks, pool: wide reads)"),
     ("dw_mode", "depthwise: flat (L pixels packed across rows) or row (L pixels of one row)"),
     ("chunk_tiles", "output channel tiles (depthwise: groups) per weight chunk; one chunk "
                     "fills at most one ping-pong half of the weight and parameter buffers"),
     ("n_chunks", "weight chunks (each one LOAD per buffer, overlapped with compute)"),
+    ("streamed", "maps of the op in external memory, streamed through the UB in bands "
+                 "(x input, skip, out output; empty: all in the UB)"),
+    ("n_bands", "row bands the op runs in (pool over a streamed map: pixel pieces per group)"),
+    ("band_rows", "output rows per band (pool: pixels per piece)"),
+    ("staging_bytes", "UB bytes of the two band slots per streamed map"),
     ("ub_op_bytes", "UB bytes of the op's own operands (input, output, skip, gate), "
                     "bank-aligned"),
     ("ub_live_bytes", "UB bytes of every feature map live during the op (allocator replay)"),
@@ -117,10 +122,11 @@ TILING_COLUMNS: list[tuple[str, str]] = [
                     "through overlapping windows"),
     ("ext_wgt_bytes", "external bytes DMA'd into the weight buffer"),
     ("ext_prm_bytes", "external bytes DMA'd into the parameter buffer"),
-    ("ext_tbl_bytes", "external bytes DMA'd into the table buffer (the store row: token "
-                      "drains)"),
-    ("ext_in_bytes", "external bytes DMA'd into the UB (the network input, im2col for a stem)"),
-    ("ext_out_bytes", "external bytes stored from the UB (the logits)"),
+    ("ext_tbl_bytes", "external bytes DMA'd into the table buffer"),
+    ("ext_in_bytes", "external bytes DMA'd into the UB (the network input, im2col for a stem; "
+                     "bands of streamed maps with their halos)"),
+    ("ext_out_bytes", "external bytes stored from the UB (bands of streamed outputs; the "
+                      "store row: the logits)"),
     ("ext_read_bytes", "ext_wgt + ext_prm + ext_tbl + ext_in"),
     ("ext_write_bytes", "ext_out"),
     ("instr_bytes", "instruction fetch of the op's instructions (64 bytes each; not in "
@@ -309,25 +315,33 @@ def _ub_live(prog: Program) -> dict[int, int]:
         born[op.out] = op.index
     live = {}
     for op in prog.ops:
-        live[op.index] = sum(
+        live[op.index] = op.plan.get("staging_words", 0) + sum(
             _aligned(t.words(L), banks) for name, t in prog.tensors.items()
-            if born[name] <= op.index and (name == out or name not in last_use
-                                           or last_use[name] >= op.index))
+            if t.home == "ub" and born[name] <= op.index
+            and (name == out or name not in last_use or last_use[name] >= op.index))
     return live
 
 
 def _dw_geometry(prog: Program, op: HwOp) -> dict:
+    """Depthwise blocks per channel group, summed over the op's bands."""
     cfg = prog.cfg
-    ins = prog.instrs[op.instrs[0]]
-    L, k, s = cfg.lanes, ins["k"], ins["s"]
-    if ins["flat"]:
-        blocks = math.ceil(ins["ho"] * ins["wo"] / L)
-    else:
-        blocks = ins["ho"] * math.ceil(ins["wo"] / L)
+    L = cfg.lanes
+    ins0 = prog.instrs[op.instrs[0]]
+    k, s = ins0["k"], ins0["s"]
+    group_blocks = 0
+    for i in op.instrs:
+        ins = prog.instrs[i]
+        if ins["flat"]:
+            blocks = math.ceil(ins["ho"] * ins["wo"] / L)
+        else:
+            blocks = ins["ho"] * math.ceil(ins["wo"] / L)
+        group_blocks += ins["g"] * blocks
+    groups = op.plan["groups"]
     span = (2 * L if s == 2 else L) + k - 1
-    return {"blocks": blocks, "span": span, "nreads": math.ceil(span / cfg.ub_banks),
-            "flat": bool(ins["flat"]), "h": ins["h"], "w": ins["w"], "ho": ins["ho"],
-            "wo": ins["wo"], "k": k, "s": s}
+    x, o = prog.tensors[op.x], prog.tensors[op.out]
+    return {"blocks": group_blocks // groups, "span": span,
+            "nreads": math.ceil(span / cfg.ub_banks), "flat": bool(ins0["flat"]), "h": x.h,
+            "w": x.w, "ho": o.h, "wo": o.w, "k": k, "s": s}
 
 
 def build_report(prog: Program, pred: Prediction | None = None, *, model: str | None = None,
@@ -356,7 +370,8 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
     for op in prog.ops:
         for i in op.instrs + op.loads:
             owner[i] = op.index
-    owner[0] = in_consumer  # the network input's LOAD is the first instruction
+    if prog.input_load is not None:  # a UB-resident network input's LOAD
+        owner[prog.input_load] = in_consumer
 
     def beats(i: int) -> int:
         ins = prog.instrs[i]
@@ -370,16 +385,26 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
         # ---- external traffic by destination buffer
         ext = {isa.BUF_WGT: 0, isa.BUF_PRM: 0, isa.BUF_TBL: 0, isa.BUF_UB: 0}
         chunk_max = {isa.BUF_WGT: 0, isa.BUF_PRM: 0, isa.BUF_TBL: 0}
+        out_bytes = 0
         for i in op.loads:
             n = beats(i) * bb
-            ext[prog.instrs[i]["dst"]] += n
-            chunk_max[prog.instrs[i]["dst"]] = max(chunk_max[prog.instrs[i]["dst"]], n)
-        in_bytes = beats(0) * bb if idx == in_consumer else 0
-        n_instr = len(op.instrs) + len(op.loads) + (1 if idx == in_consumer else 0)
+            dst = prog.instrs[i]["dst"]
+            if prog.instrs[i].op == "STORE":
+                out_bytes += n
+                continue
+            ext[dst] += n
+            if dst in chunk_max:
+                chunk_max[dst] = max(chunk_max[dst], n)
+        own_input = idx == in_consumer and prog.input_load is not None
+        in_bytes = beats(prog.input_load) * bb if own_input else 0
+        n_instr = len(op.instrs) + len(op.loads) + int(own_input)
         dma_beats = sum(beats(i) for i in op.loads)
         comp = op.macs / L2
         # ---- geometry
-        t = {"index": idx, "layer": op.name, "kind": kind}
+        t = {"index": idx, "layer": op.name, "kind": kind,
+             "streamed": " ".join(op.plan.get("streamed", [])),
+             "n_bands": op.plan.get("bands", 1), "band_rows": op.plan.get("band_rows"),
+             "staging_bytes": op.plan.get("staging_words", 0) * cfg.word_bytes}
         u = {"index": idx, "layer": op.name, "kind": kind, "fused": _fused(op),
              "in_shape": _shape(xl.shape), "out_shape": _shape(ol.shape)}
         mapping = None
@@ -394,7 +419,8 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
             mapping = _pct(ci * co, cit * L * cot * L)
             u["kernel"] = f"{conv.weight.shape[2]}x{conv.weight.shape[3]}/{conv.stride}"
             t.update(tile_cin=L, n_cin_tiles=cit, tile_cout=L, n_cout_tiles=cot,
-                     tile_pix=p["npix"], n_pix_tiles=1, dw_mode="",
+                     tile_pix=prog.instrs[op.instrs[0]]["npix"], n_pix_tiles=p["bands"],
+                     dw_mode="",
                      chunk_tiles=p["co_tiles_per_chunk"], n_chunks=p["chunks"])
             min_bytes = conv.weight.size + PARAM_MIN_BYTES * co
             why.update(ci=ci, co=co, cit=cit, cot=cot)
@@ -446,8 +472,9 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
                 u.update(busy_meas=mb, stall_meas=m - mb,
                          compute_util_meas_pct=_pct(op.macs, mb * L2) if op.macs else None)
         # ---- buffers
-        ub_op = sum(_aligned(prog.tensors[n].words(L), cfg.ub_banks)
-                    for n in {op.x, op.out, op.skip, op.gate} - {None})
+        ub_op = op.plan.get("staging_words", 0) + sum(
+            _aligned(prog.tensors[n].words(L), cfg.ub_banks)
+            for n in {op.x, op.out, op.skip, op.gate} - {None} if prog.tensors[n].home == "ub")
         half_w = cfg.wgt_tiles // 2 * cfg.tile_bytes
         half_p = cfg.prm_words // 2 * cfg.prm_word_bytes
         t.update(ub_op_bytes=ub_op * cfg.word_bytes,
@@ -464,9 +491,9 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
         rd = ext[isa.BUF_WGT] + ext[isa.BUF_PRM] + ext[isa.BUF_TBL] + ext[isa.BUF_UB] + in_bytes
         t.update(ext_wgt_bytes=ext[isa.BUF_WGT], ext_prm_bytes=ext[isa.BUF_PRM],
                  ext_tbl_bytes=ext[isa.BUF_TBL], ext_in_bytes=ext[isa.BUF_UB] + in_bytes,
-                 ext_out_bytes=0, ext_read_bytes=rd, ext_write_bytes=0,
+                 ext_out_bytes=out_bytes, ext_read_bytes=rd, ext_write_bytes=out_bytes,
                  instr_bytes=n_instr * cfg.instr_bytes, min_bytes=min_bytes,
-                 refetch_factor=_ratio(rd, min_bytes))
+                 refetch_factor=_ratio(rd + out_bytes, min_bytes))
         u["_why"] = why
         util.append(u)
         tiling.append(t)
@@ -888,14 +915,16 @@ def _load_graph(name: str):
 
 def report_model(name: str, hw: str = "default", out_dir: str | Path | None = None, *,
                  measured: str | Path | None | bool = None, plots: bool = True) -> Report:
-    """The report of a zoo model (``HF3``) on a preset: ``build/<model>/reports/``.
+    """The report of a zoo model (``HF3``) on a preset: ``build/<model>/reports/``
+    (``build/<model>-<hw>/reports/`` for other hardware, next to its hw-sim report.json).
 
     ``measured``: a report.json path, ``False`` for analytic only, ``None`` to use
     ``build/<model>/report.json`` when it is from this program and config.
     """
     cfg = get_preset(hw)
     model, graph = _load_graph(name)
-    return report_graph(graph, cfg, Path("build") / model, model=model, measured=measured,
+    base = Path("build") / (model if cfg.name == "default" else f"{model}-{cfg.name}")
+    return report_graph(graph, cfg, base, model=model, measured=measured,
                         out_dir=out_dir, plots=plots)
 
 

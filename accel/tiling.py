@@ -188,28 +188,33 @@ def gemm_bands(*, h: int, w: int, x_dram: bool, skip_dram: bool, out_dram: bool,
 
 def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dram: bool,
              out_dram: bool, groups: int, room: int,
-             cfg: AccelConfig) -> tuple[list[Band], dict] | None:
+             cfg: AccelConfig) -> tuple[list[Band], dict, int] | None:
     """Row bands of a depthwise conv (input ``h x w``, output ``ho x wo``, top/left padding
-    ``pad``), each with its halo rows; None if no band fits ``room``."""
+    ``pad``), each with its halo rows, over at most ``groups`` channel groups at a time (fewer
+    when a band of all of them does not fit: channels are independent in a depthwise conv).
+    Returns (bands, staging slots, groups per band), or None if no band fits ``room``."""
     R = cfg.words_per_beat
     step = R // math.gcd(wo, R) if out_dram else 1
 
     def rows_in(n: int) -> int:
         return min(h, (n - 1) * s + k)
 
-    def slots(n: int) -> dict:
+    def slots(n: int, g: int) -> dict:
         sl = {}
         if x_dram:
-            sl["x"] = groups * (ceil_to(rows_in(n) * w, R) + R)
+            sl["x"] = g * (ceil_to(rows_in(n) * w, R) + R)
         if out_dram:
-            sl["out"] = groups * ceil_to(n * wo, R)
+            sl["out"] = g * ceil_to(n * wo, R)
         return sl
 
-    def need(n):
-        return ceil_to(2 * sum(slots(n).values()), cfg.ub_banks)
-
-    n = _pick_rows(ho, step, need, room, limit=4095)
-    if n is None:
+    g = groups
+    while g >= 1:
+        n = _pick_rows(ho, step, lambda n: ceil_to(2 * sum(slots(n, g).values()), cfg.ub_banks),
+                       room, limit=4095)
+        if n is not None:
+            break
+        g //= 2
+    else:
         return None
     bands = []
     for r0 in range(0, ho, n):
@@ -217,7 +222,7 @@ def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dr
         i0 = max(0, r0 * s - pad)
         i1 = min(h, (r1 - 1) * s - pad + k)
         bands.append(Band(r0, r1, r0 * wo, r1 * wo, i0, i1, padt=pad + i0 - r0 * s))
-    return bands, slots(n)
+    return bands, slots(n, g), g
 
 
 def gap_piece(*, hw: int, room: int, cfg: AccelConfig) -> int | None:

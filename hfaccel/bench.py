@@ -8,6 +8,9 @@
   analytic model's per-layer error (target: every layer within 10%), simulated cycles per second
   and wall times (target < 10 minutes cold). Wall times include the Verilog and simulator builds
   only when they are not cached (``cold``).
+* ``hw_sim_hf3_ub128``: the same on ``default,ub_kib=128``, a third of the 384 KiB HF3's maps
+  need: spatial tiling (maps spilled to external memory, streamed in row bands), its cycles
+  and roofline ratio against the untiled run, and the model's per-layer error on banded layers.
 """
 
 from __future__ import annotations
@@ -52,30 +55,38 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
         res[f"train_hf3_{phase}_images_per_s"] = round(
             float(np.mean([h["images_per_s"] for h in ck.history if h["phase"] == phase])), 1)
     res["hw_sim_hf3"] = bench_hw_sim("hf3")
+    res["hw_sim_hf3_ub128"] = bench_hw_sim("hf3", "default,ub_kib=128")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
 
 
-def bench_hw_sim(name: str) -> dict:
-    from hfaccel.accel.config import DEFAULT
+def bench_hw_sim(name: str, hw: str = "default") -> dict:
+    from hfaccel.accel.compiler import compile_graph
+    from hfaccel.accel.config import get_preset
     from hfaccel.accel.rtl import rtl_dir
     from hfaccel.model import get_config
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
     from hfaccel.sim.hwsim import hw_sim
 
-    cold = not (rtl_dir(DEFAULT) / ".stamp").exists()
+    hwc = get_preset(hw)
+    cold = not (rtl_dir(hwc) / ".stamp").exists()
     t = time.perf_counter()
     cfg = get_config(name)
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
-    rep = hw_sim(Path(path), graph, meta, DEFAULT, images=1, sim="verilator",
-                 out_dir=Path("build") / cfg.name, log=lambda *_: None)
+    out = Path("build") / (cfg.name if hw == "default" else f"{cfg.name}-{hwc.name}")
+    rep = hw_sim(Path(path), graph, meta, hwc, images=1, sim="verilator", out_dir=out,
+                 log=lambda *_: None)
     wall = time.perf_counter() - t
     ops = [r for r in rep["layers"] if r["cycles"]]
     errs = sorted(((r["cycles_predicted"] - r["cycles"]) / r["cycles"], r["name"]) for r in ops)
     worst = max(errs, key=lambda e: abs(e[0]))
     t = rep["total"]
-    return {"bit_exact": rep["bit_exact"], "layers": len(rep["layers"]), "cycles": t["cycles"],
+    prog = compile_graph(graph, hwc)
+    tiling = {"spilled_maps": len(prog.spilled),
+              "banded_ops": sum(op.plan["bands"] > 1 for op in prog.ops),
+              "ub_peak_kib": round(prog.ub_peak_words * hwc.word_bytes / 1024, 1)}
+    return {"hw": hwc.name, "tiling": tiling, "bit_exact": rep["bit_exact"], "layers": len(rep["layers"]), "cycles": t["cycles"],
             "cycles_predicted": t["cycles_predicted"], "utilization": t["utilization"],
             "cycles_over_roofline": t["cycles_over_roofline"],
             "ops_within_10pct": sum(abs(e) <= 0.10 for e, _ in errs), "ops": len(errs),

@@ -184,6 +184,8 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
     cfg = get_preset(args.hw)
     path, graph, meta = _resolve_quant_model(args)
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
+    if cfg.name != "default":  # one report per hardware config
+        name = f"{name}-{cfg.name}"
     out = Path(args.report_dir) if args.report_dir else Path("build") / name
     rep = hw_sim(Path(path), graph, meta, cfg, images=args.images, data=_eval_data(args),
                  sim=args.sim, out_dir=out, waves=args.waves)
@@ -282,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=1, help="number of real images")
     p.add_argument("--data", help="images: digits, fashion-mnist or an image folder (default: "
                    "the --checkpoint's training data, else fashion-mnist)")
-    p.add_argument("--report-dir", help="where report.json goes (default build/<model>)")
+    p.add_argument("--report-dir", help="where report.json goes (default build/<model>, "
+                                         "build/<model>-<hw> for other hardware)")
     p.add_argument("--waves", action="store_true",
                    help="on a mismatch, re-run and dump a waveform of the first failing layer")
     p.set_defaults(func=cmd_hw_sim)

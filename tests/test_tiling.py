@@ -34,8 +34,8 @@ def test_dw_bands_cover_every_window(h, k, s, room):
                     groups=1, room=room, cfg=SMALL)
     if plan is None:
         return
-    bands, slots = plan
-    assert 2 * sum(slots.values()) <= room
+    bands, slots, groups = plan
+    assert 2 * sum(slots.values()) <= room and groups == 1
     assert [b.r0 for b in bands] == sorted({b.r0 for b in bands}) and bands[0].r0 == 0
     assert bands[-1].r1 == ho and all(a.r1 == b.r0 for a, b in zip(bands, bands[1:]))
     R = SMALL.words_per_beat
@@ -60,6 +60,14 @@ def test_gemm_bands_align_stores_to_beats_for_odd_widths():
     assert slots["out"] == 2 * -(-max(b.npix for b in bands) // 4) * 4
     assert gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1, co=2,
                       room=10, cfg=cfg) is None
+
+
+def test_dw_bands_split_channel_groups_before_rows_run_out():
+    kw = dict(h=16, w=16, ho=16, wo=16, k=5, s=1, pad=2, x_dram=True, out_dram=True,
+              cfg=SMALL)
+    bands, slots, g = dw_bands(groups=8, room=1000, **kw)
+    assert g == 4 and 2 * sum(slots.values()) <= 1000
+    assert dw_bands(groups=8, room=100_000, **kw)[2] == 8
 
 
 def test_gap_pieces_are_powers_of_two():
