@@ -184,6 +184,7 @@ def _mutated(prog, op: str, **fields):
 
 @pytest.mark.parametrize("op, fields, status", [
     ("DW", {"k": 4}, 4), ("GEMM", {"npix": 0}, 3), ("GAP", {"g": 0}, 5),
+    ("GAP", {"acc": 1}, 5),  # sums carried across instructions need one group (g = 2 here)
     ("LOAD", {"rows": 0}, 2),
 ])
 def test_malformed_descriptor_stops_with_error(tmp_path, op, fields, status):
