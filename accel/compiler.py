@@ -608,15 +608,15 @@ class _Scheduler:
             self._compute(op, "GAP", f, [("ub", x.addr, x.addr + (groups - 1) * x.hw + hw)],
                           [("ub", o.addr, o.addr + groups)], [Segment(o.addr, groups, 0)])
             return
+        R = cfg.words_per_beat
         k = 0
         for gi in range(groups):
             for j, b in enumerate(op.bands):
                 slot = op.staging.slot("x", k)
                 k += 1
-                self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // cfg.words_per_beat,
-                          rows=1, row_beats=b.npix // cfg.words_per_beat, stride=0,
-                          region=("t", op.x),
-                          offset=gi * x.plane_beats(cfg.words_per_beat) + b.p0 // cfg.words_per_beat)
+                self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // R, rows=1,
+                          row_beats=b.npix // R, stride=0, region=("t", op.x),
+                          offset=gi * x.plane_beats(R) + b.p0 // R)
                 last = j == len(op.bands) - 1
                 f = dict(x=slot, xcs=0, hw_log2=b.npix.bit_length() - 1, g=1, out=o.addr + gi,
                          shift=int(g.shift), acc=int(j > 0), part=int(not last))
@@ -908,7 +908,7 @@ def pack_input(prog: Program, x_codes: np.ndarray) -> bytes:
         if prog.graph is not None else None  # (hand-written programs have no graph)
     t = prog.tensors.get(key)
     R = prog.cfg.words_per_beat
-    if t is not None and t.home == "dram":  # streamed in bands: each channel tile padded to whole beats
+    if t is not None and t.home == "dram":  # streamed in bands: channel tiles in whole beats
         planes = words.reshape(-1, t.hw, L)
         pad = t.plane_beats(R) * R - t.hw
         words = np.concatenate([planes, np.zeros((len(planes), pad, L), np.int8)], 1)

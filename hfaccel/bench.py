@@ -86,7 +86,8 @@ def bench_hw_sim(name: str, hw: str = "default") -> dict:
     tiling = {"spilled_maps": len(prog.spilled),
               "banded_ops": sum(op.plan["bands"] > 1 for op in prog.ops),
               "ub_peak_kib": round(prog.ub_peak_words * hwc.word_bytes / 1024, 1)}
-    return {"hw": hwc.name, "tiling": tiling, "bit_exact": rep["bit_exact"], "layers": len(rep["layers"]), "cycles": t["cycles"],
+    return {"hw": hwc.name, "tiling": tiling, "bit_exact": rep["bit_exact"],
+            "layers": len(rep["layers"]), "cycles": t["cycles"],
             "cycles_predicted": t["cycles_predicted"], "utilization": t["utilization"],
             "cycles_over_roofline": t["cycles_over_roofline"],
             "ops_within_10pct": sum(abs(e) <= 0.10 for e, _ in errs), "ops": len(errs),

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -429,8 +428,8 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             t1 = ends.get(first, res["cycles"])
             # the run stops right after that layer (Verilator ignores $dumpoff, so the dump
             # starts at cycle 0 there; Icarus honours the window)
-            wres = run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
-                           log=log, waves=True, vcd_window=(t0, t1 + 4))
+            run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
+                    log=log, waves=True, vcd_window=(t0, t1 + 4))
             res["waves"] = str(work / "waves" / "waves.vcd")
             log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
                 + (" (FST format under Icarus)" if sim == "icarus" else ""))
