@@ -120,7 +120,6 @@ class Program:
     out_map: dict[int, list[Segment]] = field(default_factory=dict)
     gate_map: dict[int, list[Segment]] = field(default_factory=dict)
     input_load: int | None = None  # the LOAD of a UB-resident network input
-    tensor_beat: dict[str, int] = field(default_factory=dict)  # DRAM copies of spilled maps
 
     @property
     def prog_beat(self) -> int:
@@ -425,11 +424,10 @@ def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
                              f"({names}) does not fit the {room * kib:.0f} KiB left of the "
                              f"unified buffer; {cfg.name} has {cfg.ub_kib} KiB (raise ub_kib)",
                              list(alloc.owner.values()))
-            op.bands, slots, op.band_groups = plan if len(plan) == 3 else (*plan, 0)
-            st = Staging(0, slots)
+            op.bands, slots, op.band_groups = plan
+            st = op.staging = Staging(-1, slots)
             st.addr = alloc.alloc(st.words, f"layer {op.name} band staging")
-            op.staging = st
-            alloc.release(st.addr, st.words)
+            alloc.release(st.addr, st.words)  # free again after this op
         for name in {op.x, op.skip, op.gate} - {None}:
             t = tensors[name]
             if last_use.get(name) == op.index and name != out_name and t.home == "ub":
@@ -438,13 +436,14 @@ def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
 
 
 def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int, cfg: AccelConfig):
+    """(bands, staging slots, channel groups per band) of an op on streamed maps, or None."""
     L = cfg.lanes
     x, o = tensors[op.x], tensors[op.out]
     if op.kind == "gap":
         p = gap_piece(hw=x.hw, room=room, cfg=cfg)
         if p is None:
             return None
-        return [Band(0, 0, p0, p0 + p, 0, 0) for p0 in range(0, x.hw, p)], {"x": p}
+        return [Band(0, 0, p0, p0 + p, 0, 0) for p0 in range(0, x.hw, p)], {"x": p}, 0
     if op.kind == "gemm":
         return gemm_bands(h=o.h, w=o.w, x_dram=x.home == "dram",
                           skip_dram=op.skip is not None and tensors[op.skip].home == "dram",
@@ -501,7 +500,6 @@ class _Scheduler:
         self.blobs: dict[tuple, bytes] = {}
         self.last_slot = 1  # weight half the latest compute used; loads go to the other
         self.resident: dict[int, tuple[int, int]] = {}  # weight half -> (op, chunk)
-        self.n_blobs = 0
 
     # ---- helpers
     def _dma(self, op: str, *, layer: int, dst: int, buf: int, rows: int, row_beats: int,
@@ -525,8 +523,7 @@ class _Scheduler:
         return it
 
     def _blob(self, op: HwOp, dst: int, buf: int, blob: bytes) -> None:
-        key = ("c", self.n_blobs)
-        self.n_blobs += 1
+        key = ("c", len(self.blobs))
         self.blobs[key] = blob
         self._dma("LOAD", layer=op.index, dst=dst, buf=buf, rows=1,
                   row_beats=len(blob) // self.cfg.bus_bytes, stride=0, region=key, offset=0)
@@ -829,8 +826,7 @@ class _Scheduler:
                        image=img.data, input_beat=base[("t", in_name)], input_beats=in_beats,
                        output_beat=base[("out",)], output_words=out_words, stem_im2col=stem,
                        ub_peak_words=peak, out_map=out_map, gate_map=gate_map,
-                       input_load=input_load,
-                       tensor_beat={k[1]: v for k, v in base.items() if k[0] == "t"})
+                       input_load=input_load)
 
 
 def _band_facts(op: HwOp, tensors: dict[str, Tensor], cfg: AccelConfig) -> dict:

@@ -158,9 +158,10 @@ def _pick_rows(h: int, step: int, need, room: int, limit: int) -> int | None:
 
 
 def gemm_bands(*, h: int, w: int, x_dram: bool, skip_dram: bool, out_dram: bool, cx: int,
-               co: int, room: int, cfg: AccelConfig) -> tuple[list[Band], dict] | None:
+               co: int, room: int, cfg: AccelConfig) -> tuple[list[Band], dict, int] | None:
     """Row bands of a pointwise GEMM (or the stem on its im2col input) over an ``h x w``
-    output with ``cx`` input and ``co`` output channel tiles; None if no band fits ``room``."""
+    output with ``cx`` input and ``co`` output channel tiles, as (bands, staging slots, 0:
+    every channel in each band); None if no band fits ``room``."""
     R = cfg.words_per_beat
     step = R // math.gcd(w, R) if out_dram else 1
 
@@ -183,7 +184,7 @@ def gemm_bands(*, h: int, w: int, x_dram: bool, skip_dram: bool, out_dram: bool,
         return None
     bands = [Band(r, min(h, r + n), r * w, min(h, r + n) * w, r, min(h, r + n))
              for r in range(0, h, n)]
-    return bands, slots(n)
+    return bands, slots(n), 0
 
 
 def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dram: bool,

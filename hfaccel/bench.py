@@ -62,7 +62,6 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
 
 
 def bench_hw_sim(name: str, hw: str = "default") -> dict:
-    from hfaccel.accel.compiler import compile_graph
     from hfaccel.accel.config import get_preset
     from hfaccel.accel.rtl import rtl_dir
     from hfaccel.model import get_config
@@ -82,11 +81,7 @@ def bench_hw_sim(name: str, hw: str = "default") -> dict:
     errs = sorted(((r["cycles_predicted"] - r["cycles"]) / r["cycles"], r["name"]) for r in ops)
     worst = max(errs, key=lambda e: abs(e[0]))
     t = rep["total"]
-    prog = compile_graph(graph, hwc)
-    tiling = {"spilled_maps": len(prog.spilled),
-              "banded_ops": sum(op.plan["bands"] > 1 for op in prog.ops),
-              "ub_peak_kib": round(prog.ub_peak_words * hwc.word_bytes / 1024, 1)}
-    return {"hw": hwc.name, "tiling": tiling, "bit_exact": rep["bit_exact"],
+    return {"hw": hwc.name, "tiling": rep["tiling"], "bit_exact": rep["bit_exact"],
             "layers": len(rep["layers"]), "cycles": t["cycles"],
             "cycles_predicted": t["cycles_predicted"], "utilization": t["utilization"],
             "cycles_over_roofline": t["cycles_over_roofline"],

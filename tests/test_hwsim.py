@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from hfaccel.accel.compiler import compile_graph
 from hfaccel.accel.config import DEFAULT, SMALL, get_preset
 from hfaccel.model import Scaling, get_config, scale
 from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
@@ -49,13 +48,12 @@ def test_hf3_tiled_in_a_third_of_its_buffer_verilator_bit_exact(tmp_path):
     memory and streams them in row bands (depthwise halos, SE pools summed across pieces)."""
     cfg = get_config("hf3")
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
-    hw = get_preset("default,ub_kib=128")
-    prog = compile_graph(graph, hw)
-    assert len(prog.spilled) >= 5 and prog.ub_peak_words * hw.word_bytes <= 128 * 1024
-    assert sum(op.plan["bands"] > 1 for op in prog.ops) >= 10
-    rep = hw_sim(Path(path), graph, meta, hw, images=1, sim="verilator", out_dir=tmp_path)
+    rep = hw_sim(Path(path), graph, meta, get_preset("default,ub_kib=128"), images=1,
+                 sim="verilator", out_dir=tmp_path)
+    t = rep["tiling"]
+    assert t["spilled_maps"] >= 5 and t["banded_ops"] >= 10 and t["ub_peak_kib"] <= 128
     _check_report(rep, tmp_path)
-    assert abs(rep["total"]["cycles_predicted"] / rep["total"]["cycles"] - 1) < 0.15
+    assert abs(rep["total"]["cycles_predicted"] / rep["total"]["cycles"] - 1) < 0.1
 
 
 def test_small_model_icarus_bit_exact(tmp_path):

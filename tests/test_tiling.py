@@ -54,7 +54,7 @@ def test_dw_bands_cover_every_window(h, k, s, room):
 
 def test_gemm_bands_align_stores_to_beats_for_odd_widths():
     cfg = SMALL.replace(name="b4", bus_bytes=32)  # 4 words per beat
-    bands, slots = gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1,
+    bands, slots, _ = gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1,
                               co=2, room=10_000, cfg=cfg)
     assert all(b.p0 % 4 == 0 for b in bands) and bands[-1].p1 == 63
     assert slots["out"] == 2 * -(-max(b.npix for b in bands) // 4) * 4
@@ -102,7 +102,7 @@ def test_spilled_schedule_pairs_every_signal_with_a_wait(kib):
     # tokens: the compute unit's waits consume the load unit's signals one for one
     assert sum(i["signal"] for i in ld) == sum(i["wait"] for i in cm)
     assert sum(i["signal"] for i in cm) == sum(i["wait"] for i in ld)
-    assert simulate(prog).total > 0  # replays without deadlock
+    simulate(prog)  # raises on a deadlock
 
 
 # ------------------------------------------------------------------------------ RTL
