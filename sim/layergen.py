@@ -1,8 +1,9 @@
 """Single-layer IR graphs with edge-case data, for unit tests through the whole accelerator.
 
 Each case is the network input plus one hardware operation (a conv with what fuses into it: a
-table, a residual add, an SE gate), built directly as IR the way :mod:`hfaccel.sim.netgen`
-builds layers, but with data aimed at the numeric contract's edges:
+table, a residual add, an SE gate), built directly as IR with
+:class:`hfaccel.sim.netgen.IrBuilder` (the builder of the random networks), but with data aimed
+at the numeric contract's edges:
 
 * inputs and weights at -128 (so ``-128 * -128`` products occur), and 127;
 * per-channel biases chosen so that one pixel of every channel lands exactly on an x.5 LSB tie
@@ -25,6 +26,7 @@ import numpy as np
 
 from hfaccel.sim import intops
 from hfaccel.sim.ir import Graph, Layer
+from hfaccel.sim.netgen import IrBuilder
 from hfaccel.sim.reference import run_reference
 
 __all__ = ["CASES", "LayerCase", "edge_counts", "make_case", "random_case",
@@ -134,22 +136,18 @@ def _spread_shift(acc: np.ndarray, target: float = 100.0) -> int:
     return int(np.clip(np.round(np.log2(spread / target)), 1, 24))
 
 
-class _Net:
+class _Net(IrBuilder):
+    """Layers with data aimed at the edges, and the edges each is expected to reach."""
+
     def __init__(self, rng: np.random.Generator, x: np.ndarray, f_in: int = 5):
+        super().__init__(x, f_in)
         self.rng = rng
-        self.x = np.asarray(x, np.int64)
-        self.layers = [Layer("input", "input", (), "input.q", tuple(x.shape), f_in)]
-        self.val = {"input.q": self.x}
-        self.f = {"input.q": f_in}
         self.expect: dict[str, tuple[str, ...]] = {}
 
-    def _add(self, ly: Layer, value: np.ndarray, expect: tuple[str, ...] = ()) -> str:
-        self.layers.append(ly)
-        self.val[ly.output] = value
-        self.f[ly.output] = ly.f_out
+    def _expect(self, out: str, expect: tuple[str, ...]) -> str:
         if expect:
-            self.expect[ly.name] = expect
-        return ly.output
+            self.expect[self.layers[-1].name] = expect
+        return out
 
     def conv(self, name: str, src: str, w: np.ndarray, *, stride: int = 1, pads=(0, 0, 0, 0),
              groups: int = 1, fc: bool = False, classifier: bool = False, modes=None,
@@ -159,10 +157,8 @@ class _Net:
         ``tie``, ``bigtie`` (the tie -63.5, i.e. a bias near -2^30 at shift 24), ``hi``/``lo``
         (that pixel saturates), or ``None`` (random bias)); ``shift_fix`` overrides shifts."""
         rng = self.rng
-        x = self.val[src]
         co = w.shape[0]
-        x4 = x.reshape(-1, 1, 1) if fc else x
-        acc0 = intops.conv2d(x4[None], w, None, stride=stride, pads=pads, groups=groups)[0]
+        acc0 = self.conv_acc(src, w, stride=stride, pads=pads, groups=groups, fc=fc)
         flat = acc0.reshape(co, -1)
         if shift is None:
             if flat.shape[1] >= 4:
@@ -189,44 +185,26 @@ class _Net:
                     bias[c] = ((2 * k + 1) << (s - 1)) - flat[c, p]
                 elif mode in ("hi", "lo"):
                     bias[c] = (1 if mode == "hi" else -1) * (200 << max(s, 0)) - flat[c, p]
-        bias = np.asarray(bias, np.int64)
-        f_in = self.f[src]
-        y = intops.requantize(acc0 + bias[:, None, None], shift[:, None, None])
-        shape = (co,) if classifier else tuple(y.shape)
-        ly = Layer(name, "conv", (src,), f"{name}.q", shape, f_out, weight=w.astype(np.int8),
-                   bias=bias, f_w=shift - f_in + f_out, stride=stride, pads=tuple(pads),
-                   groups=groups, f_in=(f_in,),
-                   acc_bound=int((np.abs(w.reshape(co, -1)).sum(1) * 128 + np.abs(bias)).max()))
-        return self._add(ly, y.reshape(shape), expect)
+        out = self.conv_layer(name, src, w, bias, shift, f_out, stride=stride, pads=pads,
+                              groups=groups, fc=fc, classifier=classifier)
+        return self._expect(out, expect)
 
     def act(self, name: str, src: str, table=None, f_out: int = 3,
             expect: tuple[str, ...] = ()) -> str:
-        t = self.rng.integers(-128, 128, size=256) if table is None else np.asarray(table)
-        ly = Layer(name, "act", (src,), f"{name}.q", tuple(self.val[src].shape), f_out,
-                   table=t, function="random", f_in=(self.f[src],))
-        return self._add(ly, intops.lookup(t, self.val[src]), expect)
+        t = self.rng.integers(-128, 128, size=256) if table is None else table
+        return self._expect(self.act_layer(name, src, t, f_out), expect)
 
     def gap(self, name: str, src: str, f_out: int, expect=TIES + SATS) -> str:
-        x = self.val[src]
-        ly = Layer(name, "gap", (src,), f"{name}.q", (x.shape[0], 1, 1), f_out,
-                   f_in=(self.f[src],), extra={"in_hw": x.shape[1] * x.shape[2]})
-        return self._add(ly, intops.global_avg_pool(x[None], self.f[src], f_out)[0], expect)
+        return self._expect(self.gap_layer(name, src, f_out), expect)
 
     def mul(self, name: str, a: str, g: str, f_out: int, expect=TIES + SATS + ("m128sq",)):
-        fa, fg = self.f[a], self.f[g]
-        ly = Layer(name, "mul", (a, g), f"{name}.q", tuple(self.val[a].shape), f_out,
-                   f_in=(fa, fg))
-        return self._add(ly, intops.mul(self.val[a], fa, self.val[g], fg, f_out), expect)
+        return self._expect(self.mul_layer(name, a, g, f_out), expect)
 
     def add(self, name: str, a: str, b: str, f_out: int, expect=TIES + SATS + ("aligned",)):
-        fa, fb = self.f[a], self.f[b]
-        ly = Layer(name, "add", (a, b), f"{name}.q", tuple(self.val[a].shape), f_out,
-                   f_in=(fa, fb))
-        return self._add(ly, intops.add(self.val[a], fa, self.val[b], fb, f_out), expect)
+        return self._expect(self.add_layer(name, a, b, f_out), expect)
 
     def case(self, name: str) -> LayerCase:
-        graph = Graph(self.layers, "input", tuple(self.x.shape), self.layers[-1].output,
-                      source=f"layergen:{name}")
+        graph = self.graph(f"layergen:{name}")
         f_in = self.f["input.q"]
         ref = {k: v[0].astype(np.int64)
                for k, v in run_reference(graph, (self.x * 2.0 ** -f_in)[None]).items()}

@@ -13,7 +13,7 @@ import numpy as np
 from hfaccel.sim import intops
 from hfaccel.sim.ir import Graph, Layer
 
-__all__ = ["random_block_net"]
+__all__ = ["IrBuilder", "random_block_net"]
 
 
 def _shift_for(acc: np.ndarray, rng: np.random.Generator, axis=None) -> np.ndarray:
@@ -24,16 +24,18 @@ def _shift_for(acc: np.ndarray, rng: np.random.Generator, axis=None) -> np.ndarr
     return np.clip(s, 0, 20)
 
 
-class _Builder:
-    def __init__(self, rng: np.random.Generator, x: np.ndarray, f_in: int):
-        self.rng = rng
-        self.layers: list[Layer] = []
-        self.val: dict[str, np.ndarray] = {}
-        self.f: dict[str, int] = {}
-        inp = Layer("input", "input", (), "input.q", tuple(x.shape), f_in)
-        self.layers.append(inp)
-        self.val["input.q"] = x[None].astype(np.int64)
-        self.f["input.q"] = f_in
+class IrBuilder:
+    """IR layers from explicit parameters, each with its value by the integer definitions
+    (:mod:`hfaccel.sim.intops`), values without a batch axis.
+
+    The one builder behind the random networks here and the single-layer edge cases of
+    :mod:`hfaccel.sim.layergen`, which differ only in how they choose the parameters."""
+
+    def __init__(self, x: np.ndarray, f_in: int):
+        self.x = np.asarray(x, np.int64)
+        self.layers = [Layer("input", "input", (), "input.q", tuple(self.x.shape), f_in)]
+        self.val: dict[str, np.ndarray] = {"input.q": self.x}
+        self.f: dict[str, int] = {"input.q": f_in}
 
     def _add(self, ly: Layer, value: np.ndarray) -> str:
         self.layers.append(ly)
@@ -41,57 +43,98 @@ class _Builder:
         self.f[ly.output] = ly.f_out
         return ly.output
 
-    def conv(self, name: str, src: str, co: int, k: int, stride: int = 1, groups: int = 1,
-             fc: bool = False) -> str:
+    def conv_acc(self, src: str, w: np.ndarray, bias=None, *, stride: int = 1,
+                 pads=(0, 0, 0, 0), groups: int = 1, fc: bool = False) -> np.ndarray:
+        """The int32 accumulators of a conv of ``src`` (``fc``: over its flattened values)."""
         x = self.val[src]
-        ci = x.shape[1]
-        w = self.rng.integers(-128, 128, size=(co, ci // groups, k, k))
-        b = self.rng.integers(-4000, 4000, size=co)
-        total = max(k - stride, 0)  # TensorFlow 'SAME' on an even map: the extra pad goes last
-        t = total // 2
-        pads = (t, t, total - t, total - t)
-        x4 = x.reshape(1, -1, 1, 1) if fc else x
-        acc = intops.conv2d(x4, w, b, stride=stride, pads=pads, groups=groups)
-        shift = _shift_for(acc[0].reshape(co, -1), self.rng, axis=1)
-        f_in = self.f[src]
-        f_out = int(self.rng.integers(2, 6))
-        f_w = shift - f_in + f_out
-        y = intops.requantize(acc, shift[None, :, None, None])
-        shape = (co,) if fc and name == "classifier" else tuple(y.shape[1:])
-        ly = Layer(name, "conv", (src,), f"{name}.q", shape, f_out, weight=w, bias=b,
-                   f_w=f_w, stride=stride, pads=pads, groups=groups, f_in=(f_in,))
-        return self._add(ly, y.reshape((1,) + shape))
+        x4 = x.reshape(-1, 1, 1) if fc else x
+        return intops.conv2d(x4[None], w, bias, stride=stride, pads=pads, groups=groups)[0]
 
-    def act(self, name: str, src: str) -> str:
-        t = self.rng.integers(-128, 128, size=256)
-        f_out = int(self.rng.integers(2, 6))
-        ly = Layer(name, "act", (src,), f"{name}.q", tuple(self.val[src].shape[1:]), f_out,
+    def conv_layer(self, name: str, src: str, w: np.ndarray, bias, shift, f_out: int, *,
+                   stride: int = 1, pads=(0, 0, 0, 0), groups: int = 1, fc: bool = False,
+                   classifier: bool = False) -> str:
+        co = w.shape[0]
+        bias = np.asarray(bias, np.int64)
+        shift = np.asarray(shift, np.int64)
+        acc = self.conv_acc(src, w, bias, stride=stride, pads=pads, groups=groups, fc=fc)
+        y = intops.requantize(acc, shift[:, None, None])
+        shape = (co,) if classifier else tuple(y.shape)
+        f_in = self.f[src]
+        bound = int((np.abs(w.reshape(co, -1)).sum(1) * 128 + np.abs(bias)).max())
+        ly = Layer(name, "conv", (src,), f"{name}.q", shape, f_out, weight=w.astype(np.int8),
+                   bias=bias, f_w=shift - f_in + f_out, stride=stride, pads=tuple(pads),
+                   groups=groups, f_in=(f_in,), acc_bound=bound)
+        return self._add(ly, y.reshape(shape))
+
+    def act_layer(self, name: str, src: str, table, f_out: int) -> str:
+        t = np.asarray(table)
+        ly = Layer(name, "act", (src,), f"{name}.q", tuple(self.val[src].shape), f_out,
                    table=t, function="random", f_in=(self.f[src],))
         return self._add(ly, intops.lookup(t, self.val[src]))
 
-    def gap(self, name: str, src: str) -> str:
+    def gap_layer(self, name: str, src: str, f_out: int) -> str:
         x = self.val[src]
-        hw = x.shape[2] * x.shape[3]
-        f_in = self.f[src]
-        spread = np.abs(x.sum(axis=(2, 3))).max() / hw + 1
-        f_out = f_in + int(np.clip(np.round(np.log2(64 / spread)), -3, 3))
-        ly = Layer(name, "gap", (src,), f"{name}.q", (x.shape[1], 1, 1), f_out,
-                   f_in=(f_in,), extra={"in_hw": hw})
-        return self._add(ly, intops.global_avg_pool(x, f_in, f_out))
+        ly = Layer(name, "gap", (src,), f"{name}.q", (x.shape[0], 1, 1), f_out,
+                   f_in=(self.f[src],), extra={"in_hw": x.shape[1] * x.shape[2]})
+        return self._add(ly, intops.global_avg_pool(x[None], self.f[src], f_out)[0])
 
-    def mul(self, name: str, a: str, g: str) -> str:
+    def mul_layer(self, name: str, a: str, g: str, f_out: int) -> str:
         fa, fg = self.f[a], self.f[g]
-        f_out = fa + fg - int(self.rng.integers(5, 8))
-        ly = Layer(name, "mul", (a, g), f"{name}.q", tuple(self.val[a].shape[1:]), f_out,
+        ly = Layer(name, "mul", (a, g), f"{name}.q", tuple(self.val[a].shape), f_out,
                    f_in=(fa, fg))
         return self._add(ly, intops.mul(self.val[a], fa, self.val[g], fg, f_out))
 
-    def add(self, name: str, a: str, b: str) -> str:
+    def add_layer(self, name: str, a: str, b: str, f_out: int) -> str:
         fa, fb = self.f[a], self.f[b]
-        f_out = max(fa, fb) - int(self.rng.integers(0, 3))
-        ly = Layer(name, "add", (a, b), f"{name}.q", tuple(self.val[a].shape[1:]), f_out,
+        ly = Layer(name, "add", (a, b), f"{name}.q", tuple(self.val[a].shape), f_out,
                    f_in=(fa, fb))
         return self._add(ly, intops.add(self.val[a], fa, self.val[b], fb, f_out))
+
+    def graph(self, source: str) -> Graph:
+        return Graph(self.layers, "input", tuple(self.x.shape), self.layers[-1].output,
+                     source=source)
+
+
+class _Random:
+    """Random parameters for :class:`IrBuilder` layers: int8 weights, shifts from the
+    accumulators' spread, random tables and exponents."""
+
+    def __init__(self, rng: np.random.Generator, b: IrBuilder):
+        self.rng, self.b = rng, b
+
+    def conv(self, name: str, src: str, co: int, k: int, stride: int = 1, groups: int = 1,
+             fc: bool = False, classifier: bool = False) -> str:
+        ci = self.b.val[src].shape[0]
+        w = self.rng.integers(-128, 128, size=(co, ci // groups, k, k))
+        bias = self.rng.integers(-4000, 4000, size=co)
+        total = max(k - stride, 0)  # TensorFlow 'SAME' on an even map: the extra pad goes last
+        t = total // 2
+        pads = (t, t, total - t, total - t)
+        acc = self.b.conv_acc(src, w, bias, stride=stride, pads=pads, groups=groups, fc=fc)
+        shift = _shift_for(acc.reshape(co, -1), self.rng, axis=1)
+        f_out = int(self.rng.integers(2, 6))
+        return self.b.conv_layer(name, src, w, bias, shift, f_out, stride=stride, pads=pads,
+                                 groups=groups, fc=fc, classifier=classifier)
+
+    def act(self, name: str, src: str) -> str:
+        t = self.rng.integers(-128, 128, size=256)
+        return self.b.act_layer(name, src, t, int(self.rng.integers(2, 6)))
+
+    def gap(self, name: str, src: str) -> str:
+        x = self.b.val[src]
+        hw = x.shape[1] * x.shape[2]
+        f_in = self.b.f[src]
+        spread = np.abs(x.sum(axis=(1, 2))).max() / hw + 1
+        f_out = f_in + int(np.clip(np.round(np.log2(64 / spread)), -3, 3))
+        return self.b.gap_layer(name, src, f_out)
+
+    def mul(self, name: str, a: str, g: str) -> str:
+        f_out = self.b.f[a] + self.b.f[g] - int(self.rng.integers(5, 8))
+        return self.b.mul_layer(name, a, g, f_out)
+
+    def add(self, name: str, a: str, b: str) -> str:
+        f_out = max(self.b.f[a], self.b.f[b]) - int(self.rng.integers(0, 3))
+        return self.b.add_layer(name, a, b, f_out)
 
 
 def random_block_net(seed: int, *, res: int = 16, c_stem: int = 16, expand: int = 2,
@@ -102,7 +145,8 @@ def random_block_net(seed: int, *, res: int = 16, c_stem: int = 16, expand: int 
     f_in = 5
     codes = rng.integers(-128, 128, size=(3, res, res))
     codes[0, 0, :4] = [-128, 127, -128, 127]  # extremes
-    bld = _Builder(rng, codes, f_in)
+    net = IrBuilder(codes, f_in)
+    bld = _Random(rng, net)
     x = bld.conv("stem", "input.q", c_stem, 3, stride=2)
     x = bld.act("stem.act", x)
     c_exp = c_stem * expand
@@ -117,7 +161,7 @@ def random_block_net(seed: int, *, res: int = 16, c_stem: int = 16, expand: int 
         y = bld.add("b.add", y, x)
     h = bld.act("head.act", bld.conv("head", y, 2 * c_stem, 1))
     pooled = bld.gap("pool", h)
-    bld.conv("classifier", pooled, classes, 1, fc=True)
-    graph = Graph(bld.layers, "input", (3, res, res), bld.layers[-1].output, source=f"seed{seed}")
+    bld.conv("classifier", pooled, classes, 1, fc=True, classifier=True)
+    graph = net.graph(f"seed{seed}")
     x_float = (codes * 2.0 ** -f_in).astype(np.float32)[None]
     return graph, x_float
