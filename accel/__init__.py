@@ -1,1 +1,1 @@
-"""The Amaranth accelerator generator, its hardware config and the ONNX-to-program compiler."""
+"""The accelerator's software view: config, ISA, compiler, tiling, cycle model, reports."""

@@ -31,10 +31,18 @@ import numpy as np
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Instr
-from hfaccel.accel.tiling import (Band, NoRoom, Staging, UbAllocator, ceil_to, dw_bands,
-                                  gap_piece, gemm_bands)
+from hfaccel.accel.tiling import (
+    Band,
+    NoRoom,
+    Staging,
+    UbAllocator,
+    ceil_to,
+    dw_bands,
+    gap_piece,
+    gemm_bands,
+)
 from hfaccel.errors import HfaccelError
-from hfaccel.sim.ir import Graph, Layer
+from hfaccel.quant.ir import Graph, Layer
 
 __all__ = ["CompileError", "HwOp", "Program", "Tensor", "compile_graph", "pack_input"]
 

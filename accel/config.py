@@ -180,7 +180,7 @@ class AccelConfig:
         return json.dumps(self.as_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AccelConfig":
+    def from_dict(cls, d: dict) -> AccelConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields - {"derived", "fixed"})
         if unknown:
@@ -188,7 +188,7 @@ class AccelConfig:
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
         return cls(**kw)
 
-    def replace(self, **kw) -> "AccelConfig":
+    def replace(self, **kw) -> AccelConfig:
         return dataclasses.replace(self, **kw)
 
 

@@ -210,7 +210,8 @@ def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dr
 
     g = groups
     while g >= 1:
-        n = _pick_rows(ho, step, lambda n: ceil_to(2 * sum(slots(n, g).values()), cfg.ub_banks),
+        n = _pick_rows(ho, step,
+                       lambda n, g=g: ceil_to(2 * sum(slots(n, g).values()), cfg.ub_banks),
                        room, limit=4095)
         if n is not None:
             break

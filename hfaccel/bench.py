@@ -26,12 +26,12 @@ import numpy as np
 
 
 def bench(out: Path = Path("build/bench/results.json")) -> dict:
+    from hfaccel.model import get_config
     from hfaccel.model.zoo import zoo_rows
     from hfaccel.quant.data import load_data
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
+    from hfaccel.quant.reference import run_reference
     from hfaccel.quant.train import TrainConfig, train
-    from hfaccel.model import get_config
-    from hfaccel.sim.reference import run_reference
 
     res: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
                              "cores": os.cpu_count()}}
@@ -63,9 +63,10 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
 
 def bench_hw_sim(name: str, hw: str = "default") -> dict:
     from hfaccel.accel.config import get_preset
-    from hfaccel.accel.rtl import rtl_dir
+    from hfaccel.accel.paths import run_dir
     from hfaccel.model import get_config
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
+    from hfaccel.rtl.verilog import rtl_dir
     from hfaccel.sim.hwsim import hw_sim
 
     hwc = get_preset(hw)
@@ -73,7 +74,7 @@ def bench_hw_sim(name: str, hw: str = "default") -> dict:
     t = time.perf_counter()
     cfg = get_config(name)
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
-    out = Path("build") / (cfg.name if hw == "default" else f"{cfg.name}-{hwc.name}")
+    out = run_dir(cfg.name, hwc)
     rep = hw_sim(Path(path), graph, meta, hwc, images=1, sim="verilator", out_dir=out,
                  log=lambda *_: None)
     wall = time.perf_counter() - t

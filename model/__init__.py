@@ -7,8 +7,16 @@
 
 from hfaccel.model.net import EfficientNet, build_model, measure
 from hfaccel.model.registry import REGISTRY, get_config, get_entry, model_names
-from hfaccel.model.spec import (BlockConfig, ConvSpec, NetConfig, Scaling, compound_round,
-                                round_filters, round_repeats, scale)
+from hfaccel.model.spec import (
+                                BlockConfig,
+                                ConvSpec,
+                                NetConfig,
+                                Scaling,
+                                compound_round,
+                                round_filters,
+                                round_repeats,
+                                scale,
+)
 
 __all__ = [
     "REGISTRY",

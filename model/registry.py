@@ -53,7 +53,8 @@ class ModelEntry:
         return f"(w{self.w}, d{self.d}, {r})"
 
 
-def _elite(n: int, w: int, d: int, r: int, params: float, macs: float, note: str = "") -> ModelEntry:
+def _elite(n: int, w: int, d: int, r: int, params: float, macs: float,
+           note: str = "") -> ModelEntry:
     return ModelEntry(f"elite{n}", w, d, RESOLUTIONS[r - 1], False, params, macs, note)
 
 
@@ -68,7 +69,8 @@ ELITE4_NOTE = (
 
 _ENTRIES = (
     ModelEntry("b0", 1, 1, 224, False, 5.33, 385.81,
-               "the baseline; Table 5 rounds it to 5.3 M / 390 M, eLite0's row has the exact counts"),
+               "the baseline; Table 5 rounds it to 5.3 M / 390 M, eLite0's row has the exact "
+               "counts"),
     _elite(0, 1, 1, 1, 5.33, 385.81),
     _elite(1, 1, 2, 1, 4.74, 362.62),
     _elite(2, 1, 3, 1, 4.42, 313.86),

@@ -97,8 +97,9 @@ def format_table(rows: list[ZooRow], stages: bool = False) -> str:
         for r in rows:
             c = r.config
             lines.append("")
-            lines.append(f"{c.name}: stem {c.stem_ch} ch @ {-(-c.resolution // 2)}x"
-                         f"{-(-c.resolution // 2)}, head {c.head_ch} ch @ {c.final_hw}x{c.final_hw}")
+            stem = -(-c.resolution // 2)
+            lines.append(f"{c.name}: stem {c.stem_ch} ch @ {stem}x{stem}, head {c.head_ch} ch @ "
+                         f"{c.final_hw}x{c.final_hw}")
             lines.append("  stage  kernel  expand  channels  repeats  out map")
             for st in c.stages():
                 lines.append(f"  {st.stage:>5}  {st.kernel:>4}x{st.kernel}  "

@@ -5,7 +5,7 @@
 >>> result = run_search(SearchConfig(...), "build/ncs/my-run")  # resumable
 
 Names are loaded on first use (PEP 562) so that ``hfaccel --help``, which imports
-:mod:`hfaccel.ncs.cli`, does not import torch. See ``docs/ncs.md``.
+:mod:`hfaccel.commands.ncs`, does not import torch. See ``docs/ncs.md``.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ on every node.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from hfaccel.errors import HfaccelError
 from hfaccel.model.spec import NetConfig

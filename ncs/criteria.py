@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from hfaccel.errors import ConfigError, HfaccelError
 

@@ -16,8 +16,8 @@ one is decided without a contest.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hfaccel.errors import ConfigError
 from hfaccel.ncs.pool import Candidate

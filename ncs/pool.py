@@ -31,8 +31,18 @@ from dataclasses import asdict, dataclass, field, replace
 
 from hfaccel.errors import ConfigError, HfaccelError
 from hfaccel.model.registry import REGISTRY, RESOLUTIONS, WIDTH_COEFFS
-from hfaccel.model.spec import (B0_HEAD, B0_RESOLUTION, B0_STAGES, B0_STEM, NetConfig, Scaling,
-                                StageRow, is_power_of_two, round_repeats, scale)
+from hfaccel.model.spec import (
+    B0_HEAD,
+    B0_RESOLUTION,
+    B0_STAGES,
+    B0_STEM,
+    NetConfig,
+    Scaling,
+    StageRow,
+    is_power_of_two,
+    round_repeats,
+    scale,
+)
 
 __all__ = [
     "EFFICIENTNET_RATIOS",

@@ -15,8 +15,13 @@ import json
 from pathlib import Path
 
 from hfaccel.errors import HfaccelError
-from hfaccel.ncs.criteria import (CriterionReport, analyze_curves, average_accuracy,
-                                  criterion_name, read_curves_csv)
+from hfaccel.ncs.criteria import (
+    CriterionReport,
+    analyze_curves,
+    average_accuracy,
+    criterion_name,
+    read_curves_csv,
+)
 
 __all__ = ["analyze_path", "format_analysis", "format_summary", "leaderboard_rows",
            "plot_curves", "write_champions", "write_leaderboard", "write_reports"]

@@ -30,9 +30,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from hfaccel.errors import ConfigError, HfaccelError
 from hfaccel.model.spec import NetConfig, Scaling, is_power_of_two

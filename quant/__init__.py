@@ -1,1 +1,1 @@
-"""Fixed-point quantization (Brevitas), ONNX export, and the numeric contract's quantizers."""
+"""Fixed-point quantization (Brevitas), QCDQ export, and the integer contract (IR, reference)."""

@@ -24,12 +24,12 @@ from torch import nn
 from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig
 from hfaccel.quant.data import ImageData, load_data
+from hfaccel.quant.defaults import DEFAULT_CALIBRATION
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
 __all__ = ["DEFAULT_CALIBRATION", "LayerHealth", "calibrate", "default_quant_model",
            "recalibrate_batchnorm", "signal_health"]
 
-DEFAULT_CALIBRATION = {"data": "fashion-mnist", "images": 64, "seed": 0, "batch": 16}
 
 
 @torch.no_grad()

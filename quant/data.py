@@ -71,7 +71,7 @@ class ImageData:
             idx = order[i:i + batch_size]
             yield self.to_input(self.images[idx], resolution), self.labels[idx]
 
-    def subset(self, limit: int | None, seed: int = 0) -> "ImageData":
+    def subset(self, limit: int | None, seed: int = 0) -> ImageData:
         """A deterministic class-balanced-by-chance random subset of at most ``limit`` images."""
         if limit is None or limit >= len(self):
             return self

@@ -3,7 +3,7 @@
 The torch exporter runs with ``dynamo=False`` (Brevitas' QCDQ handlers need the TorchScript
 exporter) and the biases are Int32-quantized: measured bit-exact in onnxruntime 1.32 at every
 optimization level. Right after export the graph is lowered to the IR
-(:func:`hfaccel.sim.ir.lower`), which rejects anything outside the contract; the error then names
+(:func:`hfaccel.quant.ir.lower`), which rejects anything outside the contract; the error then names
 the torch module the offending ONNX node came from.
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from hfaccel.errors import HfaccelError
+from hfaccel.quant.ir import Graph, OnnxError, lower
 from hfaccel.quant.qmodel import QuantEfficientNet
-from hfaccel.sim.ir import Graph, OnnxError, lower
 
 __all__ = ["ExportError", "export_onnx", "module_of_node"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hfaccel import __version__
 from hfaccel.model.spec import NetConfig
-from hfaccel.quant.calibrate import DEFAULT_CALIBRATION
-from hfaccel.sim.ir import Graph, lower
+from hfaccel.quant.defaults import DEFAULT_CALIBRATION
+from hfaccel.quant.ir import Graph, lower
 
 __all__ = ["default_out_dir", "quantize_to_onnx"]
 

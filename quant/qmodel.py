@@ -24,11 +24,13 @@ warnings.filterwarnings("ignore", message="fast_hadamard_transform package not f
 
 import brevitas.nn as qnn  # noqa: E402
 from brevitas.quant import Int32Bias  # noqa: E402
-from brevitas.quant.fixed_point import (Int8ActPerTensorFixedPoint,  # noqa: E402
-                                        Int8WeightPerChannelFixedPoint)
+from brevitas.quant.fixed_point import (  # noqa: E402
+    Int8ActPerTensorFixedPoint,
+    Int8WeightPerChannelFixedPoint,
+)
 from brevitas.quant_tensor import _unpack_quant_tensor  # noqa: E402
 
-from hfaccel.model.net import ConvBNAct  # noqa: E402, EfficientNet, MBConv, SqueezeExcite
+from hfaccel.model.net import ConvBNAct, EfficientNet, MBConv, SqueezeExcite  # noqa: E402
 from hfaccel.model.spec import NetConfig  # noqa: E402
 
 __all__ = ["QuantEfficientNet", "center_classifier", "fold_batchnorm", "quantize_model"]

@@ -1,1 +1,1 @@
-"""Simulation: the integer reference of the numeric contract and whole-network RTL runs."""
+"""Simulation of the generated RTL: simulator builds, cocotb benches, trace parsing, hw-sim."""

@@ -22,7 +22,7 @@ def run_amaranth(prog: Program, x_codes: np.ndarray, work: Path, *, latency: int
                  max_cycles: int = 200_000) -> dict:
     from amaranth.sim import Simulator
 
-    from hfaccel.accel.hw import Accelerator
+    from hfaccel.rtl.hw import Accelerator
 
     cfg = prog.cfg
     bb = cfg.bus_bytes
@@ -44,7 +44,7 @@ def run_amaranth(prog: Program, x_codes: np.ndarray, work: Path, *, latency: int
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for cyc in range(max_cycles):
+        for _ in range(max_cycles):
             # respond (in order, fixed latency), then sample this cycle's request
             head = pipe.popleft()
             if head is None:

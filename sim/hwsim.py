@@ -28,7 +28,7 @@ import numpy as np
 from hfaccel.accel.compiler import Program, compile_graph, from_words, pack_input
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
-from hfaccel.sim.ir import Graph
+from hfaccel.quant.ir import Graph
 
 __all__ = ["HwSimResult", "hw_sim", "run_rtl", "compare", "simulator_env"]
 
@@ -142,7 +142,7 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
 def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
     from cocotb_tools.runner import get_runner
 
-    from hfaccel.accel.rtl import generate_verilog
+    from hfaccel.rtl.verilog import generate_verilog
 
     top = generate_verilog(cfg, log=log)
     runner = _FastVerilator() if sim == "verilator" else get_runner(sim)
@@ -351,9 +351,9 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     import onnx
 
     from hfaccel.accel.perf import roofline, simulate
+    from hfaccel.quant.check import ort_session, with_quantized_outputs
     from hfaccel.quant.data import load_data
-    from hfaccel.sim.check import ort_session, with_quantized_outputs
-    from hfaccel.sim.reference import run_reference
+    from hfaccel.quant.reference import run_reference
 
     t_all = time.perf_counter()
     prog = compile_graph(graph, cfg)
@@ -433,7 +433,6 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             res["waves"] = str(work / "waves" / "waves.vcd")
             log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
                 + (" (FST format under Icarus)" if sim == "icarus" else ""))
-            del wres
         res["op_cycles"] = op_cycles
         res["op_busy"] = busy
         res["op_mac_cycles"] = macc

@@ -19,10 +19,10 @@ from hfaccel.accel.compiler import CompileError, compile_graph
 from hfaccel.accel.config import DEFAULT, SMALL, AccelConfig, get_preset
 from hfaccel.accel.perf import simulate
 from hfaccel.errors import ConfigError, HfaccelError
-from hfaccel.sim import intops
+from hfaccel.quant import intops
+from hfaccel.quant.reference import run_reference
 from hfaccel.sim.hwsim import compare, run_rtl
-from hfaccel.sim.netgen import random_block_net
-from hfaccel.sim.reference import run_reference
+from support.netgen import random_block_net
 
 
 # ------------------------------------------------------------------------------ config / ISA
@@ -69,7 +69,7 @@ def test_requantize_unit_matches_intops():
     from amaranth import Module, Signal, signed
     from amaranth.sim import Simulator
 
-    from hfaccel.accel.arith import requant8
+    from hfaccel.rtl.arith import requant8
 
     m = Module()
     x = Signal(signed(34))

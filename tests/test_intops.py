@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from hfaccel.sim import intops
+from hfaccel.quant import intops
 
 
 def _run(nodes, inputs: dict, outputs: list[str], initializers=()) -> list[np.ndarray]:

@@ -8,8 +8,17 @@ import torch
 
 from hfaccel.cli import main
 from hfaccel.errors import ConfigError, UnknownModelError
-from hfaccel.model import (Scaling, build_model, compound_round, get_config, measure,
-                           model_names, round_filters, round_repeats, scale)
+from hfaccel.model import (
+    Scaling,
+    build_model,
+    compound_round,
+    get_config,
+    measure,
+    model_names,
+    round_filters,
+    round_repeats,
+    scale,
+)
 
 # Table 5 of the paper (params M, MACs M), typed in from the paper, independent of the package's
 # own copy. eLite4's params are the paper's known inconsistency (3.17 is HF1's number).

@@ -18,9 +18,22 @@ from hfaccel.errors import ConfigError, HfaccelError
 from hfaccel.model import get_config
 from hfaccel.model.registry import REGISTRY
 from hfaccel.model.spec import StageRow
-from hfaccel.ncs import (BaseNetwork, PoolSpec, SearchConfig, analyze_curves, build_pool,
-                         depth_coefficients, eq3_coefficients, group_pool, make_plan,
-                         operator_count, rank, read_curves_csv, run_search, z_scores)
+from hfaccel.ncs import (
+    BaseNetwork,
+    PoolSpec,
+    SearchConfig,
+    analyze_curves,
+    build_pool,
+    depth_coefficients,
+    eq3_coefficients,
+    group_pool,
+    make_plan,
+    operator_count,
+    rank,
+    read_curves_csv,
+    run_search,
+    z_scores,
+)
 from hfaccel.ncs.criteria import survivor_count
 from hfaccel.ncs.report import analyze_path
 from hfaccel.ncs.trainer import CHECKPOINT_FORMAT, load_state

@@ -6,17 +6,17 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from hfaccel.cli import main
 from hfaccel.errors import HfaccelError
 from hfaccel.model import Scaling, scale
 from hfaccel.quant.calibrate import default_quant_model
+from hfaccel.quant.check import check_reference
 from hfaccel.quant.data import load_data
 from hfaccel.quant.export import export_onnx
-from hfaccel.sim.check import check_reference
-from hfaccel.sim.ir import OnnxError, lower
-from hfaccel.sim.reference import run_reference
+from hfaccel.quant.ir import OnnxError, lower
+from hfaccel.quant.reference import run_reference
 
 # A small HF network: every op of the contract (stem, expand, depthwise 3x3/5x5 stride 1/2, SE,
 # residual add, head, pooling, classifier) at a 32x32 input, so the suite stays fast.

@@ -16,12 +16,23 @@ import pytest
 from hfaccel.accel.compiler import compile_graph
 from hfaccel.accel.config import DEFAULT, SMALL
 from hfaccel.accel.perf import roofline, simulate
-from hfaccel.accel.report import (STORE_ROW, SWEEP_COLUMNS, TILING_COLUMNS, UTIL_COLUMNS,
-                                  build_report, load_measured, pareto_front, read_csv,
-                                  report_model, sweep, sweep_configs, sweep_graphs,
-                                  write_reports)
+from hfaccel.accel.report import (
+    STORE_ROW,
+    SWEEP_COLUMNS,
+    TILING_COLUMNS,
+    UTIL_COLUMNS,
+    build_report,
+    load_measured,
+    pareto_front,
+    read_csv,
+    report_model,
+    sweep,
+    sweep_configs,
+    sweep_graphs,
+    write_reports,
+)
 from hfaccel.errors import ConfigError, HfaccelError
-from hfaccel.sim.netgen import random_block_net
+from support.netgen import random_block_net
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"

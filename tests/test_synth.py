@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from hfaccel.accel.config import SMALL
-from hfaccel.accel.rtl import NO_MEM_MODELS, TOP, WAIVERS, generate_verilog, parse_modules
+from hfaccel.rtl.verilog import NO_MEM_MODELS, TOP, WAIVERS, generate_verilog, parse_modules
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
 needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None,
@@ -69,7 +69,7 @@ def test_package_is_self_contained(pkg):
 
 @needs_verilator
 def test_lint_clean_with_reasoned_waivers(pkg):
-    from hfaccel.accel.synth import lint
+    from hfaccel.rtl.synth import lint
 
     vlt = (pkg / f"{TOP}.vlt").read_text()
     waived = re.findall(r"lint_off -rule (\w+)", vlt)
@@ -104,7 +104,7 @@ FAST = ["hfaccel_pe_array", "hfaccel_mem_ub_bank", "hfaccel_mem_wgt_buf", "hfacc
 def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
     """Small preset for Xilinx 7-series (PE array, memories): the report is written and its
     DSPs and multipliers imply the config's lanes^2 PEs; the UB is block RAM."""
-    from hfaccel.accel.synth import synth
+    from hfaccel.rtl.synth import synth
 
     rep = synth(SMALL, "xilinx", only=FAST, out_root=tmp_path, log=lambda s: None)
     path = tmp_path / "small-xilinx.json"
@@ -135,7 +135,7 @@ def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
 @pytest.mark.parametrize("target", ["xilinx", "generic"])
 def test_synth_small_complete(target):
     """The whole small preset (about 8 minutes for xilinx here; cached in build/synth)."""
-    from hfaccel.accel.synth import synth, synth_path
+    from hfaccel.rtl.synth import synth, synth_path
 
     rep = synth(SMALL, target, log=lambda s: None)
     assert rep["complete"]

@@ -18,9 +18,9 @@ from hfaccel.accel.config import SMALL, get_preset
 from hfaccel.accel.perf import simulate
 from hfaccel.accel.tiling import dw_bands, gap_piece, gemm_bands
 from hfaccel.errors import ConfigError
+from hfaccel.quant.reference import run_reference
 from hfaccel.sim.hwsim import compare, run_rtl
-from hfaccel.sim.netgen import random_block_net
-from hfaccel.sim.reference import run_reference
+from support.netgen import random_block_net
 
 
 # ------------------------------------------------------------------------------ geometry

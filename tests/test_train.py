@@ -10,11 +10,11 @@ import torch
 from hfaccel.errors import HfaccelError
 from hfaccel.model import Scaling, scale
 from hfaccel.quant.calibrate import calibrate
+from hfaccel.quant.check import check_reference
 from hfaccel.quant.data import load_data
 from hfaccel.quant.pipeline import quantize_to_onnx
 from hfaccel.quant.qmodel import quantize_model
 from hfaccel.quant.train import TrainConfig, evaluate, load_checkpoint, train
-from hfaccel.sim.check import check_reference
 
 SMALL = scale(Scaling(0.25, 0.3, 32, hf=True), name="small")
 

@@ -2,11 +2,11 @@
 
 Three levels, each in Amaranth's simulator and on generated Verilog in Verilator and Icarus:
 
-* **Arithmetic units** (``accel/arith.py`` composed as the engine composes them: the
+* **Arithmetic units** (``rtl/arith.py`` composed as the engine composes them: the
   post-processing lane, the SE gate lane, the residual-add lane, a PE-array row, a GAP lane;
-  :mod:`hfaccel.sim.unit_tb`): a few thousand vectors, half on the edges (ties of both signs at
-  every shift, saturation, int32 extremes, ``-128 * -128``), against :mod:`hfaccel.sim.intops`.
-* **Single layers through the whole top level** (:mod:`hfaccel.sim.layergen`): one program per
+  :mod:`support.unit_tb`): a few thousand vectors, half on the edges (ties of both signs at
+  every shift, saturation, int32 extremes, ``-128 * -128``), against :mod:`hfaccel.quant.intops`.
+* **Single layers through the whole top level** (:mod:`support.layergen`): one program per
   kind (stem, pointwise with lane remainders, FC, depthwise k3/k5 at stride 1/2, GAP, residual
   add, SE gating, activation tables), loaded into memory, started, waited for and read back:
   every traced layer and the stored output equal the reference bit for bit, and the perf
@@ -33,9 +33,10 @@ import pytest
 from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
 from hfaccel.accel.config import SMALL
-from hfaccel.sim import intops, unit_tb
+from hfaccel.quant import intops
 from hfaccel.sim.hwsim import compare, run_rtl
-from hfaccel.sim.layergen import CASES, make_case, random_case, requant_edges
+from support import unit_tb
+from support.layergen import CASES, make_case, random_case, requant_edges
 
 SIMS = ("amaranth", "verilator", "icarus")
 COMPUTE = ("GEMM", "DW", "GAP")

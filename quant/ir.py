@@ -14,7 +14,7 @@ produces it from earlier quantized tensors with one operation of the numeric con
 ``gap``    global average pooling over a power-of-two H x W
 =========  ==================================================================================
 
-The integer reference (:mod:`hfaccel.sim.reference`) executes this list, and the accelerator
+The integer reference (:mod:`hfaccel.quant.reference`) executes this list, and the accelerator
 compiler consumes the same list: there is one lowering, not two. Anything outside the subset is an
 :class:`~hfaccel.errors.HfaccelError` naming the ONNX node and what is wrong with it.
 """
@@ -235,9 +235,10 @@ class _Lowering:
     def act_input(self, name: str, consumer: onnx.NodeProto) -> tuple[str, int]:
         if name not in self.dq_act:
             p = self.producer.get(name)
+            src = f"{p.op_type} {p.name!r}" if p else "the graph"
             raise OnnxError(f"node {consumer.name!r} ({consumer.op_type}): input {name!r} is not "
                             "a dequantized int8 tensor (every operation must read int8 tensors; "
-                            f"it comes from {p.op_type + ' ' + repr(p.name) if p else 'the graph'})")
+                            f"it comes from {src})")
         return self.dq_act[name]
 
     def add(self, layer: Layer) -> None:

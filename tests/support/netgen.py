@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hfaccel.sim import intops
-from hfaccel.sim.ir import Graph, Layer
+from hfaccel.quant import intops
+from hfaccel.quant.ir import Graph, Layer
 
 __all__ = ["IrBuilder", "random_block_net"]
 
@@ -26,10 +26,10 @@ def _shift_for(acc: np.ndarray, rng: np.random.Generator, axis=None) -> np.ndarr
 
 class IrBuilder:
     """IR layers from explicit parameters, each with its value by the integer definitions
-    (:mod:`hfaccel.sim.intops`), values without a batch axis.
+    (:mod:`hfaccel.quant.intops`), values without a batch axis.
 
     The one builder behind the random networks here and the single-layer edge cases of
-    :mod:`hfaccel.sim.layergen`, which differ only in how they choose the parameters."""
+    :mod:`support.layergen`, which differ only in how they choose the parameters."""
 
     def __init__(self, x: np.ndarray, f_in: int):
         self.x = np.asarray(x, np.int64)

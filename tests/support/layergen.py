@@ -2,7 +2,7 @@
 
 Each case is the network input plus one hardware operation (a conv with what fuses into it: a
 table, a residual add, an SE gate), built directly as IR with
-:class:`hfaccel.sim.netgen.IrBuilder` (the builder of the random networks), but with data aimed
+:class:`support.netgen.IrBuilder` (the builder of the random networks), but with data aimed
 at the numeric contract's edges:
 
 * inputs and weights at -128 (so ``-128 * -128`` products occur), and 127;
@@ -13,7 +13,7 @@ at the numeric contract's edges:
 * channel counts that leave partial or no remainder on the lanes, one-pixel and all-zero maps.
 
 A test on data that never reaches an edge proves nothing, so :func:`edge_counts` recomputes
-every layer's accumulators from the integer definitions (:mod:`hfaccel.sim.intops`) and counts
+every layer's accumulators from the integer definitions (:mod:`hfaccel.quant.intops`) and counts
 the edges that actually occurred; the tests assert on those counts.
 """
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hfaccel.sim import intops
-from hfaccel.sim.ir import Graph, Layer
-from hfaccel.sim.netgen import IrBuilder
-from hfaccel.sim.reference import run_reference
+from hfaccel.quant import intops
+from hfaccel.quant.ir import Graph, Layer
+from hfaccel.quant.reference import run_reference
+from support.netgen import IrBuilder
 
 __all__ = ["CASES", "LayerCase", "edge_counts", "make_case", "random_case",
            "requant_edges"]

@@ -1,8 +1,9 @@
 """Synthesis with Yosys and lint with Verilator: resource and area estimates per unit.
 
-``synth(cfg, target)`` synthesizes the Verilog package of :func:`hfaccel.accel.rtl.generate_verilog`
-and writes ``build/synth/<hw>-<target>.json`` (every number below, per module and per unit) and
-``build/synth/<hw>-<target>.md`` (a summary table):
+``synth(cfg, target)`` synthesizes the Verilog package of
+:func:`hfaccel.rtl.verilog.generate_verilog` and writes ``build/synth/<hw>-<target>.json``
+(every number below, per module and per unit) and ``build/synth/<hw>-<target>.md`` (a summary
+table):
 
 * ``xilinx`` (7 series by default, ``family=xcup`` for UltraScale+), ``ice40`` (UltraPlus, DSPs
   on) and ``ecp5``: LUTs, flip-flops, DSPs, block RAMs, LUT RAM;
@@ -36,7 +37,7 @@ from pathlib import Path
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 
-__all__ = ["TARGETS", "synth", "lint", "format_summary", "add_synth_parsers", "synth_path"]
+__all__ = ["TARGETS", "synth", "lint", "format_summary", "synth_path"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
 WRAPPER = "hfaccel_synth_top"
@@ -80,69 +81,78 @@ _NAND2 = {"$_NOT_": 0.67, "$_BUF_": 1.0, "$_NAND_": 1.0, "$_NOR_": 1.0, "$_AND_"
 _DFF_NAND2, _EN_NAND2, _SRST_NAND2 = 5.67, 2.33, 1.33
 
 
+def _classify_xilinx(cell: str, n: int, add) -> None:
+    if re.fullmatch(r"LUT[1-6]", cell):
+        add("lut", n)
+    elif cell in _XIL_LUTRAM:
+        add("lut", n * _XIL_LUTRAM[cell])
+        add("lutram", n * _XIL_LUTRAM[cell])
+    elif re.fullmatch(r"FD[CPRS]E(_1)?|LD[CP]E", cell):
+        add("ff", n)
+    elif cell.startswith("DSP48"):
+        add("dsp", n)
+    elif cell in _XIL_BRAM:
+        add("bram36", n * _XIL_BRAM[cell])
+    elif cell == "URAM288":
+        add("uram", n)
+    elif cell.startswith(("CARRY", "MUXF")):
+        add(cell.rstrip("0123456789").lower() if cell.startswith("CARRY") else "muxf", n)
+
+
+def _classify_ice40(cell: str, n: int, add) -> None:
+    kind = {"SB_LUT4": "lut", "SB_MAC16": "dsp", "SB_SPRAM256KA": "spram",
+            "SB_CARRY": "carry"}.get(cell)
+    if kind is None and cell.startswith("SB_DFF"):
+        kind = "ff"
+    elif kind is None and cell.startswith("SB_RAM40"):
+        kind = "bram"
+    if kind:
+        add(kind, n)
+
+
+def _classify_ecp5(cell: str, n: int, add) -> None:
+    if cell == "LUT4":
+        add("lut", n)
+    elif cell == "CCU2C":  # a carry cell is two LUT4s of one slice
+        add("lut", 2 * n)
+        add("carry", n)
+    elif cell == "TRELLIS_DPR16X4":  # 16x4 LUT RAM: two slices' LUTs
+        add("lut", 4 * n)
+        add("lutram", 4 * n)
+    elif cell in ("TRELLIS_FF", "FD1S3AX") or cell.startswith("TRELLIS_FF"):
+        add("ff", n)
+    elif cell.startswith("MULT18X18"):
+        add("dsp", n)
+    elif cell in ("DP16KD", "PDPW16KD"):
+        add("bram", n)
+
+
+def _classify_generic(cell: str, n: int, add) -> None:
+    if cell in _NAND2:
+        add("gates", n)
+        add("nand2", n * _NAND2[cell])
+        return
+    m = re.fullmatch(r"\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE|DLATCH|"
+                     r"SR)_([PN01]+)_", cell)
+    if m:
+        kind, pol = m.groups()
+        en = kind in ("DFFE", "SDFFE", "SDFFCE", "DFFSRE", "ALDFFE")
+        rst = (kind.startswith(("SDFF", "DFFSR"))
+               or (kind in ("DFF", "DFFE") and len(pol) - en >= 3))
+        add("ff", n)
+        add("nand2", n * (_DFF_NAND2 + _EN_NAND2 * en + _SRST_NAND2 * rst))
+
+
+_CLASSIFY = {"xilinx": _classify_xilinx, "ice40": _classify_ice40, "ecp5": _classify_ecp5,
+             "generic": _classify_generic}
+
+
 def _classify(target: str, cell: str, n: int, acc: dict) -> None:
     """Add ``n`` cells of type ``cell`` to the resource counters ``acc``."""
     def add(k, v):
         acc[k] = acc.get(k, 0) + v
 
-    if target == "xilinx":
-        if re.fullmatch(r"LUT[1-6]", cell):
-            add("lut", n)
-        elif cell in _XIL_LUTRAM:
-            add("lut", n * _XIL_LUTRAM[cell])
-            add("lutram", n * _XIL_LUTRAM[cell])
-        elif re.fullmatch(r"FD[CPRS]E(_1)?|LD[CP]E", cell):
-            add("ff", n)
-        elif cell.startswith("DSP48"):
-            add("dsp", n)
-        elif cell in _XIL_BRAM:
-            add("bram36", n * _XIL_BRAM[cell])
-        elif cell == "URAM288":
-            add("uram", n)
-        elif cell.startswith(("CARRY", "MUXF")):
-            add(cell.rstrip("0123456789").lower() if cell.startswith("CARRY") else "muxf", n)
-    elif target == "ice40":
-        if cell == "SB_LUT4":
-            add("lut", n)
-        elif cell.startswith("SB_DFF"):
-            add("ff", n)
-        elif cell == "SB_MAC16":
-            add("dsp", n)
-        elif cell.startswith("SB_RAM40"):
-            add("bram", n)
-        elif cell == "SB_SPRAM256KA":
-            add("spram", n)
-        elif cell == "SB_CARRY":
-            add("carry", n)
-    elif target == "ecp5":
-        if cell == "LUT4":
-            add("lut", n)
-        elif cell == "CCU2C":  # a carry cell is two LUT4s of one slice
-            add("lut", 2 * n)
-            add("carry", n)
-        elif cell == "TRELLIS_DPR16X4":  # 16x4 LUT RAM: two slices' LUTs
-            add("lut", 4 * n)
-            add("lutram", 4 * n)
-        elif cell in ("TRELLIS_FF", "FD1S3AX") or cell.startswith("TRELLIS_FF"):
-            add("ff", n)
-        elif cell.startswith("MULT18X18"):
-            add("dsp", n)
-        elif cell in ("DP16KD", "PDPW16KD"):
-            add("bram", n)
-    else:  # generic
-        if cell in _NAND2:
-            add("gates", n)
-            add("nand2", n * _NAND2[cell])
-        else:
-            m = re.fullmatch(r"\$_(DFF|DFFE|SDFF|SDFFE|SDFFCE|DFFSR|DFFSRE|ALDFF|ALDFFE|DLATCH|"
-                             r"SR)_([PN01]+)_", cell)
-            if m:
-                kind, pol = m.groups()
-                en = kind in ("DFFE", "SDFFE", "SDFFCE", "DFFSRE", "ALDFFE")
-                rst = (kind.startswith(("SDFF", "DFFSR"))
-                       or (kind in ("DFF", "DFFE") and len(pol) - en >= 3))
-                add("ff", n)
-                add("nand2", n * (_DFF_NAND2 + _EN_NAND2 * en + _SRST_NAND2 * rst))
+    _CLASSIFY.get(target, _classify_generic)(cell, n, add)
 
 
 def _resources(target: str, cells: dict[str, int]) -> dict:
@@ -164,7 +174,7 @@ def _wrapper(ports: list[tuple[str, str, int]]) -> str:
     conn = [f"    .{p}({p})" for p, _, _ in keep]
     return (f"// the engine's functional ports only; observation ports left open\n"
             f"module {WRAPPER} (\n" + ",\n".join(decl) + "\n);\n"
-            f"  hfaccel_top engine (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
+            "  hfaccel_top engine (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
 
 
 def _flow(target: str, family: str, top: str) -> list[str]:
@@ -264,7 +274,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from hfaccel.accel.rtl import _split_modules, generate_verilog, parse_modules, rtl_dir
+    from hfaccel.rtl.verilog import _split_modules, generate_verilog, parse_modules, rtl_dir
 
     if target not in TARGETS:
         raise HfaccelError(f"unknown synthesis target {target!r}; targets: {', '.join(TARGETS)}")
@@ -463,7 +473,7 @@ def format_summary(rep: dict) -> str:
 # ------------------------------------------------------------------ lint
 def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print) -> dict:
     """``verilator --lint-only -Wall`` on the package with its waiver file."""
-    from hfaccel.accel.rtl import TOP, generate_verilog, rtl_dir
+    from hfaccel.rtl.verilog import TOP, generate_verilog, rtl_dir
 
     exe = shutil.which("verilator")
     if exe is None:
@@ -482,48 +492,3 @@ def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print) -> 
     return {"ok": r.returncode == 0 and not warnings, "returncode": r.returncode,
             "classes": warnings, "seconds": round(time.time() - t0, 1),
             "command": " ".join(cmd), "log": str(top_v.parent / "lint.log"), "output": out}
-
-
-# ------------------------------------------------------------------ CLI
-def cmd_synth(args) -> int:
-    from hfaccel.accel.config import get_preset
-
-    cfg = get_preset(args.hw)
-    rep = synth(cfg, args.target, family=args.family, timeout=args.timeout, jobs=args.jobs)
-    print(format_summary(rep))
-    print(f"report: {rep['report']}")
-    return 0 if rep["complete"] else 1
-
-
-def cmd_lint(args) -> int:
-    from hfaccel.accel.config import get_preset
-
-    cfg = get_preset(args.hw)
-    res = lint(cfg)
-    if res["ok"]:
-        print(f"lint clean: {res['command']} ({res['seconds']} s)")
-        return 0
-    print(res["output"][-4000:])
-    print(f"lint FAILED: {', '.join(res['classes']) or 'exit ' + str(res['returncode'])} "
-          f"(log: {res['log']})")
-    return 1
-
-
-def add_synth_parsers(sub) -> None:
-    """Register ``hfaccel synth`` and ``hfaccel lint`` (called from hfaccel/cli.py)."""
-    p = sub.add_parser("synth", help="Yosys synthesis: LUTs/FFs/DSPs/BRAMs or gate area per unit",
-                       description="Synthesizes the accelerator's Verilog package with Yosys and "
-                                   "writes build/synth/<hw>-<target>.json and .md.")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.add_argument("--target", default="generic", choices=TARGETS)
-    p.add_argument("--family", default="xc7", help="Xilinx family for --target xilinx "
-                                                    "(xc7, xcu, xcup)")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds per module before giving up on it")
-    p.add_argument("--jobs", type=int, default=1, help="modules synthesized at once")
-    p.set_defaults(func=cmd_synth)
-    p = sub.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog",
-                       description="Lints build/rtl/<hw>/hfaccel_top.v with the package's "
-                                   "waiver file (each waived class with its reason).")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.set_defaults(func=cmd_lint)

@@ -30,9 +30,9 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
-from hfaccel.accel.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
 from hfaccel.accel.config import AccelConfig
-from hfaccel.accel.sram import SRAM
+from hfaccel.rtl.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
+from hfaccel.rtl.sram import SRAM
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
 
@@ -122,7 +122,7 @@ class Accelerator(wiring.Component):
         ub_rd_a = []  # wide port
         ub_rd_b = []  # narrow port
         ub_wr = []
-        # each memory is an SRAM (accel/sram.py): its own Verilog module, one per kind
+        # each memory is an SRAM (rtl/sram.py): its own Verilog module, one per kind
         self.memories = mems = {}
         for b in range(NB):
             mem = mems[f"ub{b}"] = SRAM("ub_bank", width=WBITS, depth=c.ub_bank_depth)
@@ -828,7 +828,6 @@ class Accelerator(wiring.Component):
                 m.d.comb += [lane_oy[j].eq(q_oy), lane_ox[j].eq(ox), lane_ok[j].eq(ox < d.wo)]
         mac_go = Signal()
         wb_take = Signal()  # hand the finished block to write-back
-        q_last_ky = Signal()
         m.d.comb += mac_go.eq(q_run & q_taps_ok & q_prm_ok & slot_full.bit_select(q_slot, 1)
                               & ~stop)
         # a block's final MAC cycle must wait for a free write-back unit

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hfaccel.errors import HfaccelError
 
-__all__ = ["add_ncs_parser", "cmd_ncs"]
+__all__ = ["cmd_ncs", "register"]
 
 DEFAULT_OUT = Path("build") / "ncs"
 
@@ -30,7 +30,7 @@ def _numbers(text: str, what: str, kind=float) -> tuple:
     return tuple(out)
 
 
-def add_ncs_parser(sub) -> argparse.ArgumentParser:
+def register(sub) -> argparse.ArgumentParser:
     """Register the ``ncs`` sub-command on ``sub`` (an argparse sub-parsers object)."""
     p = sub.add_parser(
         "ncs", help="Network Candidate Search: grouped elimination tournament over a pool",

@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 
 from hfaccel.quant.calibrate import LayerHealth, signal_health
-from hfaccel.sim.ir import ACC_EXACT_LIMIT, Graph
-from hfaccel.sim.reference import run_reference
+from hfaccel.quant.ir import ACC_EXACT_LIMIT, Graph
+from hfaccel.quant.reference import run_reference
 
 __all__ = ["LEVELS", "CheckResult", "Mismatch", "check_reference", "ort_session"]
 

@@ -67,8 +67,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, stride: int
     w = np.asarray(w, dtype=np.int64)
     n, c, _, _ = x.shape
     co, cg, kh, kw = w.shape
-    t, l, b, r = pads
-    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
+    top, left, bottom, right = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     ho = (xp.shape[2] - kh) // stride + 1
     wo = (xp.shape[3] - kw) // stride + 1
     if groups == c and cg == 1:  # depthwise: one k x k window per channel, no im2col needed
@@ -77,11 +77,13 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, stride: int
         xr = np.repeat(xp, m, axis=1) if m > 1 else xp
         for i in range(kh):
             for j in range(kw):
-                win = xr[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]
+                win = xr[:, :, i:i + stride * (ho - 1) + 1:stride,
+                         j:j + stride * (wo - 1) + 1:stride]
                 acc += win * w[:, 0, i, j][None, :, None, None]
     else:
         # windows: (N, C, Ho, Wo, kh, kw)
-        win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :ho, :wo]
+        win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+        win = win[:, :, :ho, :wo]
         outs = []
         cog = co // groups
         for g in range(groups):

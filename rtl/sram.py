@@ -1,9 +1,9 @@
 """On-chip memories of the accelerator, one Verilog module per memory kind.
 
-Each memory of :mod:`hfaccel.accel.hw` is an :class:`SRAM`: a small Elaboratable around one
+Each memory of :mod:`hfaccel.rtl.hw` is an :class:`SRAM`: a small Elaboratable around one
 :class:`amaranth.lib.memory.Memory` whose ports are named explicitly (``rd_a``, ``wr0``, ...), so
 that Amaranth emits it as a module of its own with a stable port list
-(``<port>__addr``, ``<port>__data``, ``<port>__en``). :func:`hfaccel.accel.rtl.generate_verilog`
+(``<port>__addr``, ``<port>__data``, ``<port>__en``). :func:`hfaccel.rtl.verilog.generate_verilog`
 then merges the identical modules of one kind into a single module ``hfaccel_mem_<kind>``
 (the 32 banks of the unified buffer become 32 instances of ``hfaccel_mem_ub_bank``) and guards
 every memory module with ``ifndef HFACCEL_NO_MEM_MODELS``: an ASIC flow defines the macro and

@@ -1,4 +1,4 @@
-"""The cocotb side of the arithmetic unit checks (:mod:`hfaccel.sim.unit_tb`).
+"""The cocotb side of the arithmetic unit checks (:mod:`support.unit_tb`).
 
 Reads the vectors (unsigned port values) from the JSON file named by ``UNITS_VECTORS``, applies
 each to the combinational wrapper, waits 1 ns, reads every output port and writes the raw

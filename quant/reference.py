@@ -1,7 +1,7 @@
-"""The integer reference: executes the IR (:mod:`hfaccel.sim.ir`) in pure integer NumPy.
+"""The integer reference: executes the IR (:mod:`hfaccel.quant.ir`) in pure integer NumPy.
 
 It is the golden model of the hardware: every layer's int8 output is defined here, op by op,
-with the contract's integer operations (:mod:`hfaccel.sim.intops`). The only float operation is
+with the contract's integer operations (:mod:`hfaccel.quant.intops`). The only float operation is
 quantizing the float input image (an exact scaling by a power of two, then round-half-to-even).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from hfaccel.errors import HfaccelError
-from hfaccel.sim import intops
-from hfaccel.sim.ir import Graph, Layer
+from hfaccel.quant import intops
+from hfaccel.quant.ir import Graph, Layer
 
 __all__ = ["quantize_input", "run_layer", "run_reference"]
 

@@ -1,7 +1,7 @@
-"""Unit checks of the arithmetic builders (:mod:`hfaccel.accel.arith`) in three simulators.
+"""Unit checks of the arithmetic builders (:mod:`hfaccel.rtl.arith`) in three simulators.
 
 :class:`ArithUnits` instantiates the builders the way the engine composes them
-(``accel/hw.py``): the post-processing lane (int32 accumulator + int32 bias, per-channel
+(``rtl/hw.py``): the post-processing lane (int32 accumulator + int32 bias, per-channel
 requantization), the SE gate lane (int8 x int8, requantized), the residual-add lane (two int8
 codes aligned by left shifts in 24 bits, requantized), one PE-array row (``lanes`` int8 products
 and the adder tree) and one GAP lane (the masked sum of ``ub_banks`` words), plus the bare
@@ -9,8 +9,8 @@ and the adder tree) and one GAP lane (the masked sum of ``ub_banks`` words), plu
 
 The same vectors run in Amaranth's simulator (:func:`run_amaranth_units`) and, through cocotb, on
 the Verilog that ``amaranth.back.verilog`` writes for the wrapper, in Verilator and Icarus
-(:func:`build_units`, :func:`run_cocotb_units`; the cocotb side is :mod:`hfaccel.sim.unit_cocotb`).
-:func:`expected` computes every output from :mod:`hfaccel.sim.intops`, the golden definitions.
+(:func:`build_units`, :func:`run_cocotb_units`; the cocotb side is :mod:`support.unit_cocotb`).
+:func:`expected` computes every output from :mod:`hfaccel.quant.intops`, the golden definitions.
 """
 
 from __future__ import annotations
@@ -24,9 +24,17 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hfaccel.accel.arith import (add8, bias_requant8, gate8, lanes_of, requant8, round_shift,
-                                 saturate8, tree_sum)
-from hfaccel.sim import intops
+from hfaccel.quant import intops
+from hfaccel.rtl.arith import (
+    add8,
+    bias_requant8,
+    gate8,
+    lanes_of,
+    requant8,
+    round_shift,
+    saturate8,
+    tree_sum,
+)
 from hfaccel.sim.hwsim import simulator_env
 
 __all__ = ["ArithUnits", "beyond_width_vectors", "build_units", "expected", "mismatches",
@@ -80,7 +88,7 @@ class ArithUnits(wiring.Component):
         m.d.comb += self.rs_out.eq(round_shift(m, self.rs_x, self.rs_sh, name="rs"))
         m.d.comb += self.rq_out.eq(requant8(m, self.rs_x, self.rs_sh, name="rq"))
         m.d.comb += self.sat_out.eq(saturate8(m, self.sat_in, name="sat"))
-        # the lane builders accel/hw.py uses: post-processing, SE gate, residual add
+        # the lane builders rtl/hw.py uses: post-processing, SE gate, residual add
         m.d.comb += self.post_q.eq(bias_requant8(m, self.post_acc, self.post_bias, self.post_sh,
                                                  name="post"))
         m.d.comb += self.gate_q.eq(gate8(m, self.gate_x, self.gate_g, self.gate_sh, name="gate"))
@@ -285,7 +293,7 @@ def run_cocotb_units(runner, vecs: list[dict], work: Path, *, lanes: int = 8,
         "inputs": [_encode(v, spec) for v in vecs],
         "outputs": [n for n, (d, _, _) in spec.items() if d == "out"]}))
     with simulator_env(runner.__class__.__name__.lower()):
-        runner.test(test_module="hfaccel.sim.unit_cocotb", hdl_toplevel=TOP, test_dir=work,
+        runner.test(test_module="support.unit_cocotb", hdl_toplevel=TOP, test_dir=work,
                     extra_env={"UNITS_VECTORS": str(vec_file), "UNITS_RESULT": str(res_file)},
                     log_file=work / "sim.log")
     if not res_file.exists():

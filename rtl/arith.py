@@ -1,6 +1,6 @@
 """Combinational arithmetic of the numeric contract in Amaranth, shared by every unit.
 
-Each function here mirrors one function of :mod:`hfaccel.sim.intops` (the golden model);
+Each function here mirrors one function of :mod:`hfaccel.quant.intops` (the golden model);
 ``tests/test_units.py`` checks them against it over random values and the edge cases.
 """
 

@@ -1,0 +1,113 @@
+"""Arguments and model resolution shared by the commands.
+
+Only ``argparse`` and :mod:`hfaccel.errors` at import time: ``hfaccel --help`` builds every
+parser, so anything heavy is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hfaccel.errors import HfaccelError
+
+__all__ = ["add_model_arguments", "add_quant_arguments", "coefficients_given", "config_from_args",
+           "custom_config", "eval_data", "resolve_quant_model"]
+
+
+def add_model_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """A model by registry name (``HF3``) or by coefficients (``--w --d --res [--hf]``)."""
+    if many:
+        p.add_argument("models", nargs="*", metavar="MODEL",
+                       help="registered model names (default: all), case-insensitive")
+    else:
+        p.add_argument("model", nargs="?", metavar="MODEL",
+                       help="registered model name, e.g. HF3 (case-insensitive)")
+    g = p.add_argument_group("model by coefficients")
+    g.add_argument("--w", type=float, help="width coefficient, 0 < w <= 1")
+    g.add_argument("--d", type=float, help="depth coefficient, d > 0")
+    g.add_argument("--res", type=int, help="input resolution in pixels")
+    g.add_argument("--hf", action="store_true",
+                   help="hardware-friendly transform (power-of-two channels and resolution)")
+    g.add_argument("--name", default=None, help="name of the model given by coefficients")
+
+
+def coefficients_given(args: argparse.Namespace) -> bool:
+    return any(v is not None for v in (args.w, args.d, args.res)) or args.hf
+
+
+def custom_config(args: argparse.Namespace, num_classes: int = 1000):
+    from hfaccel.model import Scaling, scale
+
+    missing = [f"--{k}" for k in ("w", "d", "res") if getattr(args, k) is None]
+    if missing:
+        raise HfaccelError(f"a model by coefficients needs {', '.join(missing)} as well")
+    s = Scaling(args.w, args.d, args.res, args.hf)
+    name = args.name or (f"{'hf' if s.hf else 'custom'}-w{s.width:g}-d{s.depth:g}-r{s.resolution}")
+    return scale(s, name=name, num_classes=num_classes)
+
+
+def config_from_args(args: argparse.Namespace, num_classes: int = 1000):
+    """The :class:`NetConfig` named by ``add_model_arguments`` (one model)."""
+    from hfaccel.model import get_config
+
+    if coefficients_given(args):
+        if args.model:
+            raise HfaccelError(f"give either a model name ({args.model}) or coefficients, "
+                               "not both")
+        return custom_config(args, num_classes)
+    if not args.model:
+        raise HfaccelError("no model given: name one (e.g. HF3) or give --w --d --res [--hf]")
+    return get_config(args.model, num_classes=num_classes)
+
+
+def add_quant_arguments(p: argparse.ArgumentParser) -> None:
+    from hfaccel.quant.defaults import DEFAULT_CALIBRATION as D
+
+    p.add_argument("--checkpoint", help="a trained checkpoint (hfaccel train) instead of the "
+                                        "default seeded, calibrated weights")
+    p.add_argument("--seed", type=int, default=D["seed"], help="weights and data seed")
+    p.add_argument("--calib-data", default=D["data"],
+                   help="calibration images: digits, fashion-mnist or an image folder")
+    p.add_argument("--calib-images", type=int, default=D["images"],
+                   help="number of calibration images")
+
+
+def resolve_quant_model(args: argparse.Namespace):
+    """(onnx path, IR graph, metadata) for MODEL / coefficients / --checkpoint / --onnx."""
+    from hfaccel.quant.ir import lower
+    from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
+
+    if getattr(args, "onnx", None):
+        if args.model or coefficients_given(args) or args.checkpoint:
+            raise HfaccelError("--onnx names the model already; give no MODEL, coefficients or "
+                               "--checkpoint with it")
+        return args.onnx, lower(args.onnx), {"model": args.onnx}
+    if args.checkpoint and not args.model and not coefficients_given(args):
+        from hfaccel.quant.train import load_checkpoint
+
+        cfg = load_checkpoint(args.checkpoint).cfg
+    else:
+        cfg = config_from_args(args)
+        if args.checkpoint:
+            from hfaccel.quant.train import load_checkpoint
+
+            ck_cfg = load_checkpoint(args.checkpoint).cfg
+            if ck_cfg.scaling != cfg.scaling:
+                raise HfaccelError(f"checkpoint {args.checkpoint} holds {ck_cfg.name} "
+                                   f"{ck_cfg.scaling}, not {cfg.name}")
+            cfg = ck_cfg
+    out = getattr(args, "out", None) or default_out_dir(cfg.name if not args.checkpoint else
+                                                        f"{cfg.name}-trained")
+    return quantize_to_onnx(cfg, out, checkpoint=args.checkpoint, seed=args.seed,
+                            data=args.calib_data, images=args.calib_images)
+
+
+def eval_data(args: argparse.Namespace) -> str:
+    """--data, else the data set a --checkpoint was trained on (its classes), else fashion-mnist."""
+    if args.data:
+        return args.data
+    if getattr(args, "checkpoint", None):
+        from hfaccel.quant.train import load_checkpoint
+
+        return load_checkpoint(args.checkpoint).train.data
+    return "fashion-mnist"

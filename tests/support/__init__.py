@@ -1,0 +1,1 @@
+"""Test-only generators and benches: random networks, single-layer cases, unit wrappers."""
