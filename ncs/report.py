@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from hfaccel.errors import HfaccelError
+from hfaccel.files import atomic_path, atomic_write_text
 from hfaccel.ncs.criteria import (
     CriterionReport,
     analyze_curves,
@@ -73,12 +74,6 @@ def leaderboard_rows(result) -> list[dict]:
     return rows
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    from hfaccel.ncs.trainer import atomic_write_text
-
-    atomic_write_text(path, text)
-
-
 def write_leaderboard(result) -> Path:
     rows = leaderboard_rows(result)
     buf = io.StringIO()
@@ -86,7 +81,7 @@ def write_leaderboard(result) -> Path:
     w.writeheader()
     w.writerows(rows)
     path = result.run_dir / "leaderboard.csv"
-    _atomic_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -113,7 +108,7 @@ def write_champions(result) -> Path:
     doc = {"run": str(result.run_dir), "criterion": criterion_name(plan.config.criterion),
            "settings": plan.config.to_dict(), "cost": result.cost(), "groups": groups}
     path = result.run_dir / "champions.json"
-    _atomic_text(path, json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
     return path
 
 
@@ -156,9 +151,8 @@ def plot_curves(result, path: Path | None = None) -> Path:
     fig.suptitle(f"NCS {result.run_dir.name}: accuracy per group (x = eliminated, "
                  f"dashed = round ends, {criterion_name(cfg.criterion)} criterion)", fontsize=10)
     path = path or result.run_dir / "curves.png"
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=90, format="png")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     return path
 
 

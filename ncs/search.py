@@ -312,7 +312,7 @@ class Search:
         return self.config.to_dict()
 
     def _prepare(self) -> None:
-        from hfaccel.ncs.trainer import atomic_write_text
+        from hfaccel.files import atomic_write_text
 
         meta_path = self.run_dir / "search.json"
         ident = self._identity()
@@ -478,7 +478,8 @@ class Search:
         return out
 
     def _export_one(self, name: str, cfg: NetConfig, train_data, val_data) -> dict:
-        from hfaccel.ncs.trainer import atomic_write_text, export_checkpoint
+        from hfaccel.files import atomic_write_text
+        from hfaccel.ncs.trainer import export_checkpoint
 
         path = self.run_dir / "champions" / f"{name}.pt"
         meta_path = path.with_suffix(".json")

@@ -14,8 +14,9 @@ because NCS stops and resumes candidates:
   re-seeded from ``(seed, epoch)`` at each epoch start, as the data order already is. An epoch
   resumed from a checkpoint is therefore the epoch an uninterrupted run trains.
 
-Checkpoints are written atomically (temporary file, fsync, ``os.replace``), so a process killed
-at any moment, even by SIGKILL, leaves either the previous or the new complete file.
+Checkpoints are written atomically (:mod:`hfaccel.files`: temporary file, fsync,
+``os.replace``), so a process killed at any moment, even by SIGKILL, leaves either the previous
+or the new complete file.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ import torch
 from torch import nn
 
 from hfaccel.errors import HfaccelError
+from hfaccel.files import atomic_path
 from hfaccel.model.net import build_model
 from hfaccel.model.spec import NetConfig
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.train import EMA, TrainConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "CandidateTrainer", "atomic_save", "atomic_write_text",
-           "datasets", "default_device", "evaluate_on", "export_checkpoint", "load_state"]
+__all__ = ["CHECKPOINT_FORMAT", "CandidateTrainer", "atomic_save", "datasets", "default_device",
+           "evaluate_on", "export_checkpoint", "load_state"]
 
 CHECKPOINT_FORMAT = "hfaccel-ncs-candidate-1"
 BN_MOMENTUM = 0.1  # as quant/train.py: BN statistics must follow the weights in short runs
@@ -162,26 +164,9 @@ class CandidateTrainer:
 
 
 def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, fsync, then ``os.replace``: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`hfaccel.files.atomic_path`: never a partial file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_state(path: Path) -> dict:
@@ -222,8 +207,6 @@ def export_checkpoint(state: dict, cfg: NetConfig, tc: TrainConfig, train_data: 
                 "images_per_s": h["images_per_s"]} for h in state["history"]]
     ck = Checkpoint(cfg, replace(tc, epochs=state["epoch"], qat_epochs=0), float_model, qmodel,
                     history, float_acc, int8_acc)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    ck.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ck.save(tmp)
     return {"float_acc": float_acc, "int8_acc": int8_acc}

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
 from hfaccel.accel.config import AccelConfig
+from hfaccel.files import atomic_write_text
 
 __all__ = ["TOP", "NO_MEM_MODELS", "generate_verilog", "rtl_dir", "parse_modules"]
 
@@ -272,9 +272,7 @@ def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=pri
                           (f"{TOP}.vlt", lint_waivers()),
                           ("README.md", package_readme(cfg, parse_modules(text), mems, paths)),
                           (stamp.name, key)):
-        tmp = out / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(content)
-        tmp.replace(out / name)
+        atomic_write_text(out / name, content)
     return top
 
 
