@@ -37,7 +37,7 @@ help:
 	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
 	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"
 	@echo "make lint [HW=default]           verilator --lint-only -Wall on the package"
-	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>/reports"
+	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>[-<hw>]/reports"
 	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
 	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
 	@echo "make bench      benchmarks -> build/bench/results.json"

@@ -6,13 +6,19 @@ Passes (each result is kept on the :class:`Program` so that reports and tests ca
    that follows it, a squeeze-excitation gating multiply into the input path of the conv that
    consumes it, a residual add into the output of the conv that feeds it; depthwise conv + act;
    global average pooling. Whatever is left over is an error naming the layer.
-2. **allocate** every feature map in the unified buffer (first fit, freed after its last use); a
-   network whose live feature maps do not fit is an error naming the layer and the sizes.
-3. **tile** weights into chunks that fit half of the weight buffer (ping-pong), lay weights,
-   parameters and tables out in external memory, one DMA burst per buffer per chunk.
+2. **tile** weights into chunks that fit half of the weight buffer (ping-pong), one DMA burst
+   per buffer per chunk (:class:`WeightPlan`).
+3. **place** every feature map in the unified buffer (first fit, freed after its last use); when
+   the live maps do not fit, spill maps to external memory and stream the operations on them in
+   row bands (:mod:`hfaccel.accel.tiling`, :class:`~hfaccel.accel.tiling.BandPlan`). The UB words
+   live during each operation are recorded (:attr:`Program.ub_live_words`). Only a band that
+   does not fit even at its smallest is an error naming the layer and the sizes.
 4. **schedule**: emit LOAD / GEMM / DW / GAP / STORE with the semaphore flags of
    :mod:`hfaccel.accel.isa`; :func:`hfaccel.accel.perf.simulate` replays the schedule (and
    proves it free of deadlock) to predict cycles.
+5. **link**: lay out the external memory image: the program from beat 0 (the engine's ``prog``
+   port is 0), then weights, parameters and tables, the network input, spilled maps and the
+   output.
 
 Feature maps in the unified buffer are channel-tile planar: ``lanes`` channels of one pixel per
 word, word ``(ct, p)`` at ``base + ct * H * W + p``. The network input is written by the host in
@@ -30,21 +36,24 @@ import numpy as np
 
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.depthwise import DwGeometry, is_flat
 from hfaccel.accel.isa import Instr
 from hfaccel.accel.tiling import (
     Band,
+    BandPlan,
     NoRoom,
     Staging,
     UbAllocator,
     ceil_to,
     dw_bands,
-    gap_piece,
+    gap_bands,
     gemm_bands,
 )
 from hfaccel.errors import HfaccelError
 from hfaccel.quant.ir import Graph, Layer
 
-__all__ = ["CompileError", "HwOp", "Program", "Tensor", "compile_graph", "pack_input"]
+__all__ = ["Chunk", "CompileError", "HwOp", "Im2col", "Program", "Tensor", "WeightPlan",
+           "compile_graph", "pack_input"]
 
 
 class CompileError(HfaccelError):
@@ -71,9 +80,48 @@ class Tensor:
         return -(-self.hw // words_per_beat)
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One weight chunk of an op: output channel tiles (depthwise: channel groups)
+    ``[t0, t0 + n)``, loaded as one blob per buffer into one ping-pong half."""
+
+    t0: int
+    n: int
+    wgt: bytes  # weight tiles, in the order the engine reads them
+    prm: bytes  # parameter words: per channel int32 bias, int8 shift, 3 zero bytes
+    tbl: bytes | None = None  # the activation table, when one is fused
+
+
+@dataclass(frozen=True)
+class WeightPlan:
+    """How an op's weights are tiled and chunked (the weight and parameter buffers hold two
+    chunks, ping-pong, so the next chunk loads while this one computes)."""
+
+    in_tiles: int  # GEMM: input channel tiles ceil(Ci / L); depthwise: tap tiles per group
+    out_tiles: int  # GEMM: output channel tiles ceil(Co / L); depthwise: channel groups
+    per_chunk: int  # output tiles (depthwise: groups) per chunk
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class Im2col:
+    """The stem: a dense ``k x k`` conv on the network input that the host feeds as im2col
+    patches (``k * k * channels`` values per output pixel), so that it runs as a GEMM."""
+
+    layer: str
+    k: int
+    stride: int
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    channels: int
+
+
 @dataclass
 class HwOp:
-    """One hardware operation: a GEMM, a depthwise conv or a global average pool."""
+    """One hardware operation: a GEMM, a depthwise conv or a global average pool.
+
+    Filled pass by pass: fusion sets the layers, the weight tiling ``weights``, placement
+    ``stream`` and ``staging`` (when a map of the op is in external memory), linking the
+    indices of its instructions."""
 
     index: int
     kind: str  # gemm | dw | gap
@@ -92,11 +140,14 @@ class HwOp:
     instrs: list[int] = field(default_factory=list)  # indices of its compute instructions
     loads: list[int] = field(default_factory=list)  # its LOADs and STOREs (weights, bands)
     macs: int = 0
-    weight_bytes: int = 0  # bytes moved for weights, params and tables
-    plan: dict = field(default_factory=dict)  # tiling facts for reports
-    bands: list[Band] = field(default_factory=list)  # empty: one pass over whole maps
-    staging: Staging | None = None
-    band_groups: int = 0  # depthwise: channel groups per band (0: all of a weight chunk)
+    weights: WeightPlan | None = None  # None for a pool
+    stream: BandPlan | None = None  # None: one pass over maps that are all in the UB
+    staging: Staging | None = None  # the stream's UB slots
+
+    @property
+    def n_bands(self) -> int:
+        """Row bands the op runs in (a pool over a streamed map: pixel pieces per group)."""
+        return len(self.stream.bands) if self.stream else 1
 
 
 @dataclass(frozen=True)
@@ -121,8 +172,11 @@ class Program:
     input_beats: int
     output_beat: int
     output_words: int
-    stem_im2col: dict | None
+    stem_im2col: Im2col | None
     ub_peak_words: int
+    # UB words allocated while each op runs (op index order): every map live then and the op's
+    # band staging, as the allocator placed them; their maximum is ub_peak_words
+    ub_live_words: tuple[int, ...] = ()
     # per compute instruction (program order): where its output words (and, for a gated GEMM,
     # its gated input words) belong in the op's tensors; the trace is read back with these
     out_map: dict[int, list[Segment]] = field(default_factory=dict)
@@ -141,20 +195,13 @@ class Program:
     def spilled(self) -> list[str]:
         return [n for n, t in self.tensors.items() if t.home == "dram"]
 
-    def words(self) -> list[int]:
-        return [isa.encode(i) for i in self.instrs]
-
 
 def _ct(c: int, lanes: int) -> int:
     return math.ceil(c / lanes)
 
 
-def _hw(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape[1:])) if len(shape) == 3 else 1
-
-
 # ------------------------------------------------------------------------------------ fusion
-def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], dict | None]:
+def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
     layers = {ly.output: ly for ly in graph.layers}
     consumers: dict[str, list[Layer]] = {}
     for ly in graph.layers:
@@ -215,8 +262,8 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], dict | None]:
                     op.stages[src.name] = "g"
             elif kind == "conv" and src.op == "input" and ly.groups == 1 and stem is None:
                 op.kind = "gemm"
-                stem = {"layer": ly.name, "k": ly.weight.shape[2], "stride": ly.stride,
-                        "pads": ly.pads, "channels": ly.weight.shape[1]}
+                stem = Im2col(ly.name, ly.weight.shape[2], ly.stride, tuple(ly.pads),
+                              ly.weight.shape[1])
             else:
                 raise CompileError(f"layer {ly.name}: {kind} conv {ly.weight.shape} is not "
                                    "supported (pointwise, FC, depthwise, and a dense stem conv "
@@ -294,9 +341,9 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
     in_layer = next(ly for ly in graph.layers if ly.op == "input")
     c_in, h_in, w_in = graph.input_shape
     if stem:
-        conv = by_name[stem["layer"]]
+        conv = by_name[stem.layer]
         _, ho, wo = conv.shape
-        in_t = Tensor(in_layer.name, c_in * stem["k"] ** 2, ho * wo, ho, wo)
+        in_t = Tensor(in_layer.name, c_in * stem.k ** 2, ho * wo, ho, wo)
     else:
         in_t = Tensor(in_layer.name, c_in, h_in * w_in, h_in, w_in)
     tensors[in_layer.output] = in_t
@@ -312,84 +359,73 @@ def compile_graph(graph: Graph, cfg: AccelConfig) -> Program:
                     raise CompileError(f"layer {op.name}: its input {layers[t].name} is not "
                                        "produced by any hardware operation")
                 last_use[t] = op.index
-    consts = _constants(ops, cfg)
-    peak = _place(ops, tensors, last_use, graph.output, in_layer.output, cfg)
-    sched = _Scheduler(cfg, tensors, layers)
-    sched.emit(ops, consts, in_layer.output, graph.output)
-    return sched.link(graph, ops, stem, in_layer.output, graph.output, peak)
-
-
-def _constants(ops: list[HwOp], cfg: AccelConfig) -> list[tuple[HwOp, list[dict]]]:
-    """Weights, parameters and tables per op, chunked to fit half the weight buffer."""
-    L = cfg.lanes
-    consts: list[tuple[HwOp, list[dict]]] = []
-    half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
     for op in ops:
-        chunks = []
-        if op.kind == "gemm":
-            conv = op.conv
-            w = conv.weight.reshape(conv.weight.shape[0], -1).astype(np.int64)
-            co, ci = w.shape
-            cit, cot = _ct(ci, L), _ct(co, L)
-            if cit > half_t:
-                raise CompileError(f"layer {op.name}: {ci} input channels need {cit} weight tiles "
-                                   f"per output tile; half of {cfg.name}'s weight buffer holds "
-                                   f"{half_t} (raise wgt_tiles)")
-            if op.mul is not None and cit > max(64, 2048 // L):
-                raise CompileError(f"layer {op.name}: gating over {ci} channels exceeds the "
-                                   f"{max(64, 2048 // L) * L}-channel gate register file")
-            wp = np.zeros((cot * L, cit * L), np.int64)
-            wp[:co, :ci] = w
-            per = max(1, min(cot, half_t // cit, half_p))
-            shift = np.atleast_1d(conv.shift)
-            _check_shift(shift, f"layer {op.name}", cfg)
-            for c0 in range(0, cot, per):
-                n = min(per, cot - c0)
-                tiles = wp[c0 * L:(c0 + n) * L].reshape(n, L, cit, L).transpose(0, 2, 1, 3)
-                chunks.append({"co0": c0, "n": n, "cit": cit,
-                               "wgt": tiles.astype(np.int8).tobytes(),
-                               "prm": _prm_words(conv.bias[c0 * L:(c0 + n) * L],
-                                                 shift[c0 * L:(c0 + n) * L] if shift.size > 1
-                                                 else np.full(min(n * L, co - c0 * L), shift[0]),
-                                                 cfg)})
-            op.plan = {"cit": cit, "cot": cot, "co_tiles_per_chunk": per, "chunks": len(chunks),
-                       "npix": _hw(op.conv.shape)}
-        elif op.kind == "dw":
-            conv = op.conv
-            c = conv.weight.shape[0]
-            k = conv.weight.shape[2]
-            g_all = _ct(c, L)
-            tpg = _ct(k * k, L)
-            per = max(1, min(g_all, half_t // tpg, half_p))
-            wk = conv.weight.reshape(c, k * k).astype(np.int64)
-            wp = np.zeros((g_all * L, tpg * L), np.int64)
-            wp[:c, :k * k] = wk
-            shift = np.atleast_1d(conv.shift)
-            _check_shift(shift, f"layer {op.name}", cfg)
-            for g0 in range(0, g_all, per):
-                n = min(per, g_all - g0)
-                # tile (group, ti): byte [t * L + lane] = w[(g * L + lane), ti * L + t]
-                tiles = wp[g0 * L:(g0 + n) * L].reshape(n, L, tpg, L).transpose(0, 2, 3, 1)
-                chunks.append({"g0": g0, "n": n, "tpg": tpg,
-                               "wgt": tiles.astype(np.int8).tobytes(),
-                               "prm": _prm_words(conv.bias[g0 * L:(g0 + n) * L],
-                                                 shift[g0 * L:(g0 + n) * L], cfg)})
-            op.plan = {"groups": g_all, "groups_per_chunk": per, "chunks": len(chunks),
-                       "k": k, "stride": conv.stride}
-        elif op.kind == "gap":
-            _check_shift(op.gap.shift, f"layer {op.name}", cfg)
-        if op.act is not None:
-            for ch in chunks:
-                ch["tbl"] = _table_bytes(op.act.table)
-        consts.append((op, chunks))
+        op.weights = _weight_plan(op, cfg)
+    live = _place(ops, tensors, last_use, graph.output, in_layer.output, cfg)
+    sched = _Scheduler(cfg, tensors, layers)
+    sched.emit(ops, in_layer.output, graph.output)
+    return sched.link(graph, ops, stem, in_layer.output, graph.output, live)
 
-    return consts
+
+def _weight_plan(op: HwOp, cfg: AccelConfig) -> WeightPlan | None:
+    """Weights, parameters and tables of an op, chunked to fit half the weight buffer."""
+    L = cfg.lanes
+    half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
+    tbl = _table_bytes(op.act.table) if op.act is not None else None
+    if op.kind == "gap":
+        _check_shift(op.gap.shift, f"layer {op.name}", cfg)
+        return None
+    conv = op.conv
+    shift = np.atleast_1d(conv.shift)
+    chunks = []
+    if op.kind == "gemm":
+        w = conv.weight.reshape(conv.weight.shape[0], -1).astype(np.int64)
+        co, ci = w.shape
+        cit, cot = _ct(ci, L), _ct(co, L)
+        if cit > half_t:
+            raise CompileError(f"layer {op.name}: {ci} input channels need {cit} weight tiles "
+                               f"per output tile; half of {cfg.name}'s weight buffer holds "
+                               f"{half_t} (raise wgt_tiles)")
+        if op.mul is not None and cit > max(64, 2048 // L):
+            raise CompileError(f"layer {op.name}: gating over {ci} channels exceeds the "
+                               f"{max(64, 2048 // L) * L}-channel gate register file")
+        wp = np.zeros((cot * L, cit * L), np.int64)
+        wp[:co, :ci] = w
+        per = max(1, min(cot, half_t // cit, half_p))
+        _check_shift(shift, f"layer {op.name}", cfg)
+        for c0 in range(0, cot, per):
+            n = min(per, cot - c0)
+            tiles = wp[c0 * L:(c0 + n) * L].reshape(n, L, cit, L).transpose(0, 2, 1, 3)
+            chunks.append(Chunk(c0, n, tiles.astype(np.int8).tobytes(),
+                                _prm_words(conv.bias[c0 * L:(c0 + n) * L],
+                                           shift[c0 * L:(c0 + n) * L] if shift.size > 1
+                                           else np.full(min(n * L, co - c0 * L), shift[0]),
+                                           cfg), tbl))
+        return WeightPlan(cit, cot, per, tuple(chunks))
+    c = conv.weight.shape[0]
+    k = conv.weight.shape[2]
+    g_all = _ct(c, L)
+    tpg = DwGeometry(L, k, conv.stride).tap_tiles
+    per = max(1, min(g_all, half_t // tpg, half_p))
+    wk = conv.weight.reshape(c, k * k).astype(np.int64)
+    wp = np.zeros((g_all * L, tpg * L), np.int64)
+    wp[:c, :k * k] = wk
+    _check_shift(shift, f"layer {op.name}", cfg)
+    for g0 in range(0, g_all, per):
+        n = min(per, g_all - g0)
+        # tile (group, ti): byte [t * L + lane] = w[(g * L + lane), ti * L + t]
+        tiles = wp[g0 * L:(g0 + n) * L].reshape(n, L, tpg, L).transpose(0, 2, 3, 1)
+        chunks.append(Chunk(g0, n, tiles.astype(np.int8).tobytes(),
+                            _prm_words(conv.bias[g0 * L:(g0 + n) * L],
+                                       shift[g0 * L:(g0 + n) * L], cfg), tbl))
+    return WeightPlan(tpg, g_all, per, tuple(chunks))
 
 
 # ------------------------------------------------------------------------------------ placement
 def _place(ops: list[HwOp], tensors: dict[str, Tensor], last_use: dict[str, int],
-           out_name: str, in_name: str, cfg: AccelConfig) -> int:
-    """UB addresses, spills and bands (accel/tiling.py); returns the UB peak in words."""
+           out_name: str, in_name: str, cfg: AccelConfig) -> list[int]:
+    """UB addresses, spills and bands (accel/tiling.py); returns the UB words allocated while
+    each op runs."""
     L = cfg.lanes
     spill: set[str] = set()
     while True:
@@ -402,7 +438,7 @@ def _place(ops: list[HwOp], tensors: dict[str, Tensor], last_use: dict[str, int]
             spill.add(max(cands, key=lambda n: (tensors[n].words(L), n)))
 
 
-def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
+def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> list[int]:
     L = cfg.lanes
     for key, t in tensors.items():
         t.home, t.addr = ("dram" if key in spill else "ub"), -1
@@ -417,41 +453,43 @@ def _try_place(ops, tensors, last_use, out_name, in_name, cfg, spill) -> int:
                 raise NoRoom(str(e), e.live + [key]) from None
 
     put(in_name, f"network input ({tensors[in_name].name})")
+    live = []
     for op in ops:
         o = tensors[op.out]
         put(op.out, f"layer {op.name} output {o.channels}x{o.hw}")
-        op.bands, op.staging, op.band_groups = [], None, 0
+        op.stream, op.staging = None, None
         streamed = [n for n in (op.x, op.skip, op.out) if n and tensors[n].home == "dram"]
         if streamed:
             room = alloc.largest_free()
-            plan = _band_plan(op, tensors, room, cfg)
-            if plan is None:
+            op.stream = _band_plan(op, tensors, room, cfg)
+            if op.stream is None:
                 kib = cfg.word_bytes / 1024
                 names = ", ".join(tensors[n].name for n in streamed)
                 raise NoRoom(f"layer {op.name}: the smallest band of its maps in external memory "
                              f"({names}) does not fit the {room * kib:.0f} KiB left of the "
                              f"unified buffer; {cfg.name} has {cfg.ub_kib} KiB (raise ub_kib)",
                              list(alloc.owner.values()))
-            op.bands, slots, op.band_groups = plan
-            st = op.staging = Staging(-1, slots)
-            st.addr = alloc.alloc(st.words, f"layer {op.name} band staging")
-            alloc.release(st.addr, st.words)  # free again after this op
+            words = op.stream.slots.words
+            op.staging = Staging(alloc.alloc(words, f"layer {op.name} band staging"),
+                                 op.stream.slots)
+            live.append(alloc.in_use)
+            alloc.release(op.staging.addr, words)  # free again after this op
+        else:
+            live.append(alloc.in_use)
         for name in {op.x, op.skip, op.gate} - {None}:
             t = tensors[name]
             if last_use.get(name) == op.index and name != out_name and t.home == "ub":
                 alloc.release(t.addr, t.words(L))
-    return alloc.peak
+    return live
 
 
-def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int, cfg: AccelConfig):
-    """(bands, staging slots, channel groups per band) of an op on streamed maps, or None."""
+def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int,
+               cfg: AccelConfig) -> BandPlan | None:
+    """The bands of an op on streamed maps, or None if not even the smallest fits ``room``."""
     L = cfg.lanes
     x, o = tensors[op.x], tensors[op.out]
     if op.kind == "gap":
-        p = gap_piece(hw=x.hw, room=room, cfg=cfg)
-        if p is None:
-            return None
-        return [Band(0, 0, p0, p0 + p, 0, 0) for p0 in range(0, x.hw, p)], {"x": p}, 0
+        return gap_bands(hw=x.hw, room=room, cfg=cfg)
     if op.kind == "gemm":
         return gemm_bands(h=o.h, w=o.w, x_dram=x.home == "dram",
                           skip_dram=op.skip is not None and tensors[op.skip].home == "dram",
@@ -460,7 +498,7 @@ def _band_plan(op: HwOp, tensors: dict[str, Tensor], room: int, cfg: AccelConfig
     conv = op.conv
     return dw_bands(h=x.h, w=x.w, ho=o.h, wo=o.w, k=conv.weight.shape[2], s=conv.stride,
                     pad=conv.pads[0], x_dram=x.home == "dram", out_dram=o.home == "dram",
-                    groups=op.plan["groups_per_chunk"], room=room, cfg=cfg)
+                    groups=op.weights.per_chunk, room=room, cfg=cfg)
 
 
 # ------------------------------------------------------------------------------------ schedule
@@ -536,7 +574,7 @@ class _Scheduler:
         self._dma("LOAD", layer=op.index, dst=dst, buf=buf, rows=1,
                   row_beats=len(blob) // self.cfg.bus_bytes, stride=0, region=key, offset=0)
 
-    def _weights(self, op: HwOp, ci: int, ch: dict) -> int:
+    def _weights(self, op: HwOp, ci: int, ch: Chunk) -> int:
         """Loads chunk ``ci`` of ``op`` unless a weight half still holds it; its half."""
         cfg = self.cfg
         key = (op.index, ci)
@@ -544,10 +582,10 @@ class _Scheduler:
         if slot is None:
             slot = 1 - self.last_slot
             half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
-            self._blob(op, isa.BUF_WGT, slot * half_t * cfg.beats_per_tile, ch["wgt"])
-            self._blob(op, isa.BUF_PRM, slot * half_p * cfg.beats_per_prm, ch["prm"])
-            if "tbl" in ch:
-                self._blob(op, isa.BUF_TBL, slot * cfg.beats_per_table, ch["tbl"])
+            self._blob(op, isa.BUF_WGT, slot * half_t * cfg.beats_per_tile, ch.wgt)
+            self._blob(op, isa.BUF_PRM, slot * half_p * cfg.beats_per_prm, ch.prm)
+            if ch.tbl is not None:
+                self._blob(op, isa.BUF_TBL, slot * cfg.beats_per_table, ch.tbl)
             self.resident[slot] = key
         self.last_slot = slot
         return slot
@@ -577,7 +615,7 @@ class _Scheduler:
                                 op=op.index, out_map=out_map, gate_map=gate_map))
 
     # ---- emission
-    def emit(self, ops: list[HwOp], consts, in_name: str, out_name: str) -> None:
+    def emit(self, ops: list[HwOp], in_name: str, out_name: str) -> None:
         cfg = self.cfg
         R = cfg.words_per_beat
         L = cfg.lanes
@@ -587,13 +625,13 @@ class _Scheduler:
                       row_beats=-(-inp.words(L) // R), stride=0, region=("t", in_name),
                       offset=0)
             self.items[-1].op = None  # the host's input, not an op's traffic
-        for op, chunks in consts:
+        for op in ops:
             if op.kind == "gap":
                 self._gap(op)
             elif op.kind == "gemm":
-                self._gemm(op, chunks)
+                self._gemm(op)
             else:
-                self._dw(op, chunks)
+                self._dw(op)
         o = self.tensors[out_name]
         self._dma("STORE", layer=0, dst=isa.BUF_UB, buf=o.addr // R, rows=1,
                   row_beats=-(-o.words(L) // R), stride=0, region=("out",), offset=0)
@@ -616,20 +654,20 @@ class _Scheduler:
         R = cfg.words_per_beat
         k = 0
         for gi in range(groups):
-            for j, b in enumerate(op.bands):
+            for j, b in enumerate(op.stream.bands):
                 slot = op.staging.slot("x", k)
                 k += 1
                 self._dma("LOAD", layer=op.index, dst=isa.BUF_UB, buf=slot // R, rows=1,
                           row_beats=b.npix // R, stride=0, region=("t", op.x),
                           offset=gi * x.plane_beats(R) + b.p0 // R)
-                last = j == len(op.bands) - 1
+                last = j == len(op.stream.bands) - 1
                 f = dict(x=slot, xcs=0, hw_log2=b.npix.bit_length() - 1, g=1, out=o.addr + gi,
                          shift=int(g.shift), acc=int(j > 0), part=int(not last))
                 self._compute(op, "GAP", f, [("ub", slot, slot + b.npix)],
                               [("ub", o.addr + gi, o.addr + gi + 1)] if last else [],
                               [Segment(o.addr + gi, 1, gi)] if last else [])
 
-    def _gemm(self, op: HwOp, chunks: list[dict]) -> None:
+    def _gemm(self, op: HwOp) -> None:
         cfg = self.cfg
         R, L = cfg.words_per_beat, cfg.lanes
         bpt, bpp = cfg.beats_per_tile, cfg.beats_per_prm
@@ -637,7 +675,7 @@ class _Scheduler:
         x, o = self.tensors[op.x], self.tensors[op.out]
         s = self.tensors[op.skip] if op.skip else None
         conv = op.conv
-        bands = op.bands or [Band(0, o.h, 0, o.hw, 0, o.h)]
+        bands = op.stream.bands if op.stream else [Band(0, o.h, 0, o.hw, 0, o.h)]
         cot_all = _ct(o.channels, L)
         for bi, b in enumerate(bands):
             npix = b.npix
@@ -653,9 +691,9 @@ class _Scheduler:
                 oa, ocs = op.staging.slot("out", bi), ceil_to(npix, R)
             else:
                 oa, ocs = o.addr + b.p0, o.hw
-            for ci, ch in enumerate(chunks):
+            for ci, ch in enumerate(op.weights.chunks):
                 slot = self._weights(op, ci, ch)
-                cit, n, co0 = ch["cit"], ch["n"], ch["co0"]
+                cit, n, co0 = op.weights.in_tiles, ch.n, ch.t0
                 f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
                          tslot=slot, x=xa, xcs=xcs, npix=npix, cit=cit, cot=n,
                          out=oa + co0 * ocs, ocs=ocs)
@@ -692,8 +730,8 @@ class _Scheduler:
                           row_beats=ocs // R, stride=o.plane_beats(R), region=("t", op.out),
                           offset=b.p0 // R)
 
-    def _dw(self, op: HwOp, chunks: list[dict]) -> None:
-        """Weight chunk by chunk; inside a chunk, ``band_groups`` channel groups at a time,
+    def _dw(self, op: HwOp) -> None:
+        """Weight chunk by chunk; inside a chunk, ``stream.groups`` channel groups at a time,
         band by band (a depthwise conv has no reduction over channels, so a band needs only
         its own groups' input rows)."""
         cfg = self.cfg
@@ -704,12 +742,12 @@ class _Scheduler:
         conv = op.conv
         k, st, pad = conv.weight.shape[2], conv.stride, conv.pads[0]
         h, w, ho, wo = x.h, x.w, o.h, o.w
-        bands = op.bands or [Band(0, ho, 0, o.hw, 0, h, pad)]
+        bands = op.stream.bands if op.stream else [Band(0, ho, 0, o.hw, 0, h, pad)]
         step = 0  # staging slot alternation
-        for ci, ch in enumerate(chunks):
+        for ci, ch in enumerate(op.weights.chunks):
             slot = self._weights(op, ci, ch)
-            g0c, nc, tpg = ch["g0"], ch["n"], ch["tpg"]
-            gs = op.band_groups or nc
+            g0c, nc, tpg = ch.t0, ch.n, op.weights.in_tiles
+            gs = (op.stream.groups if op.stream else 0) or nc
             for gsub in range(0, nc, gs):
                 g0, n = g0c + gsub, min(gs, nc - gsub)
                 for b in bands:
@@ -726,7 +764,7 @@ class _Scheduler:
                         out0, ocs = o.addr + g0 * o.hw + b.p0, o.hw
                     step += 1
                     whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
-                    flat = whole and st == 1 and ho == h and wo == w and wo & (wo - 1) == 0
+                    flat = whole and is_flat(h=h, w=w, ho=ho, wo=wo, s=st)
                     wgt, prm = slot * half_t + gsub * tpg, slot * half_p + gsub
                     f = dict(wgt=wgt, prm=prm, tbl=int(op.act is not None), tslot=slot, x=x0,
                              xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k, s=st, pad=pad,
@@ -787,15 +825,15 @@ class _Scheduler:
             seen[it.unit].append(i)
 
     # ---- layout
-    def link(self, graph: Graph, ops: list[HwOp], stem, in_name: str, out_name: str,
-             peak: int) -> Program:
+    def link(self, graph: Graph, ops: list[HwOp], stem: Im2col | None, in_name: str,
+             out_name: str, live: list[int]) -> Program:
         cfg = self.cfg
         R, L = cfg.words_per_beat, cfg.lanes
         self.sink_stores()
         self.synchronise()
         its = self.items
         img = _Image(cfg.bus_bytes)
-        img.reserve(len(its) * cfg.instr_bytes)
+        img.reserve(len(its) * cfg.instr_bytes)  # the program, from beat 0
         base: dict = {}
         for key, blob in self.blobs.items():
             base[key] = img.put(blob)
@@ -828,25 +866,11 @@ class _Scheduler:
         instrs = [it.ins for it in its]
         words = b"".join(isa.encode(ins).to_bytes(cfg.instr_bytes, "little") for ins in instrs)
         img.data[:len(words)] = words
-        for op in ops:
-            op.plan.update(_band_facts(op, self.tensors, cfg))
         return Program(cfg=cfg, graph=graph, ops=ops, tensors=self.tensors, instrs=instrs,
                        image=img.data, input_beat=base[("t", in_name)], input_beats=in_beats,
                        output_beat=base[("out",)], output_words=out_words, stem_im2col=stem,
-                       ub_peak_words=peak, out_map=out_map, gate_map=gate_map,
-                       input_load=input_load)
-
-
-def _band_facts(op: HwOp, tensors: dict[str, Tensor], cfg: AccelConfig) -> dict:
-    """What the reports show about an op's spatial tiling."""
-    streamed = [role for role, n in (("x", op.x), ("skip", op.skip), ("out", op.out))
-                if n is not None and tensors[n].home == "dram"]
-    if not op.bands:
-        return {"bands": 1, "band_rows": tensors[op.out].h, "streamed": streamed,
-                "staging_words": 0}
-    rows = (op.bands[0].npix if op.kind == "gap" else op.bands[0].r1 - op.bands[0].r0)
-    return {"bands": len(op.bands), "band_rows": rows, "streamed": streamed,
-            "staging_words": op.staging.words}
+                       ub_peak_words=max(live, default=0), ub_live_words=tuple(live),
+                       out_map=out_map, gate_map=gate_map, input_load=input_load)
 
 
 class _Image:
@@ -897,8 +921,8 @@ def pack_input(prog: Program, x_codes: np.ndarray) -> bytes:
     x = np.asarray(x_codes, np.int64)
     if prog.stem_im2col:
         s = prog.stem_im2col
-        k, st = s["k"], s["stride"]
-        t, left, b, r = s["pads"]
+        k, st = s.k, s.stride
+        t, left, b, r = s.pads
         xp = np.pad(x, ((0, 0), (t, b), (left, r)))
         c, hp, wp = xp.shape
         ho, wo = (hp - k) // st + 1, (wp - k) // st + 1

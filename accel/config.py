@@ -13,6 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import ConfigError
 
 __all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "get_preset"]
@@ -32,7 +33,8 @@ class AccelConfig:
     lanes : channels processed in parallel; the PE array is ``lanes x lanes`` MACs.
     acc_bits : accumulator width (the numeric contract needs 32).
     bus_bytes : external memory port width in bytes per beat (one beat per cycle at most).
-    ub_kib : unified on-chip activation buffer, KiB; every feature map lives here.
+    ub_kib : unified on-chip activation buffer, KiB: the feature maps, and the band staging of
+        maps that do not fit and are spilled to external memory (accel/tiling.py).
     ub_banks : banks of the activation buffer (words of ``lanes`` bytes); the depthwise unit
         reads and writes up to ``ub_banks`` consecutive words per cycle.
     wgt_tiles : weight buffer depth in ``lanes x lanes`` byte tiles (two halves, ping-pong).
@@ -150,12 +152,9 @@ class AccelConfig:
 
     @property
     def dw_window(self) -> int:
-        """Words in the depthwise input window: ``lanes`` outputs at the largest stride."""
-        return self.lanes * max(self.dw_strides) + max(self.dw_kernels) - 1
-
-    @property
-    def dw_taps_per_tile(self) -> int:
-        return self.lanes
+        """Words in the depthwise input window: ``lanes`` outputs at the largest stride with
+        the largest kernel (:attr:`hfaccel.accel.depthwise.DwGeometry.span`)."""
+        return DwGeometry(self.lanes, max(self.dw_kernels), max(self.dw_strides)).span
 
     @property
     def sram_bytes(self) -> int:

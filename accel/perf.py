@@ -6,21 +6,29 @@ compute queues and the two semaphores exactly as the hardware orders them. The r
 per-layer and total cycles in milliseconds, and proves the schedule free of deadlock (a
 deadlock is a compiler bug and raises).
 
-Per layer, cycles are attributed the way the RTL's counters are read: a hardware operation owns
-the cycles from the end of the previous operation's last compute instruction to the end of its
-own, so the per-layer numbers add up to the total.
+Per layer, cycles are attributed the way the RTL's counters are read (:func:`attribute`): a
+hardware operation owns the cycles from the end of the previous operation's last compute
+instruction to the end of its own, so the per-layer numbers add up to the total.
+
+The measured side lives here too: :class:`PerfLog` reads the RTL perf port's log (``perf.txt``
+of an ``hfaccel hw-sim`` run) and attributes it the same way; :func:`roofline` gives each
+operation's ideal cycles.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from hfaccel.accel.compiler import Program
+from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.accel.isa import Instr
 
-__all__ = ["Prediction", "instr_cycles", "simulate", "roofline"]
+__all__ = ["PerfLog", "PerfRecord", "Prediction", "Roof", "attribute", "instr_cycles",
+           "roofline", "simulate"]
 
 MEM_LATENCY = 8  # the testbench memory's read latency (sim/tb/tb_top.v parameter LAT)
 FIFO_LATENCY = 2  # an instruction pushed into a queue can be popped two cycles later
@@ -35,19 +43,15 @@ def gap_cycles(i: Instr, banks: int) -> int:
 
 
 def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
-    k, s = i["k"], i["s"]
-    span = (2 * lanes if s == 2 else lanes) + k - 1
-    nreads = math.ceil(span / banks)
-    if i["flat"]:
-        blocks = math.ceil(i["ho"] * i["wo"] / lanes)
-    else:
-        blocks = i["ho"] * math.ceil(i["wo"] / lanes)
+    geo = DwGeometry(lanes, i["k"], i["s"])
+    k = geo.k
+    nreads = geo.reads(banks)
+    blocks = geo.blocks(i["ho"], i["wo"], bool(i["flat"]))
     # per (block, ky): k MAC cycles; the reader issues nreads wide reads per window and runs
     # one window ahead (two slots)
     # when the reader is the bottleneck, hand-over bubbles add about half a cycle per window
     per_ky = k if nreads < k else nreads + 0.5
-    tpg = math.ceil(k * k / lanes)
-    group_start = max(tpg + 2, nreads + 1)  # taps/params load overlaps the first window
+    group_start = max(geo.tap_tiles + 2, nreads + 1)  # taps/params load overlaps the first window
     return int(i["g"] * (group_start + blocks * k * per_ky)) + 4
 
 
@@ -149,23 +153,102 @@ def simulate(prog: Program, *, latency: int = MEM_LATENCY) -> Prediction:
                                f"load queue {list(ldq)[:3]}, compute queue {list(cmq)[:3]}, "
                                f"tokens ready={ready} free={free}")
         t = min(nxt)
-    per_op: dict[int, int] = {}
-    prev = 0
-    for op in prog.ops:
-        end = max(instr_end[i] for i in op.instrs)
-        per_op[op.index] = end - prev
+    ends = {op.index: max(instr_end[i] for i in op.instrs) for op in prog.ops}
+    return Prediction(total=t + 2, per_op=attribute((op.index for op in prog.ops), ends),
+                      compute_busy=compute_busy, instr_end=instr_end)
+
+
+def attribute(ops: Iterable[int], ends: dict[int, int]) -> dict[int, int]:
+    """Cycles per hardware op (in program order) from the end cycle of each op's last compute
+    instruction: from the previous op's end to its own (0 for an op with no end)."""
+    out, prev = {}, 0
+    for op in ops:
+        end = ends.get(op, prev)
+        out[op] = end - prev
         prev = end
-    return Prediction(total=t + 2, per_op=per_op, compute_busy=compute_busy,
-                      instr_end=instr_end)
-
-
-def roofline(prog: Program) -> dict[int, int]:
-    """Per hardware op: max(MACs / lanes^2, external bytes / bus width), the ideal cycles."""
-    cfg = prog.cfg
-    out = {}
-    for op in prog.ops:
-        nbytes = sum(prog.instrs[i]["rows"] * prog.instrs[i]["row_beats"] for i in op.loads)
-        mem = nbytes  # beats
-        comp = op.macs / cfg.macs_per_cycle
-        out[op.index] = max(comp, mem)
     return out
+
+
+# ------------------------------------------------------------------------------ roofline
+@dataclass(frozen=True)
+class Roof:
+    """One operation's roofline terms, in cycles."""
+
+    compute: float  # MACs / lanes^2: the array fully used
+    memory: int  # bus beats of its LOADs and STOREs (weights, parameters, tables, bands)
+
+    @property
+    def cycles(self) -> float:
+        """The ideal cycles: the larger term."""
+        return max(self.compute, self.memory)
+
+    @property
+    def bound(self) -> str:
+        """``compute`` or ``memory``, the larger term; empty when both are 0."""
+        if not (self.compute or self.memory):
+            return ""
+        return "compute" if self.compute >= self.memory else "memory"
+
+
+def roofline(prog: Program) -> dict[int, Roof]:
+    """Per hardware op: MACs at the full array against the bus beats of its traffic."""
+    return {op.index: Roof(op.macs / prog.cfg.macs_per_cycle,
+                           sum(prog.instrs[i]["rows"] * prog.instrs[i]["row_beats"]
+                               for i in op.loads))
+            for op in prog.ops}
+
+
+# ------------------------------------------------------------------------------ measured
+@dataclass(frozen=True)
+class PerfRecord:
+    """One compute instruction's record from the RTL perf port."""
+
+    layer: int  # hardware op index (the instruction's layer field)
+    end: int  # cycle it finished
+    wait: int  # cycles it waited for a semaphore token
+    busy: int  # cycles it ran
+    mac: int  # cycles the PE array did MACs
+
+
+@dataclass(frozen=True)
+class PerfLog:
+    """The RTL perf port's log: ``perf.txt`` of a run, one line ``layer end wait busy mac``
+    per compute instruction (written by sim/tb/tb_top.v and sim/amaranth_run.py)."""
+
+    records: tuple[PerfRecord, ...]
+
+    @classmethod
+    def read(cls, path: str | Path) -> PerfLog:
+        """The records of ``path``; a line that is not five integers (one the simulator is
+        still writing) is skipped."""
+        recs = []
+        for line in Path(path).read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 5 and all(p.isdigit() for p in parts):
+                recs.append(PerfRecord(*map(int, parts)))
+        return cls(tuple(recs))
+
+    def _sum(self, what: str) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for r in self.records:
+            out[r.layer] = out.get(r.layer, 0) + getattr(r, what)
+        return out
+
+    @property
+    def busy(self) -> dict[int, int]:
+        """Compute busy cycles per hardware op."""
+        return self._sum("busy")
+
+    @property
+    def mac(self) -> dict[int, int]:
+        """MAC cycles per hardware op."""
+        return self._sum("mac")
+
+    @property
+    def ends(self) -> dict[int, int]:
+        """End cycle of each hardware op's last compute instruction."""
+        return {r.layer: r.end for r in self.records}
+
+    def op_cycles(self, prog: Program) -> dict[int, int]:
+        """Measured cycles per hardware op, attributed like :attr:`Prediction.per_op`."""
+        return attribute((op.index for op in prog.ops), self.ends)

@@ -28,10 +28,11 @@ import math
 from dataclasses import dataclass
 
 from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import HfaccelError
 
-__all__ = ["Band", "Staging", "UbAllocator", "NoRoom", "TARGET_BANDS", "gemm_bands", "dw_bands",
-           "gap_piece"]
+__all__ = ["Band", "BandPlan", "Slots", "Staging", "UbAllocator", "NoRoom", "TARGET_BANDS",
+           "gemm_bands", "dw_bands", "gap_bands"]
 
 # Bands per operation when the buffer allows more: the first band's load and the last band's
 # store are not overlapped with compute, so more bands hide more; depthwise halos and
@@ -64,16 +65,49 @@ class Band:
         return self.p1 - self.p0
 
 
-@dataclass
+@dataclass(frozen=True)
+class Slots:
+    """UB words of one staging slot per streamed map of an op (0: that map is not streamed).
+
+    Each streamed map gets two slots (ping-pong), laid out in this order: ``x``, ``skip``,
+    ``out``."""
+
+    x: int = 0
+    skip: int = 0
+    out: int = 0
+
+    @property
+    def words(self) -> int:
+        return 2 * (self.x + self.skip + self.out)
+
+    @property
+    def streamed(self) -> tuple[str, ...]:
+        """The op's maps in external memory: ``x`` input, ``skip``, ``out`` output."""
+        return tuple(r for r in ("x", "skip", "out") if getattr(self, r))
+
+
+@dataclass(frozen=True)
+class BandPlan:
+    """How an op on streamed maps runs: its row bands (a pool: pixel pieces), the staging
+    slots they need, and, for a depthwise conv, the channel groups per band."""
+
+    bands: tuple[Band, ...]
+    slots: Slots
+    groups: int = 0  # depthwise: channel groups per band (0: all of a weight chunk)
+
+
+@dataclass(frozen=True)
 class Staging:
-    """Two slots per streamed tensor, contiguous from ``addr`` (UB words)."""
+    """The staging slots of an op, contiguous from UB word ``addr``."""
 
     addr: int
-    slots: dict  # "x" | "skip" | "out" -> words per slot
+    slots: Slots
 
     def slot(self, which: str, k: int) -> int:
+        """UB word of slot ``k % 2`` of streamed map ``which`` (``x``, ``skip`` or ``out``)."""
         a = self.addr
-        for name, words in self.slots.items():
+        for name in ("x", "skip", "out"):
+            words = getattr(self.slots, name)
             if name == which:
                 return a + (k % 2) * words
             a += 2 * words
@@ -81,7 +115,7 @@ class Staging:
 
     @property
     def words(self) -> int:
-        return 2 * sum(self.slots.values())
+        return self.slots.words
 
 
 def ceil_to(n: int, m: int) -> int:
@@ -158,60 +192,47 @@ def _pick_rows(h: int, step: int, need, room: int, limit: int) -> int | None:
 
 
 def gemm_bands(*, h: int, w: int, x_dram: bool, skip_dram: bool, out_dram: bool, cx: int,
-               co: int, room: int, cfg: AccelConfig) -> tuple[list[Band], dict, int] | None:
+               co: int, room: int, cfg: AccelConfig) -> BandPlan | None:
     """Row bands of a pointwise GEMM (or the stem on its im2col input) over an ``h x w``
-    output with ``cx`` input and ``co`` output channel tiles, as (bands, staging slots, 0:
-    every channel in each band); None if no band fits ``room``."""
+    output with ``cx`` input and ``co`` output channel tiles, every channel in each band; None
+    if no band fits ``room``."""
     R = cfg.words_per_beat
     step = R // math.gcd(w, R) if out_dram else 1
 
-    def slots(n: int) -> dict:
+    def slots(n: int) -> Slots:
         pix = n * w
-        s = {}
-        if x_dram:
-            s["x"] = cx * (ceil_to(pix, R) + R)  # + R: loaded from the beat below
-        if skip_dram:
-            s["skip"] = co * (ceil_to(pix, R) + R)
-        if out_dram:
-            s["out"] = co * ceil_to(pix, R)
-        return s
+        return Slots(x=cx * (ceil_to(pix, R) + R) if x_dram else 0,  # + R: from the beat below
+                     skip=co * (ceil_to(pix, R) + R) if skip_dram else 0,
+                     out=co * ceil_to(pix, R) if out_dram else 0)
 
     def need(n):
-        return ceil_to(2 * sum(slots(n).values()), cfg.ub_banks)
+        return ceil_to(slots(n).words, cfg.ub_banks)
 
     n = _pick_rows(h, step, need, room, limit=0xFFFF // w)  # GEMM npix is 16 bits
     if n is None:
         return None
-    bands = [Band(r, min(h, r + n), r * w, min(h, r + n) * w, r, min(h, r + n))
-             for r in range(0, h, n)]
-    return bands, slots(n), 0
+    bands = tuple(Band(r, min(h, r + n), r * w, min(h, r + n) * w, r, min(h, r + n))
+                  for r in range(0, h, n))
+    return BandPlan(bands, slots(n))
 
 
 def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dram: bool,
-             out_dram: bool, groups: int, room: int,
-             cfg: AccelConfig) -> tuple[list[Band], dict, int] | None:
+             out_dram: bool, groups: int, room: int, cfg: AccelConfig) -> BandPlan | None:
     """Row bands of a depthwise conv (input ``h x w``, output ``ho x wo``, top/left padding
     ``pad``), each with its halo rows, over at most ``groups`` channel groups at a time (fewer
-    when a band of all of them does not fit: channels are independent in a depthwise conv).
-    Returns (bands, staging slots, groups per band), or None if no band fits ``room``."""
+    when a band of all of them does not fit: channels are independent in a depthwise conv);
+    None if no band fits ``room``."""
     R = cfg.words_per_beat
+    geo = DwGeometry(cfg.lanes, k, s)
     step = R // math.gcd(wo, R) if out_dram else 1
 
-    def rows_in(n: int) -> int:
-        return min(h, (n - 1) * s + k)
-
-    def slots(n: int, g: int) -> dict:
-        sl = {}
-        if x_dram:
-            sl["x"] = g * (ceil_to(rows_in(n) * w, R) + R)
-        if out_dram:
-            sl["out"] = g * ceil_to(n * wo, R)
-        return sl
+    def slots(n: int, g: int) -> Slots:
+        return Slots(x=g * (ceil_to(geo.rows_in(n, h) * w, R) + R) if x_dram else 0,
+                     out=g * ceil_to(n * wo, R) if out_dram else 0)
 
     g = groups
     while g >= 1:
-        n = _pick_rows(ho, step,
-                       lambda n, g=g: ceil_to(2 * sum(slots(n, g).values()), cfg.ub_banks),
+        n = _pick_rows(ho, step, lambda n, g=g: ceil_to(slots(n, g).words, cfg.ub_banks),
                        room, limit=4095)
         if n is not None:
             break
@@ -221,17 +242,18 @@ def dw_bands(*, h: int, w: int, ho: int, wo: int, k: int, s: int, pad: int, x_dr
     bands = []
     for r0 in range(0, ho, n):
         r1 = min(ho, r0 + n)
-        i0 = max(0, r0 * s - pad)
-        i1 = min(h, (r1 - 1) * s - pad + k)
-        bands.append(Band(r0, r1, r0 * wo, r1 * wo, i0, i1, padt=pad + i0 - r0 * s))
-    return bands, slots(n, g), g
+        i0, i1, padt = geo.band_rows(r0, r1, h=h, pad=pad)
+        bands.append(Band(r0, r1, r0 * wo, r1 * wo, i0, i1, padt=padt))
+    return BandPlan(tuple(bands), slots(n, g), g)
 
 
-def gap_piece(*, hw: int, room: int, cfg: AccelConfig) -> int | None:
-    """Pixels per piece of a pool over a map in DRAM: a power of two, whole beats, two slots
-    in ``room``; None if not even one beat's worth fits."""
+def gap_bands(*, hw: int, room: int, cfg: AccelConfig) -> BandPlan | None:
+    """Pieces of a pool over a map in DRAM: a power of two of pixels each, whole beats, two
+    slots in ``room``; None if not even one beat's worth fits."""
     R = cfg.words_per_beat
     p = min(hw, 1 << 16)
     while p >= R and ceil_to(2 * p, cfg.ub_banks) > room:
         p //= 2
-    return p if p >= R else None
+    if p < R:
+        return None
+    return BandPlan(tuple(Band(0, 0, p0, p0 + p, 0, 0) for p0 in range(0, hw, p)), Slots(x=p))

@@ -28,6 +28,7 @@ import numpy as np
 from hfaccel.accel.compiler import Program, compile_graph, from_words, pack_input
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
+from hfaccel.files import atomic_write_text
 from hfaccel.quant.ir import Graph
 
 __all__ = ["HwSimResult", "hw_sim", "run_rtl", "compare", "simulator_env"]
@@ -350,7 +351,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     """The whole job; returns the report (also written to ``out_dir / 'report.json'``)."""
     import onnx
 
-    from hfaccel.accel.perf import roofline, simulate
+    from hfaccel.accel.perf import PerfLog, roofline, simulate
     from hfaccel.quant.check import ort_session, with_quantized_outputs
     from hfaccel.quant.data import load_data
     from hfaccel.quant.reference import run_reference
@@ -392,19 +393,8 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
         want_ref = {k: v[n] for k, v in ref.items()}
         vs_ort = compare(prog, Path(res["files"]["trace"]), want_ort)
         vs_ref = compare(prog, Path(res["files"]["trace"]), want_ref)
-        perf = [tuple(map(int, ln.split())) for ln in open(res["files"]["perf"])]
-        ends: dict[int, int] = {}
-        busy: dict[int, int] = {}
-        macc: dict[int, int] = {}
-        for layer, t_end, _wait, b, mac in perf:
-            ends[layer] = t_end
-            busy[layer] = busy.get(layer, 0) + b
-            macc[layer] = macc.get(layer, 0) + mac
-        op_cycles = {}
-        prev = 0
-        for op in prog.ops:
-            op_cycles[op.index] = ends.get(op.index, prev) - prev
-            prev = ends.get(op.index, prev)
+        perf = PerfLog.read(res["files"]["perf"])
+        ends = perf.ends
         logits_ly = graph[graph.output]
         top_ort = int(np.argmax(want_ort[graph.output]))
         rtl_logits = next(r for r in vs_ort if r.name == logits_ly.name)
@@ -433,9 +423,8 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             res["waves"] = str(work / "waves" / "waves.vcd")
             log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
                 + (" (FST format under Icarus)" if sim == "icarus" else ""))
-        res["op_cycles"] = op_cycles
-        res["op_busy"] = busy
-        res["op_mac_cycles"] = macc
+        res["op_cycles"] = perf.op_cycles(prog)
+        res["op_busy"] = perf.busy
     # per IR layer: cycles of its hardware op go to the op's main layer (fused ones show 0)
     L2 = cfg.macs_per_cycle
     last = sims[-1]
@@ -446,7 +435,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             main = name == op.name
             cyc = last["op_cycles"][op.index] if main else 0
             row.update(cycles=cyc, cycles_predicted=pred.per_op[op.index] if main else 0,
-                       roofline_cycles=round(roof[op.index]) if main else 0,
+                       roofline_cycles=round(roof[op.index].cycles) if main else 0,
                        utilization=round(op.macs / (cyc * L2), 4) if main and cyc else 0.0,
                        fused_into=None if main else op.name)
             layers.append(row)
@@ -454,20 +443,21 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     layers.sort(key=lambda r: order[r["name"]])
     total_macs = graph.macs
     cycles = last["cycles"]
+    roof_total = sum(r.cycles for r in roof.values())
     bit_exact = all(r["bit_exact"] and r["bit_exact_reference"] for r in layers)
     report = {
         "model": meta.get("model", str(onnx_path)), "onnx": str(onnx_path),
         "hw": cfg.as_dict(), "images": images, "data": data,
         "bit_exact": bit_exact,
         "tiling": {"spilled_maps": len(prog.spilled),
-                   "banded_ops": sum(op.plan["bands"] > 1 for op in prog.ops),
+                   "banded_ops": sum(op.n_bands > 1 for op in prog.ops),
                    "ub_peak_kib": round(prog.ub_peak_words * cfg.word_bytes / 1024, 1)},
         "per_image": per_image,
         "layers": layers,
         "total": {"macs": total_macs, "cycles": cycles, "cycles_predicted": pred.total,
                   "utilization": round(total_macs / (cycles * L2), 4),
-                  "roofline_cycles": round(sum(roof.values())),
-                  "cycles_over_roofline": round(cycles / max(1, sum(roof.values())), 3),
+                  "roofline_cycles": round(roof_total),
+                  "cycles_over_roofline": round(cycles / max(1, roof_total), 3),
                   "counters": {k: last[k] for k in ("cmp_busy", "cmp_wait", "ld_busy",
                                                     "mac_cycles", "instrs")}},
         "sim": {"simulator": sim, "wall_s": round(time.perf_counter() - t_all, 1),
@@ -476,8 +466,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
                 "cycles_per_s": round(sum(s["cycles"] for s in sims)
                                       / max(1e-9, sum(s["run_wall_s"] for s in sims)))},
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     from hfaccel.accel.report import write_reports  # reports/: utilization, tiling, plots
 
     write_reports(prog, pred, out_dir / "reports", measured=report,

@@ -1,5 +1,6 @@
-"""Reports (accel/report.py): golden CSVs, columns that add up, predicted vs measured, plots,
-the design-space sweep, and clear errors for bad input. Analytic only: no RTL, a few seconds.
+"""Reports (accel/report/): golden CSVs, plain CSVs with JSON sidecars, columns that add up,
+predicted vs measured, plots, the design-space sweep, the per-config report folder, and clear
+errors for bad input. Analytic only: no RTL, a few seconds.
 
 Regenerate the golden files after an intended change with
 ``HFACCEL_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_report.py -k golden``.
@@ -7,6 +8,7 @@ Regenerate the golden files after an intended change with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hfaccel.accel.compiler import compile_graph
-from hfaccel.accel.config import DEFAULT, SMALL
+from hfaccel.accel.config import DEFAULT, SMALL, get_preset
 from hfaccel.accel.perf import roofline, simulate
 from hfaccel.accel.report import (
     STORE_ROW,
@@ -55,7 +57,8 @@ def _num(v: str) -> float:
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_golden_reports(tmp_path, name):
     rep = write_reports(_prog(name), None, tmp_path, model=name, plots=False)
-    assert set(rep.files) == {"utilization", "tiling", "summary"}
+    assert set(rep.files) == {"utilization", "tiling", "summary", "utilization_json",
+                              "tiling_json"}
     for f in ("utilization.csv", "tiling.csv"):
         got = (tmp_path / f).read_text()
         want = GOLDEN / name / f
@@ -66,24 +69,40 @@ def test_golden_reports(tmp_path, name):
         assert got == want.read_text(), f"{f} of {name} differs from {want}"
 
 
-def test_csv_headers_document_every_column(tmp_path):
-    write_reports(_prog("block-s1"), None, tmp_path, plots=False)
+def test_plain_csvs_and_sidecars_document_every_column(tmp_path):
+    prog = _prog("block-s1")
+    write_reports(prog, None, tmp_path, model="block-s1", plots=False)
     docs = (REPO / "docs" / "reports.md").read_text()
     for f, cols in (("utilization.csv", UTIL_COLUMNS), ("tiling.csv", TILING_COLUMNS)):
-        text = (tmp_path / f).read_text()
+        lines = (tmp_path / f).read_text().splitlines()
+        # plain CSV: the header first, then one line per operation and the store, nothing else
+        assert lines[0] == ",".join(c for c, _ in cols)
+        assert len(lines) == 1 + len(prog.ops) + 1
         assert list(read_csv(tmp_path / f)[0]) == [c for c, _ in cols]
+        side = json.loads((tmp_path / f).with_suffix(".json").read_text())
+        assert side["table"] == f and side["columns"] == dict(cols)
+        assert side["model"] == "block-s1" and side["hw"] == json.loads(prog.cfg.to_json())
+        assert side["title"].endswith("block-s1 on small (8 lanes, 8x8 PEs, bus 16 B, UB 128 "
+                                      "KiB, 8 banks, WGT 64 tiles, PRM 64 words)")
+        assert side["cycles_measured_from"] is None
         for c, _ in cols:
-            assert f"#   {c}: " in text
             assert f"`{c}`" in docs, f"docs/reports.md does not define {c}"
     for c, _ in SWEEP_COLUMNS:
         assert f"`{c}`" in docs, f"docs/reports.md does not define sweep column {c}"
 
 
 # ------------------------------------------------------------------------------ sums
+TILED = SMALL.replace(name="small-ub8", ub_kib=8)  # a quarter of the maps' peak: banded ops
+
+
 @pytest.mark.parametrize("name, cfg", [("block-s1", SMALL), ("block-s2", SMALL),
-                                       ("block-s1", DEFAULT)])
+                                       ("block-s1", DEFAULT), ("tiled", TILED)])
 def test_columns_add_up(tmp_path, name, cfg):
-    prog = _prog(name, cfg)
+    if name == "tiled":
+        prog = compile_graph(random_block_net(4, res=32, c_stem=16, k=5)[0], cfg)
+        assert prog.spilled and any(op.n_bands > 1 for op in prog.ops)
+    else:
+        prog = _prog(name, cfg)
     pred = simulate(prog)
     write_reports(prog, pred, tmp_path, plots=False)
     util = read_csv(tmp_path / "utilization.csv")
@@ -97,8 +116,9 @@ def test_columns_add_up(tmp_path, name, cfg):
     for r in ops:
         assert int(r["busy_pred"]) + int(r["stall_pred"]) == int(r["cycles_pred"])
         assert int(r["busy_pred"]) == pred.compute_busy[int(r["index"])]
-        assert float(r["roofline_cycles"]) == pytest.approx(roofline(prog)[int(r["index"])],
-                                                            abs=0.05)
+        roof = roofline(prog)[int(r["index"])]
+        assert float(r["roofline_cycles"]) == pytest.approx(roof.cycles, abs=0.05)
+        assert r["bound"] == roof.bound
         if int(r["macs"]):
             L2 = cfg.macs_per_cycle
             assert float(r["util_pred_pct"]) == pytest.approx(
@@ -114,8 +134,10 @@ def test_columns_add_up(tmp_path, name, cfg):
               if i.op in ("LOAD", "STORE"))
     assert sum(_num(r["ext_read_bytes"]) + _num(r["ext_write_bytes"]) for r in til) == dma
     assert sum(_num(r["instr_bytes"]) for r in til) == len(prog.instrs) * cfg.instr_bytes
-    # the allocator replay finds the compiler's peak
+    # the UB words live per op are the allocator's own (band staging bank-aligned as
+    # allocated): their maximum is the compiler's peak
     assert max(_num(r["ub_live_bytes"]) for r in til) == prog.ub_peak_words * cfg.word_bytes
+    assert all(_num(r["ub_op_bytes"]) <= _num(r["ub_live_bytes"]) for r in til[:-1])
     assert all(0 <= _num(r[k]) <= 100 for r in til for k in ("ub_occ_pct", "wgt_occ_pct",
                                                              "prm_occ_pct", "tbl_occ_pct"))
 
@@ -124,24 +146,30 @@ def test_mapping_efficiency_and_tiling_definitions():
     # 16 channels on 32 lanes: half of the array holds real work
     graph, _ = random_block_net(0)  # c_stem 16, expand 2
     rep = build_report(compile_graph(graph, DEFAULT))
-    u = {r["layer"]: r for r in rep.util}
-    assert u["b.expand"]["mapping_eff_pct"] == 50.0  # 16 in x 32 out on one 32x32 tile
-    assert u["stem"]["mapping_eff_pct"] == pytest.approx(100 * 27 * 16 / (32 * 32), abs=0.01)
-    assert u["b.dw"]["mapping_eff_pct"] == 100.0  # 32 channels, 8x8 flat: 64 pixels / 2 blocks
+    u = {r.layer: r for r in rep.util}
+    assert u["b.expand"].mapping_eff_pct == 50.0  # 16 in x 32 out on one 32x32 tile
+    assert u["stem"].mapping_eff_pct == pytest.approx(100 * 27 * 16 / (32 * 32), abs=0.01)
+    assert u["b.dw"].mapping_eff_pct == 100.0  # 32 channels, 8x8 flat: 64 pixels / 2 blocks
+    assert "mapping 50% (16 in x 32 out channels on 1x1 tiles of 32)" in u["b.expand"].why
     # 8-lane row mode on a 4x4 output: 4 of 8 pixel lanes per block
     rep = build_report(_prog("block-s2"))
-    u = {r["layer"]: r for r in rep.util}
-    t = {r["layer"]: r for r in rep.tiling}
+    u = {r.layer: r for r in rep.util}
+    t = {r.layer: r for r in rep.tiling}
     dw = t["b.dw"]
-    assert dw["dw_mode"] == "row" and dw["n_pix_tiles"] == 4 and dw["n_cin_tiles"] == 3
-    assert u["b.dw"]["mapping_eff_pct"] == 50.0
+    assert dw.dw_mode == "row" and dw.n_pix_tiles == 4 and dw.n_cin_tiles == 3
+    assert u["b.dw"].mapping_eff_pct == 50.0
+    assert "mapping 50% (24 channels, 4x4 outputs in 4 row blocks of 8)" in u["b.dw"].why
     # window words: 3 groups x 4 blocks x 5 rows x (2 x 8 + 5 - 1) words, input 3 x 64 words
-    assert dw["dw_window_words"] == 3 * 4 * 5 * 20 and dw["halo_factor"] == 6.25
+    assert dw.dw_window_words == 3 * 4 * 5 * 20 and dw.halo_factor == 6.25
     stem = t["stem"]
-    assert stem["n_cin_tiles"] == 4 and stem["n_cout_tiles"] == 2  # im2col 27 -> 4 tiles of 8
-    assert stem["ext_in_bytes"] == 4 * 64 * 8  # the im2col input, padded to 32 channels
-    assert stem["min_bytes"] == 12 * 27 + 5 * 12 + 256 + 3 * 16 * 16
-    assert u["b.se.pool"]["mapping_eff_pct"] is None and u["b.se.pool"]["bound"] == ""
+    assert stem.n_cin_tiles == 4 and stem.n_cout_tiles == 2  # im2col 27 -> 4 tiles of 8
+    assert stem.ext_in_bytes == 4 * 64 * 8  # the im2col input, padded to 32 channels
+    assert stem.min_bytes == 12 * 27 + 5 * 12 + 256 + 3 * 16 * 16
+    assert u["b.se.pool"].mapping_eff_pct is None and u["b.se.pool"].bound == ""
+    assert u["b.se.pool"].why.startswith("pooling: wide UB reads, no MACs")
+    # rows are frozen: a report is a value, not a record to patch
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        u["stem"].macs = 0
 
 
 # ------------------------------------------------------------------------------ measured
@@ -174,9 +202,9 @@ def test_predicted_and_measured_side_by_side(tmp_path):
         assert float(r["cycles_err_pct"]) == pytest.approx(100 * (p - m) / m, abs=0.006)
         assert int(r["stall_meas"]) == m - int(r["busy_meas"])
     T = rep.totals
-    assert T["cycles_meas"] == meas["total"]["cycles"]
-    assert T["cycles_err_pct"] == pytest.approx(100 * (pred.total - T["cycles_meas"])
-                                                / T["cycles_meas"], abs=0.006)
+    assert T.cycles_meas == meas["total"]["cycles"]
+    assert T.cycles_err_pct == pytest.approx(100 * (pred.total - T.cycles_meas)
+                                             / T.cycles_meas, abs=0.006)
     summary = (tmp_path / "summary.md").read_text()
     assert "Predicted vs measured" in summary and "measured" in summary
     # a report of another program is refused, not silently mixed in
@@ -202,12 +230,47 @@ def test_load_measured_from_a_hw_sim_folder(tmp_path):
     rep_json, busy, note = load_measured(prog, tmp_path)
     assert rep_json == meas and busy == pred.compute_busy and "measured cycles" in note
     rep = build_report(prog, pred, measured=rep_json, measured_busy=busy)
-    assert all(r["stall_meas"] == r["stall_pred"] for r in rep.util[:-1])
+    assert all(r.stall_meas == r.stall_pred for r in rep.util[:-1])
     # a report.json of another hardware config is ignored with a note
     (tmp_path / "report.json").write_text(json.dumps(_fake_measured(
         prog, pred, hw=DEFAULT.as_dict())))
     rep_json, busy, note = load_measured(prog, tmp_path)
     assert rep_json is None and "is for hardware 'default', not 'small'" in note
+
+
+def test_cli_report_of_an_override_config_uses_its_own_folder(tmp_path, monkeypatch, capsys):
+    """``hfaccel report HF3 --hw default,ub_kib=128`` writes build/hf3-default-ub_kib128/reports/
+    and takes that folder's measured report.json (accel/paths.run_dir, as hw-sim does), never
+    the default hardware's build/hf3/report.json."""
+    from hfaccel.accel.report.models import load_graph
+    from hfaccel.cli import main
+
+    monkeypatch.chdir(REPO)
+    _, graph = load_graph("HF3")  # quantized once, cached under build/hf3/quant
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build" / "hf3").mkdir(parents=True)
+    (tmp_path / "build" / "hf3" / "quant").symlink_to(REPO / "build" / "hf3" / "quant")
+    cfg = get_preset("default,ub_kib=128")
+    prog = compile_graph(graph, cfg)
+    pred = simulate(prog)
+    run = tmp_path / "build" / "hf3-default-ub_kib128"
+    run.mkdir()
+    meas = _fake_measured(prog, pred, scale=1.05)
+    (run / "report.json").write_text(json.dumps(meas))
+    # a run of the default hardware beside it: not this config's
+    default = compile_graph(graph, DEFAULT)
+    (tmp_path / "build" / "hf3" / "report.json").write_text(json.dumps(
+        _fake_measured(default, simulate(default))))
+    assert main(["report", "HF3", "--hw", "default,ub_kib=128", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "measured cycles from build/hf3-default-ub_kib128/report.json" in out
+    assert "wrote build/hf3-default-ub_kib128/reports/" in out
+    assert not (tmp_path / "build" / "hf3" / "reports").exists()
+    util = read_csv(run / "reports" / "utilization.csv")
+    assert sum(int(r["cycles_meas"]) for r in util) == meas["total"]["cycles"]
+    side = json.loads((run / "reports" / "utilization.json").read_text())
+    assert side["cycles_measured_from"] == "build/hf3-default-ub_kib128/report.json"
+    assert side["hw"]["name"] == "default-ub_kib128" and side["hw"]["ub_kib"] == 128
 
 
 # ------------------------------------------------------------------------------ plots
@@ -231,17 +294,20 @@ def test_sweep_records_configs_that_do_not_map(tmp_path):
     configs = [SMALL, SMALL.replace(name="small-2x", lanes=16, bus_bytes=32, ub_banks=16),
                SMALL.replace(name="tiny-ub", ub_kib=1)]
     rows = sweep_graphs({"block": graph}, configs, tmp_path)
-    by = {r["config"]: r for r in rows}
-    assert by["small"]["status"] == "ok" and by["small-2x"]["status"] == "ok"
-    assert by["small"]["preset"] == "small"
-    assert by["tiny-ub"]["status"] == "compile error"
-    assert "unified buffer" in by["tiny-ub"]["error"]
-    assert by["small"]["cycles"] == simulate(compile_graph(graph, SMALL)).total
-    assert by["small-2x"]["mac_units"] == 256 and by["small"]["mac_units"] == 64
-    assert by["small-2x"]["cycles"] < by["small"]["cycles"]
-    assert by["small"]["pareto"] == 1 and by["tiny-ub"]["pareto"] == 0
+    by = {r.config: r for r in rows}
+    assert by["small"].status == "ok" and by["small-2x"].status == "ok"
+    assert by["small"].preset == "small"
+    assert by["tiny-ub"].status == "compile error"
+    assert "unified buffer" in by["tiny-ub"].error
+    assert by["small"].cycles == simulate(compile_graph(graph, SMALL)).total
+    assert by["small-2x"].mac_units == 256 and by["small"].mac_units == 64
+    assert by["small-2x"].cycles < by["small"].cycles
+    assert by["small"].pareto == 1 and by["tiny-ub"].pareto == 0
     got = read_csv(tmp_path / "sweep.csv")
     assert [r["config"] for r in got] == [c.name for c in configs]
+    assert got[2]["cycles"] == "" and got[0]["cycles"] == str(by["small"].cycles)
+    side = json.loads((tmp_path / "sweep.json").read_text())
+    assert side["columns"] == dict(SWEEP_COLUMNS) and side["configs"] == list(by)
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -263,10 +329,10 @@ def test_sweep_of_zoo_models(tmp_path, monkeypatch):
     # here (~15 s each)
     monkeypatch.chdir(REPO)
     rows = sweep(["HF4", "hf5"], [DEFAULT, SMALL], tmp_path, plots=False)
-    by = {(r["model"], r["config"]): r for r in rows}
-    assert by["hf4", "default"]["status"] == "ok" and by["hf4", "default"]["preset"] == "default"
-    assert by["hf5", "small"]["status"] == "compile error"  # 128 KiB UB, 4 KiB of weights
-    assert "raise" in by["hf5", "small"]["error"]
+    by = {(r.model, r.config): r for r in rows}
+    assert by["hf4", "default"].status == "ok" and by["hf4", "default"].preset == "default"
+    assert by["hf5", "small"].status == "compile error"  # 128 KiB UB, 4 KiB of weights
+    assert "raise" in by["hf5", "small"].error
 
 
 # ------------------------------------------------------------------------------ errors

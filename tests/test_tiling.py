@@ -16,7 +16,7 @@ import pytest
 from hfaccel.accel.compiler import compile_graph
 from hfaccel.accel.config import SMALL, get_preset
 from hfaccel.accel.perf import simulate
-from hfaccel.accel.tiling import dw_bands, gap_piece, gemm_bands
+from hfaccel.accel.tiling import Band, Slots, Staging, dw_bands, gap_bands, gemm_bands
 from hfaccel.errors import ConfigError
 from hfaccel.quant.reference import run_reference
 from hfaccel.sim.hwsim import compare, run_rtl
@@ -34,8 +34,8 @@ def test_dw_bands_cover_every_window(h, k, s, room):
                     groups=1, room=room, cfg=SMALL)
     if plan is None:
         return
-    bands, slots, groups = plan
-    assert 2 * sum(slots.values()) <= room and groups == 1
+    bands = plan.bands
+    assert plan.slots.words <= room and plan.groups == 1
     assert [b.r0 for b in bands] == sorted({b.r0 for b in bands}) and bands[0].r0 == 0
     assert bands[-1].r1 == ho and all(a.r1 == b.r0 for a, b in zip(bands, bands[1:]))
     R = SMALL.words_per_beat
@@ -54,10 +54,12 @@ def test_dw_bands_cover_every_window(h, k, s, room):
 
 def test_gemm_bands_align_stores_to_beats_for_odd_widths():
     cfg = SMALL.replace(name="b4", bus_bytes=32)  # 4 words per beat
-    bands, slots, _ = gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1,
-                              co=2, room=10_000, cfg=cfg)
+    plan = gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1, co=2,
+                      room=10_000, cfg=cfg)
+    bands = plan.bands
     assert all(b.p0 % 4 == 0 for b in bands) and bands[-1].p1 == 63
-    assert slots["out"] == 2 * -(-max(b.npix for b in bands) // 4) * 4
+    assert plan.slots.out == 2 * -(-max(b.npix for b in bands) // 4) * 4
+    assert plan.slots.streamed == ("x", "out") and plan.slots.skip == 0
     assert gemm_bands(h=9, w=7, x_dram=True, skip_dram=False, out_dram=True, cx=1, co=2,
                       room=10, cfg=cfg) is None
 
@@ -65,15 +67,22 @@ def test_gemm_bands_align_stores_to_beats_for_odd_widths():
 def test_dw_bands_split_channel_groups_before_rows_run_out():
     kw = dict(h=16, w=16, ho=16, wo=16, k=5, s=1, pad=2, x_dram=True, out_dram=True,
               cfg=SMALL)
-    bands, slots, g = dw_bands(groups=8, room=1000, **kw)
-    assert g == 4 and 2 * sum(slots.values()) <= 1000
-    assert dw_bands(groups=8, room=100_000, **kw)[2] == 8
+    plan = dw_bands(groups=8, room=1000, **kw)
+    assert plan.groups == 4 and plan.slots.words <= 1000
+    assert dw_bands(groups=8, room=100_000, **kw).groups == 8
 
 
 def test_gap_pieces_are_powers_of_two():
-    assert gap_piece(hw=256, room=10_000, cfg=SMALL) == 256
-    assert gap_piece(hw=256, room=200, cfg=SMALL) == 64
-    assert gap_piece(hw=256, room=2, cfg=SMALL) is None
+    assert gap_bands(hw=256, room=10_000, cfg=SMALL).bands == (Band(0, 0, 0, 256, 0, 0),)
+    plan = gap_bands(hw=256, room=200, cfg=SMALL)
+    assert [b.npix for b in plan.bands] == [64] * 4 and plan.slots == Slots(x=64)
+    assert gap_bands(hw=256, room=2, cfg=SMALL) is None
+
+
+def test_staging_slots_follow_each_other():
+    st = Staging(100, Slots(x=10, out=4))
+    assert [st.slot("x", k) for k in range(3)] == [100, 110, 100]
+    assert [st.slot("out", k) for k in range(2)] == [120, 124] and st.words == 28
 
 
 def test_hw_override_names_the_config():
@@ -89,7 +98,7 @@ def test_hw_override_names_the_config():
 def test_fitting_networks_are_not_tiled():
     graph, _ = random_block_net(3)
     prog = compile_graph(graph, SMALL)
-    assert not prog.spilled and all(op.plan["bands"] == 1 for op in prog.ops)
+    assert not prog.spilled and all(op.n_bands == 1 and op.stream is None for op in prog.ops)
 
 
 @pytest.mark.parametrize("kib", [8, 16])
@@ -116,7 +125,7 @@ def _run(tmp_path, seed, res, c, k, s, kib, sim):
     ref = run_reference(graph, x)
     prog = compile_graph(graph, SMALL.replace(name=f"small-ub{kib}", ub_kib=kib))
     assert prog.spilled
-    assert any(op.plan["bands"] > 1 for op in prog.ops if op.kind == "dw")
+    assert any(op.n_bands > 1 for op in prog.ops if op.kind == "dw")
     res_ = run_rtl(prog, ref["input.q"][0], sim=sim, work=tmp_path, log=lambda *_: None)
     assert res_["status"] == 0 and not res_["timed_out"], res_
     rows = compare(prog, Path(res_["files"]["trace"]), {n: v[0] for n, v in ref.items()})

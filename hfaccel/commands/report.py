@@ -60,16 +60,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({len(bad)} grid points skipped: invalid AccelConfig)")
     rows = sweep(models, configs, args.out, mac_bytes=args.mac_bytes, plots=not args.no_plots,
                  log=print)
-    for m in dict.fromkeys(r["model"] for r in rows):
-        rs = [r for r in rows if r["model"] == m]
-        ok = [r for r in rs if r["status"] == "ok"]
-        front = sorted((r for r in ok if r["pareto"]), key=lambda r: r["area_proxy"])
+    for m in dict.fromkeys(r.model for r in rows):
+        rs = [r for r in rows if r.model == m]
+        ok = [r for r in rs if r.status == "ok"]
+        front = sorted((r for r in ok if r.pareto), key=lambda r: r.area_proxy)
         print(f"{m}: {len(ok)} of {len(rs)} configs map; Pareto front (area proxy MiB, "
               "cycles, utilization):")
         for r in front:
-            print(f"    {r['config']:<26} {r['area_proxy'] / 2 ** 20:7.2f} {r['cycles']:>10,} "
-                  f"{r['util_pct']:6.1f}%" + (f"  ({r['preset']})" if r["preset"] else ""))
-    print(f"wrote {args.out}/sweep.csv" + ("" if args.no_plots else " and pareto.png")
+            print(f"    {r.config:<26} {r.area_proxy / 2 ** 20:7.2f} {r.cycles:>10,} "
+                  f"{r.util_pct:6.1f}%" + (f"  ({r.preset})" if r.preset else ""))
+    print(f"wrote {args.out}/sweep.csv, sweep.json" + ("" if args.no_plots else ", pareto.png")
           + f" in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -78,17 +78,18 @@ def register(sub) -> None:
     """Register ``hfaccel report`` and ``hfaccel sweep`` on the CLI's sub-parsers."""
     p = sub.add_parser("report", help="per-layer utilization, tiling and traffic reports",
                        description="Compiles the model for a hardware config, predicts cycles "
-                                   "analytically (no RTL) and writes build/<model>/reports/: "
-                                   "utilization.csv, tiling.csv, summary.md and plots. "
-                                   "Measured cycles come from a previous hw-sim's "
-                                   "report.json on the same config.")
+                                   "analytically (no RTL) and writes build/<model>/reports/ "
+                                   "(build/<model>-<hw>/reports/ for other hardware): "
+                                   "utilization.csv, tiling.csv (with JSON sidecars), "
+                                   "summary.md and plots. Measured cycles come from a "
+                                   "previous hw-sim's report.json on the same config.")
     add_model_arguments(p)
     add_quant_arguments(p)
     p.add_argument("--onnx", help="a QCDQ ONNX file instead of a zoo model")
     p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.add_argument("--report-dir", help="output folder (default build/<model>/reports)")
+    p.add_argument("--report-dir", help="output folder (default build/<model>[-<hw>]/reports)")
     p.add_argument("--measured", help="a hw-sim report.json with measured cycles (default: "
-                                      "build/<model>/report.json when it matches)")
+                                      "build/<model>[-<hw>]/report.json when it matches)")
     p.add_argument("--analytic", action="store_true", help="ignore any measured report")
     p.add_argument("--no-plots", action="store_true", help="CSVs and summary only")
     p.set_defaults(func=cmd_report)
