@@ -184,10 +184,6 @@ class Program:
     input_load: int | None = None  # the LOAD of a UB-resident network input
 
     @property
-    def prog_beat(self) -> int:
-        return 0
-
-    @property
     def computes(self) -> list[int]:
         return [i for i, ins in enumerate(self.instrs) if ins.op in ("GEMM", "DW", "GAP")]
 

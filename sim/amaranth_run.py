@@ -40,7 +40,7 @@ def run_amaranth(prog: Program, x_codes: np.ndarray, work: Path, *, latency: int
     async def bench(ctx):
         pipe: deque = deque([None] * latency)
         ctx.set(dut.req_ready, 1)
-        ctx.set(dut.prog, prog.prog_beat)
+        ctx.set(dut.prog, 0)  # the compiler places the program at beat 0 of the image
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

