@@ -87,9 +87,9 @@ def simulator_env(sim: str):
     cannot be found is a clear error.
 
     ``WAVES`` is hidden: cocotb's runner lets that variable override its ``waves`` argument,
-    and ``make hw-sim WAVES=1`` exports it, which would trace the whole run (or, in Verilator,
-    fail: the cached simulator is built without tracing); waveforms are asked for by argument
-    only (``hw_sim(waves=True)`` re-runs the first failing layer with one).
+    and ``make hw-sim WAVES=1`` exports it, which would rebuild the shared simulator with
+    tracing and dump the whole run; waveforms are asked for by argument only
+    (``hw_sim(waves=True)`` re-runs the first failing layer with one).
     """
     old_path, old_mf = os.environ["PATH"], os.environ.get("MAKEFLAGS")
     old_waves = os.environ.pop("WAVES", None)

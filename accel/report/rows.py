@@ -252,6 +252,14 @@ def _fused(op: HwOp) -> str:
                     if ly is not None)
 
 
+def _band_rows(op: HwOp, h: int) -> int:
+    """Output rows per band (a pool: pixels per piece); all ``h`` rows when nothing streams."""
+    if op.stream is None:
+        return h
+    b = op.stream.bands[0]
+    return b.npix if op.kind == "gap" else b.r1 - b.r0
+
+
 def _aligned(words: int, banks: int) -> int:
     return -(-words // banks) * banks
 
@@ -360,10 +368,7 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
         # ---- geometry
         staging = op.staging.words if op.staging else 0
         stream = {"streamed": " ".join(op.stream.slots.streamed) if op.stream else "",
-                  "n_bands": op.n_bands,
-                  "band_rows": (o.h if not op.stream else op.stream.bands[0].npix
-                                if op.kind == "gap" else op.stream.bands[0].r1
-                                - op.stream.bands[0].r0),
+                  "n_bands": op.n_bands, "band_rows": _band_rows(op, o.h),
                   "staging_bytes": staging * cfg.word_bytes}
         mapping, kernel = None, "global"
         shape = _Shape()
