@@ -95,19 +95,24 @@ def session(model: onnx.ModelProto, cfg: OrtConfig = GOLDEN):
                                 providers=["CPUExecutionProvider"])
 
 
-def u8s8_probe_model(channels: int = 16, size: int = 4) -> onnx.ModelProto:
+def u8s8_probe_model(channels: int = 16, size: int = 4, weight: int = 127) -> onnx.ModelProto:
     """A QCDQ 1x1 conv whose uint8 x int8 pair sums overflow int16 on saturating kernels.
 
     Input codes near 127 (real values near 1, exponent 7) become uint8 codes near 255 after
-    onnxruntime's uint8 rewrite; output channel ``c`` has every weight ``+127`` (even ``c``) or
-    ``-127`` (odd ``c``), so each pair of products is +-64516 > 32767. The exact accumulator
-    (``channels * 127 * 127`` at most, exponent 14) fits int8 at exponent 3 (126 for 16 input
-    channels). The graph is within the contract, so :func:`hfaccel.quant.ir.lower` accepts it.
+    onnxruntime's uint8 rewrite; output channel ``c`` has every weight ``+weight`` (even ``c``)
+    or ``-weight`` (odd ``c``), so with the default 127 each pair of products reaches
+    2 * 255 * 127 = 64770 > 32767; with ``weight`` 64 or less it never exceeds 32640. The exact
+    accumulator (``channels * 127 * weight`` at most, exponent 14) fits int8 at exponent 3 for
+    up to 16 input channels (126 for 16). The graph is within the contract, so
+    :func:`hfaccel.quant.ir.lower` accepts it.
     """
+    if not 0 < weight <= 127 or not 0 < channels <= 16:
+        raise ValueError("u8s8_probe_model: 0 < weight <= 127, 0 < channels <= 16")
     co = 8
     sign = np.where(np.arange(co) % 2 == 0, 1, -1).astype(np.int8)
-    w = (np.full((co, channels, 1, 1), 127, np.int8) * sign[:, None, None, None]).astype(np.int8)
-    f_out = 3 if channels <= 16 else 2
+    w = (np.full((co, channels, 1, 1), weight, np.int8) * sign[:, None, None, None])
+    w = w.astype(np.int8)
+    f_out = 3
     inits = [
         numpy_helper.from_array(np.array(2.0 ** -7, np.float32), "x_scale"),
         numpy_helper.from_array(np.array(0, np.int8), "x_zp"),

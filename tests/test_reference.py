@@ -149,7 +149,9 @@ def test_cli_check_reference_on_an_onnx_file(exported, capsys):
     _, path, _ = exported
     assert main(["check-reference", "--onnx", str(path), "--images", "2"]) == 0
     out = capsys.readouterr().out
-    assert "PASS:" in out and "bit-exact (0 LSB)" in out
+    assert "PASS:" in out and "bit-exact (0 LSB)" in out and "golden session" in out
+    assert "deployment agreement (not part of the verdict)" in out and "CPU " in out
+    assert main(["check-reference", "--onnx", str(path), "--weight-bits", "7"]) == 2
 
 
 def test_check_reference_reports_the_first_mismatch(exported):
@@ -166,3 +168,22 @@ def test_check_reference_reports_the_first_mismatch(exported):
     assert not res.bit_exact
     assert res.mismatches[0].layer == layer.name
     assert "first at index" in res.verdict() and res.verdict().startswith("FAIL")
+
+
+def test_seven_bit_weights_stay_in_the_contract(tmp_path, images):
+    """--weight-bits 7: codes -64..63 (onnxruntime's fused kernels cannot saturate on them), the
+    same IR, reference and compiler; recorded in model.json and its cache key."""
+    from hfaccel.accel.compiler import compile_graph
+    from hfaccel.accel.config import SMALL as SMALL_HW
+    from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
+
+    path, graph, meta = quantize_to_onnx(SMALL, tmp_path, images=32, weight_bits=7)
+    assert meta["weight_bits"] == 7 and meta["cache_key"]["weight_bits"] == 7
+    w = np.concatenate([ly.weight.ravel() for ly in graph.layers if ly.op == "conv"])
+    assert w.min() >= -64 and w.max() <= 63 and np.abs(w).max() >= 60
+    res = check_reference(onnx.load(str(path)), graph, images)
+    assert res.bit_exact, res.verdict()
+    assert compile_graph(graph, SMALL_HW).ops  # the compiler takes it unchanged
+    assert default_out_dir("hf3", 7).as_posix() == "build/hf3-w7/quant"
+    with pytest.raises(HfaccelError, match="weight bits must be an integer from 2 to 8"):
+        quantize_to_onnx(SMALL, tmp_path, weight_bits=9)
