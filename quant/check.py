@@ -77,6 +77,8 @@ class Agreement:
             s += (". The fused uint8 x int8 kernels of this CPU add pairs of products in int16 "
                   "with saturation: quantize with --weight-bits 7, or run onnxruntime with "
                   "session.x64quantprecision=1, for exact agreement")
+        elif self.cpu.u8s8_exact is False:
+            s += " (on weights of +-127; this model's pair sums stay within int16)"
         return s
 
 
