@@ -30,7 +30,7 @@ help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
 	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
 	@echo "make quantize MODEL=HF3          QCDQ ONNX + metadata under build/<model>/quant"
-	@echo "make check-reference MODEL=HF3   integer reference vs onnxruntime, 0 LSB"
+	@echo "make check-reference MODEL=HF3 [WEIGHT_BITS=7]  integer reference vs onnxruntime, 0 LSB"
 	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
 	@echo "make rtl [HW=default]            Verilog package (memories, README, lint waivers) under build/rtl/<hw>"
@@ -69,7 +69,7 @@ quantize: setup
 	$(RUN) quantize $(MODEL)
 
 check-reference: setup
-	$(RUN) check-reference $(MODEL) --images $(or $(IMAGES),2)
+	$(RUN) check-reference $(MODEL) --images $(or $(IMAGES),2) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
 
 rtl: setup
 	$(RUN) rtl --hw $(HW)
@@ -81,7 +81,7 @@ lint: setup
 	$(RUN) lint --hw $(HW)
 
 hw-sim: setup
-	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES) $(if $(WAVES),--waves)
+	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES) $(if $(WAVES),--waves) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
 
 report: setup
 	$(RUN) report $(MODEL) --hw $(HW)

@@ -2,6 +2,9 @@
 
 * ``models_s``: wall time of computing the whole zoo table;
 * ``reference_hf3_s_per_image``: the integer reference on one HF3 image (median of 3);
+* ``check_hf3``: ``hfaccel check-reference HF3`` on 16 images: the verdict against onnxruntime's
+  golden session and the deployment agreement of its default session on this machine's CPU
+  (``machine.cpu``: the features and the u8s8 saturation probe, docs/numerics.md);
 * ``train_hf3_images_per_s``: float and QAT training throughput of HF3 at 128x128 on digits;
 * ``hw_sim_hf3``: ``make hw-sim MODEL=HF3`` on the default preset (Verilator): bit-exactness,
   cycles, MAC utilization (target >= 60%), cycles over the roofline (target <= 1.25x), the
@@ -26,21 +29,34 @@ import numpy as np
 
 
 def bench(out: Path = Path("build/bench/results.json")) -> dict:
+    import onnx
+
     from hfaccel.model import get_config
     from hfaccel.model.zoo import zoo_rows
+    from hfaccel.quant.check import check_reference
     from hfaccel.quant.data import load_data
+    from hfaccel.quant.ort import DEPLOYMENTS, cpu_info
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
     from hfaccel.quant.reference import run_reference
     from hfaccel.quant.train import TrainConfig, train
 
+    cpu = cpu_info(DEPLOYMENTS["default"])
     res: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
-                             "cores": os.cpu_count()}}
+                             "cores": os.cpu_count(),
+                             "cpu_features": list(cpu.features), "u8s8_exact": cpu.u8s8_exact}}
     t = time.perf_counter()
     zoo_rows()
     res["models_s"] = round(time.perf_counter() - t, 3)
 
     cfg = get_config("hf3")
-    _, graph, _ = quantize_to_onnx(cfg, default_out_dir(cfg.name))
+    path, graph, _ = quantize_to_onnx(cfg, default_out_dir(cfg.name))
+    xs, _ = next(load_data("fashion-mnist", "val", limit=16, seed=1).batches(16, cfg.resolution))
+    chk = check_reference(onnx.load(str(path)), graph, xs.numpy())
+    d = chk.deployment
+    res["check_hf3"] = {"images": chk.images, "bit_exact": chk.bit_exact,
+                        "verdict": chk.verdict(),
+                        "deployment": {"session": str(d.config), "identical": d.identical,
+                                       "top1_equal": d.top1, "max_lsb": d.max_lsb}}
     x, _ = next(load_data("fashion-mnist", "val", limit=1).batches(1, cfg.resolution))
     times = []
     for _ in range(3):

@@ -60,12 +60,13 @@ def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16) ->
 def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed"],
                         data: str = DEFAULT_CALIBRATION["data"],
                         images: int = DEFAULT_CALIBRATION["images"],
-                        batch: int = DEFAULT_CALIBRATION["batch"]) -> QuantEfficientNet:
+                        batch: int = DEFAULT_CALIBRATION["batch"],
+                        weight_bits: int = 8) -> QuantEfficientNet:
     """Deterministic seeded weights, BN statistics and activation scales from real images."""
     calib = load_data(data, "train", limit=images, seed=seed)
     model = build_model(cfg, seed=seed)
     recalibrate_batchnorm(model, calib, batch=batch)
-    qmodel = quantize_model(model)
+    qmodel = quantize_model(model, weight_bits)
     calibrate(qmodel, calib, batch=batch)
     return qmodel
 

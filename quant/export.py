@@ -1,8 +1,9 @@
 """QCDQ ONNX export of a contract-following Brevitas model, with a metadata JSON.
 
 The torch exporter runs with ``dynamo=False`` (Brevitas' QCDQ handlers need the TorchScript
-exporter) and the biases are Int32-quantized: measured bit-exact in onnxruntime 1.32 at every
-optimization level. Right after export the graph is lowered to the IR
+exporter) and the biases are Int32-quantized (a float bias is requantized by onnxruntime's fused
+kernels): bit-exact in onnxruntime 1.32's golden session (:mod:`hfaccel.quant.ort`) on every CPU.
+Right after export the graph is lowered to the IR
 (:func:`hfaccel.quant.ir.lower`), which rejects anything outside the contract; the error then names
 the torch module the offending ONNX node came from.
 """

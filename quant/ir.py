@@ -489,10 +489,11 @@ def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: 
              inits: dict[str, np.ndarray]) -> np.ndarray:
     """Run the activation's own nodes in onnxruntime over all 256 int8 codes -> int8 table.
 
-    The table is computed by the same engine that defines the reference outputs, so they
-    cannot disagree (a float64 table differs from onnxruntime's float32 in a few entries).
+    The table is computed by the same engine and session that define the reference outputs
+    (:data:`~hfaccel.quant.ort.GOLDEN`), so they cannot disagree (a float64 table differs from
+    onnxruntime's float32 in a few entries).
     """
-    import onnxruntime as ort
+    from hfaccel.quant.ort import GOLDEN, session
 
     used = {i for n in nodes for i in n.input if i in inits}
     consts = [numpy_helper.from_array(inits[i], i) for i in sorted(used)]
@@ -505,9 +506,7 @@ def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: 
         [helper.make_tensor_value_info("__table_out", onnx.TensorProto.INT8, [256])],
         initializer=consts + [qs, qz])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = session(m, GOLDEN)
     codes = np.arange(-128, 128, dtype=np.float32) * np.float32(2.0 ** -f_in)
     return sess.run(None, {src: codes})[0].astype(np.int64)
 

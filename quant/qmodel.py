@@ -3,7 +3,8 @@
 :func:`quantize_model` turns a float :class:`~hfaccel.model.net.EfficientNet` (a zoo model or a
 user's model built from the same blocks) into a :class:`QuantEfficientNet`: BatchNorm folded into
 the convolutions, the classifier centered over the classes (:func:`center_classifier`), int8
-weights with power-of-two per-output-channel scales (full range -128..127), int32 biases at
+weights with power-of-two per-output-channel scales (full range -128..127, or -64..63 with
+``weight_bits=7``: see :func:`weight_quant`), int32 biases at
 scale ``s_x * s_w``, and an int8 power-of-two quantizer after every operation (conv, swish,
 sigmoid gate, SE multiply, residual add, pooling, classifier).
 
@@ -30,10 +31,12 @@ from brevitas.quant.fixed_point import (  # noqa: E402
 )
 from brevitas.quant_tensor import _unpack_quant_tensor  # noqa: E402
 
+from hfaccel.errors import HfaccelError  # noqa: E402
 from hfaccel.model.net import ConvBNAct, EfficientNet, MBConv, SqueezeExcite  # noqa: E402
 from hfaccel.model.spec import NetConfig  # noqa: E402
 
-__all__ = ["QuantEfficientNet", "center_classifier", "fold_batchnorm", "quantize_model"]
+__all__ = ["QuantEfficientNet", "center_classifier", "fold_batchnorm", "quantize_model",
+           "weight_quant"]
 
 
 class Int8WeightPerChannelPoT(Int8WeightPerChannelFixedPoint):
@@ -44,6 +47,22 @@ class Int8WeightPerChannelPoT(Int8WeightPerChannelFixedPoint):
     """
 
     narrow_range = False
+
+
+def weight_quant(bits: int = 8) -> type:
+    """The weight quantizer for ``bits``-bit codes, -2^(bits-1)..2^(bits-1)-1, stored as int8.
+
+    ``bits=8`` is the contract's full range. ``bits=7`` (-64..63) makes onnxruntime's optimized
+    session exact on every x86 CPU: its uint8 x int8 kernels without VNNI add pairs of products
+    in int16 with saturation, and 2 * 255 * 64 = 32640 fits where 2 * 255 * 127 does not. The
+    hardware and the integer reference take any int8 codes, so nothing else changes.
+    """
+    if bits == 8:
+        return Int8WeightPerChannelPoT
+    if not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise HfaccelError(f"weight bits must be an integer from 2 to 8 (7 for exact "
+                           f"onnxruntime on every x86 CPU), got {bits!r}")
+    return type(f"Int{bits}WeightPerChannelPoT", (Int8WeightPerChannelPoT,), {"bit_width": bits})
 
 
 ACT = Int8ActPerTensorFixedPoint  # signed int8, zero point 0, power-of-two scale
@@ -71,11 +90,11 @@ class QConv(nn.Module):
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                 act: bool = True) -> None:
+                 act: bool = True, weight_bits: int = 8) -> None:
         super().__init__()
         self.conv = qnn.QuantConv2d(
             cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=True,
-            weight_quant=Int8WeightPerChannelPoT, bias_quant=Int32Bias, output_quant=ACT,
+            weight_quant=weight_quant(weight_bits), bias_quant=Int32Bias, output_quant=ACT,
             return_quant_tensor=not act)
         self.act = nn.SiLU() if act else None
         self.act_quant = _qid() if act else None
@@ -95,12 +114,12 @@ class QConv(nn.Module):
 class QSqueezeExcite(nn.Module):
     """mean -> int8 -> 1x1 conv -> swish -> 1x1 conv -> sigmoid -> int8 gate; x * gate -> int8."""
 
-    def __init__(self, channels: int, squeeze: int) -> None:
+    def __init__(self, channels: int, squeeze: int, weight_bits: int = 8) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.pool_quant = _qid()
-        self.reduce = QConv(channels, squeeze, 1)
-        self.expand = QConv(squeeze, channels, 1, act=False)
+        self.reduce = QConv(channels, squeeze, 1, weight_bits=weight_bits)
+        self.expand = QConv(squeeze, channels, 1, act=False, weight_bits=weight_bits)
         self.gate = nn.Sigmoid()
         self.gate_quant = _qid(return_quant_tensor=False)
         self.mul_quant = _qid()
@@ -112,14 +131,16 @@ class QSqueezeExcite(nn.Module):
 
 
 class QMBConv(nn.Module):
-    def __init__(self, block: MBConv) -> None:
+    def __init__(self, block: MBConv, weight_bits: int = 8) -> None:
         super().__init__()
         cfg = self.cfg = block.cfg
-        self.expand = QConv(cfg.in_ch, cfg.expand_ch, 1) if cfg.has_expand else None
+        wb = weight_bits
+        self.expand = QConv(cfg.in_ch, cfg.expand_ch, 1, weight_bits=wb) \
+            if cfg.has_expand else None
         self.depthwise = QConv(cfg.expand_ch, cfg.expand_ch, cfg.kernel, cfg.stride,
-                               groups=cfg.expand_ch)
-        self.se = QSqueezeExcite(cfg.expand_ch, cfg.se_ch)
-        self.project = QConv(cfg.expand_ch, cfg.out_ch, 1, act=False)
+                               groups=cfg.expand_ch, weight_bits=wb)
+        self.se = QSqueezeExcite(cfg.expand_ch, cfg.se_ch, weight_bits=wb)
+        self.project = QConv(cfg.expand_ch, cfg.out_ch, 1, act=False, weight_bits=wb)
         # The sum of two int8 tensors gets its own power-of-two scale.
         self.add_quant = _qid() if cfg.has_residual else None
 
@@ -134,18 +155,19 @@ class QMBConv(nn.Module):
 class QuantEfficientNet(nn.Module):
     """The contract's integer network, in Brevitas fake-quantization (train and export)."""
 
-    def __init__(self, cfg: NetConfig, blocks: list[MBConv]) -> None:
+    def __init__(self, cfg: NetConfig, blocks: list[MBConv], weight_bits: int = 8) -> None:
         super().__init__()
         self.cfg = cfg
+        self.weight_bits = weight_bits
         self.input_quant = _qid()
-        self.stem = QConv(3, cfg.stem_ch, 3, 2)
-        self.blocks = nn.Sequential(*(QMBConv(b) for b in blocks))
-        self.head = QConv(cfg.blocks[-1].out_ch, cfg.head_ch, 1)
+        self.stem = QConv(3, cfg.stem_ch, 3, 2, weight_bits=weight_bits)
+        self.blocks = nn.Sequential(*(QMBConv(b, weight_bits) for b in blocks))
+        self.head = QConv(cfg.blocks[-1].out_ch, cfg.head_ch, 1, weight_bits=weight_bits)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.pool_quant = _qid()
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = qnn.QuantLinear(
-            cfg.head_ch, cfg.num_classes, bias=True, weight_quant=Int8WeightPerChannelPoT,
+            cfg.head_ch, cfg.num_classes, bias=True, weight_quant=weight_quant(weight_bits),
             bias_quant=Int32Bias, output_quant=ACT, return_quant_tensor=False)
 
     def forward(self, x):
@@ -158,8 +180,9 @@ def _load(qconv: QConv, float_mod: ConvBNAct) -> None:
     qconv.load_float(*fold_batchnorm(float_mod.conv, float_mod.bn))
 
 
-def quantize_model(model: EfficientNet) -> QuantEfficientNet:
-    """The contract-following Brevitas model of ``model``, with BatchNorm folded (eval stats).
+def quantize_model(model: EfficientNet, weight_bits: int = 8) -> QuantEfficientNet:
+    """The contract-following Brevitas model of ``model``, with BatchNorm folded (eval stats),
+    its weights quantized to ``weight_bits`` (:func:`weight_quant`).
 
     Its logits equal ``model``'s up to one offset per image (the classifier is centered), so its
     softmax and top-1 are ``model``'s.
@@ -167,7 +190,7 @@ def quantize_model(model: EfficientNet) -> QuantEfficientNet:
     Activation scales are not set yet: run :func:`hfaccel.quant.calibrate.calibrate` next.
     """
     model = copy.deepcopy(model).eval()
-    q = QuantEfficientNet(model.cfg, list(model.blocks))
+    q = QuantEfficientNet(model.cfg, list(model.blocks), weight_bits)
     _load(q.stem, model.stem)
     for qb, fb in zip(q.blocks, model.blocks):
         if fb.expand is not None:

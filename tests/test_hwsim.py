@@ -132,3 +132,12 @@ def test_simulator_env_hides_cocotbs_waves_variable(monkeypatch):
     with hwsim.simulator_env("icarus"):
         assert "WAVES" not in os.environ
     assert os.environ["WAVES"] == "1"
+
+
+def test_small_model_seven_bit_weights_verilator_bit_exact(tmp_path):
+    """Weights within -64..63 (--weight-bits 7) are ordinary int8 codes to the engine."""
+    net = scale(Scaling(0.25, 0.3, 32, hf=True), name="tiny", num_classes=10)
+    path, graph, meta = quantize_to_onnx(net, tmp_path / "quant", weight_bits=7)
+    assert meta["weight_bits"] == 7
+    rep = hw_sim(Path(path), graph, meta, SMALL, images=1, sim="verilator", out_dir=tmp_path)
+    _check_report(rep, tmp_path)

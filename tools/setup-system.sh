@@ -3,12 +3,18 @@
 #   iverilog               Icarus Verilog, the second RTL simulator (cocotb)
 #   yosys                  synthesis (Amaranth's bundled yosys can emit Verilog but not synthesize)
 #   dataset-fashion-mnist  offline training/calibration data in /usr/share/datasets/fashion-mnist
+#   qemu-user              (x86-64 hosts) qemu-x86_64 -cpu Haswell-v4 runs the tests' Python on an
+#                          emulated AVX2 CPU without VNNI, where onnxruntime's fused int8 kernels
+#                          saturate (tests/test_golden.py; docs/numerics.md)
 set -euo pipefail
 
 missing=()
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+if [ "$(uname -m)" = x86_64 ]; then
+    command -v qemu-x86_64 >/dev/null 2>&1 || missing+=(qemu-user)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "setup: installing system packages: ${missing[*]}"

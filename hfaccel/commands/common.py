@@ -10,8 +10,9 @@ import argparse
 
 from hfaccel.errors import HfaccelError
 
-__all__ = ["add_model_arguments", "add_quant_arguments", "coefficients_given", "config_from_args",
-           "custom_config", "eval_data", "resolve_quant_model"]
+__all__ = ["add_model_arguments", "add_quant_arguments", "add_weight_bits_argument",
+           "coefficients_given", "config_from_args", "custom_config", "eval_data",
+           "resolve_quant_model"]
 
 
 def add_model_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -70,6 +71,16 @@ def add_quant_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration images: digits, fashion-mnist or an image folder")
     p.add_argument("--calib-images", type=int, default=D["images"],
                    help="number of calibration images")
+    add_weight_bits_argument(p, default=None)
+
+
+def add_weight_bits_argument(p: argparse.ArgumentParser, default: int | None) -> None:
+    p.add_argument("--weight-bits", type=int, choices=range(2, 9), default=default,
+                   metavar="{2..8}",
+                   help="weight code width: 8 = full int8 (default"
+                        + ("" if default else "; a --checkpoint keeps its own") + "), 7 = "
+                        "-64..63, exact in onnxruntime's optimized session on every x86 CPU "
+                        "(docs/numerics.md)")
 
 
 def resolve_quant_model(args: argparse.Namespace):
@@ -78,28 +89,29 @@ def resolve_quant_model(args: argparse.Namespace):
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
 
     if getattr(args, "onnx", None):
-        if args.model or coefficients_given(args) or args.checkpoint:
-            raise HfaccelError("--onnx names the model already; give no MODEL, coefficients or "
-                               "--checkpoint with it")
+        if args.model or coefficients_given(args) or args.checkpoint or args.weight_bits:
+            raise HfaccelError("--onnx names the model already; give no MODEL, coefficients, "
+                               "--checkpoint or --weight-bits with it")
         return args.onnx, lower(args.onnx), {"model": args.onnx}
-    if args.checkpoint and not args.model and not coefficients_given(args):
+    bits = args.weight_bits or 8
+    if args.checkpoint:
         from hfaccel.quant.train import load_checkpoint
 
-        cfg = load_checkpoint(args.checkpoint).cfg
+        ck = load_checkpoint(args.checkpoint)
+        bits = ck.train.weight_bits  # quantize_to_onnx rejects another --weight-bits
+        if args.model or coefficients_given(args):
+            cfg = config_from_args(args)
+            if ck.cfg.scaling != cfg.scaling:
+                raise HfaccelError(f"checkpoint {args.checkpoint} holds {ck.cfg.name} "
+                                   f"{ck.cfg.scaling}, not {cfg.name}")
+        cfg = ck.cfg
     else:
         cfg = config_from_args(args)
-        if args.checkpoint:
-            from hfaccel.quant.train import load_checkpoint
-
-            ck_cfg = load_checkpoint(args.checkpoint).cfg
-            if ck_cfg.scaling != cfg.scaling:
-                raise HfaccelError(f"checkpoint {args.checkpoint} holds {ck_cfg.name} "
-                                   f"{ck_cfg.scaling}, not {cfg.name}")
-            cfg = ck_cfg
     out = getattr(args, "out", None) or default_out_dir(cfg.name if not args.checkpoint else
-                                                        f"{cfg.name}-trained")
+                                                        f"{cfg.name}-trained", bits)
     return quantize_to_onnx(cfg, out, checkpoint=args.checkpoint, seed=args.seed,
-                            data=args.calib_data, images=args.calib_images)
+                            data=args.calib_data, images=args.calib_images,
+                            weight_bits=args.weight_bits)
 
 
 def eval_data(args: argparse.Namespace) -> str:
