@@ -7,11 +7,13 @@ The artifact directory (``build/<model>/quant`` by default) holds ``model.onnx``
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 from hfaccel import __version__
 from hfaccel.model.spec import NetConfig
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.defaults import DEFAULT_CALIBRATION
 from hfaccel.quant.ir import Graph, lower
 
@@ -26,8 +28,10 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
                      seed: int = DEFAULT_CALIBRATION["seed"],
                      data: str = DEFAULT_CALIBRATION["data"],
                      images: int = DEFAULT_CALIBRATION["images"],
-                     force: bool = False) -> tuple[Path, Graph, dict]:
-    """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it."""
+                     force: bool = False, log=lambda s: None,
+                     progress: Progress = NO_PROGRESS) -> tuple[Path, Graph, dict]:
+    """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it; ``log``
+    hears when the cache is missed (a step of a minute or more), ``progress`` every batch."""
     out = Path(out_dir)
     key = {"version": __version__, "model": cfg.name, "scaling": asdict(cfg.scaling),
            "num_classes": cfg.num_classes, "seed": seed,
@@ -43,6 +47,10 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
 
     from hfaccel.quant.export import export_onnx
 
+    t0 = time.perf_counter()
+    log(f"quantizing {cfg.name} into {out} ("
+        + (f"checkpoint {checkpoint}" if checkpoint else
+           f"calibration on {images} {data} images") + ", then QCDQ export) ...")
     if checkpoint:
         from hfaccel.quant.train import load_checkpoint
 
@@ -50,12 +58,14 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
     else:
         from hfaccel.quant.calibrate import default_quant_model
 
-        qmodel = default_quant_model(cfg, seed=seed, data=data, images=images)
+        qmodel = default_quant_model(cfg, seed=seed, data=data, images=images,
+                                     progress=progress)
     meta = {"cache_key": key, "model": cfg.name, "scaling": asdict(cfg.scaling),
             "num_classes": cfg.num_classes, "seed": seed,
             "weights": f"checkpoint {checkpoint}" if checkpoint else
             f"seeded init (seed {seed}), BatchNorm statistics and activation scales from "
             f"{images} {data} images",
             "calibration": {"data": data, "images": images}}
-    path, graph = export_onnx(qmodel, out, metadata=meta)
+    path, graph = export_onnx(qmodel, out, metadata=meta, progress=progress)
+    log(f"quantized and exported {cfg.name} in {time.perf_counter() - t0:.0f} s")
     return path, graph, json.loads((out / "model.json").read_text())

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import argparse
 
+from hfaccel.commands.args import (
+    HW_HELP,
+    comma_choices,
+    data_source,
+    hw_config,
+    input_file,
+    nonneg_int,
+    out_dir,
+    out_file,
+    positive_float,
+    positive_int,
+)
 from hfaccel.commands.common import (
     add_model_arguments,
     add_quant_arguments,
+    check_batch,
     config_from_args,
     eval_data,
+    eval_images,
     resolve_quant_model,
 )
 from hfaccel.errors import HfaccelError
 
 __all__ = ["register"]
+
+# onnxruntime optimization levels (hfaccel.quant.check.ort_session; a test keeps them equal)
+LEVELS = ("default", "extended", "basic", "disable_all")
+LIST_MAX = 16  # per-image top-1 lists up to this many images; a summary beyond
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -26,26 +44,47 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_check_reference(args: argparse.Namespace) -> int:
+    import time
+
+    from hfaccel.accel.capability import check_fit
+
+    path, graph, meta = resolve_quant_model(args)
+    c, h, w = graph.input_shape
+    if c != 3:
+        raise HfaccelError(f"{path}: input {c}x{h}x{w} has {c} channels; the image loaders "
+                           "make RGB (3-channel) images")
+    fit = check_fit(graph, args.hw)  # milliseconds: before the reference runs
+    args.log(f"hardware: {fit.line()}")
+    args.data = eval_data(args)
+    n = eval_images(args, args.data, args.seed + 1, args.log)
+    check_batch(graph, n)
+
     import onnx
 
     from hfaccel.quant.check import check_reference
     from hfaccel.quant.data import load_data
 
-    path, graph, meta = resolve_quant_model(args)
-    c, h, w = graph.input_shape
-    if h != w or c != 3:
-        raise HfaccelError(f"{path}: input {graph.input_shape} is not a square RGB image")
-    args.data = eval_data(args)
-    data = load_data(args.data, "val", limit=args.images, seed=args.seed + 1)
-    x, labels = next(data.batches(args.images, h))
-    levels = tuple(args.levels.split(","))
-    res = check_reference(onnx.load(str(path)), graph, x.numpy(), levels)
-    print(f"model {meta['model']} ({path}); {res.images} {args.data} image(s)")
+    data = load_data(args.data, "val", limit=n, seed=args.seed + 1)
+    x, labels = next(data.batches(n, (h, w)))
+    t0 = time.perf_counter()
+    with args.progress.timer(f"reference and onnxruntime on {n} image(s)"):
+        res = check_reference(onnx.load(str(path)), graph, x.numpy(), args.levels)
+    where = "" if str(meta["model"]) == str(path) else f" ({path})"
+    print(f"model {meta['model']}{where}; {res.images} {args.data} image(s), "
+          f"{time.perf_counter() - t0:.1f} s")
     print(res.table())
-    hits = sum(int(a == b) for a, b in zip(res.top1_reference, labels.tolist()))
-    print(f"top-1: reference {res.top1_reference}, onnxruntime {res.top1_onnxruntime}, "
-          f"labels {labels.tolist()} ({hits}/{len(labels)} correct)")
+    labels = labels.tolist()
+    hits = sum(int(a == b) for a, b in zip(res.top1_reference, labels))
+    same = sum(int(a == b) for a, b in zip(res.top1_reference, res.top1_onnxruntime))
+    if n <= LIST_MAX:
+        print(f"top-1: reference {res.top1_reference}, onnxruntime {res.top1_onnxruntime}, "
+              f"labels {labels} ({hits}/{n} correct)")
+    else:
+        print(f"top-1: reference equal to onnxruntime on {same}/{n} images; {hits}/{n} correct "
+              f"({hits / n:.1%})")
     print(res.verdict())
+    if not fit.ok:
+        print(f"hardware: {fit.line()}")
     return 0 if res.bit_exact else 1
 
 
@@ -56,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tc = TrainConfig(data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
                      batch=args.batch, lr=args.lr, limit=args.limit, val_limit=args.val_limit,
                      seed=args.seed)
-    ck = train(cfg, tc, resolution=args.resolution)
+    ck = train(cfg, tc, resolution=args.resolution, log=args.log, progress=args.progress)
     out = args.out or f"build/{cfg.name}/train/checkpoint.pt"
     ck.save(out)
     print(f"float accuracy {ck.float_acc:.2%}  int8 accuracy {ck.int8_acc:.2%}  -> {out}")
@@ -64,44 +103,70 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quantize", help="quantize a model and export QCDQ ONNX + metadata",
-                       description="Fixed-point (power-of-two) int8 quantization with Brevitas, "
-                                   "exported as QCDQ ONNX that onnxruntime runs.")
+    p = sub.add_parser(
+        "quantize", help="quantize a model and export QCDQ ONNX + metadata",
+        description="Fixed-point (power-of-two) int8 quantization with Brevitas, exported as "
+                    "QCDQ ONNX that onnxruntime runs. The result is cached: the same inputs "
+                    "reuse it.",
+        epilog="examples:\n"
+               "  hfaccel quantize HF3                      # build/hf3/quant/model.onnx + .json\n"
+               "  hfaccel quantize HF3 --out /tmp/q         # elsewhere (quantized afresh)\n"
+               "  hfaccel quantize --w 0.5 --d 0.5 --res 64 --hf\n"
+               "  hfaccel quantize --checkpoint build/hf3/train/checkpoint.pt")
     add_model_arguments(p)
     add_quant_arguments(p)
-    p.add_argument("--out", help="output folder (default build/<model>/quant)")
+    p.add_argument("--out", type=out_dir,
+                   help="output folder (default: build/<model>/quant)")
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("check-reference",
-                       help="integer reference vs onnxruntime on every quantized tensor",
-                       description="Runs the integer reference and onnxruntime on real images "
-                                   "and compares every quantized tensor, 0 LSB.")
+    p = sub.add_parser(
+        "check-reference", help="integer reference vs onnxruntime on every quantized tensor",
+        description="Runs the integer reference and onnxruntime on real images and compares "
+                    "every quantized tensor, 0 LSB. It also says, before running, whether the "
+                    "model fits the hardware config (--hw): the compiler's answer, naming the "
+                    "layer and the limit when it does not (the exit status is the check's).",
+        epilog="examples:\n"
+               "  hfaccel check-reference HF3 --images 2\n"
+               "  hfaccel check-reference --onnx my.onnx --data digits --hw small\n"
+               "  hfaccel check-reference HF3 --levels disable_all --images 8")
     add_model_arguments(p)
     add_quant_arguments(p)
-    p.add_argument("--onnx", help="check this QCDQ ONNX file instead of a zoo model")
-    p.add_argument("--images", type=int, default=2, help="number of real images")
-    p.add_argument("--data", help="images: digits, fashion-mnist or an image folder (default: "
-                   "the --checkpoint's training data, else fashion-mnist)")
-    p.add_argument("--levels", default="default,disable_all",
-                   help="onnxruntime optimization levels, comma-separated "
-                        "(default, extended, basic, disable_all)")
+    p.add_argument("--onnx", type=input_file(".onnx", what="an ONNX file"),
+                   help="check this QCDQ ONNX file instead of a zoo model")
+    p.add_argument("--images", type=positive_int, default=2,
+                   help="number of real images (capped to the data set's validation images)")
+    p.add_argument("--data", type=data_source,
+                   help="images: digits, fashion-mnist or an image folder (default: the "
+                        "--checkpoint's training data, else fashion-mnist)")
+    p.add_argument("--levels", type=comma_choices(LEVELS), default="default,disable_all",
+                   help=f"onnxruntime optimization levels, comma-separated ({', '.join(LEVELS)})")
+    p.add_argument("--hw", type=hw_config, default="default",
+                   help=HW_HELP + "; the model is checked against it")
     p.set_defaults(func=cmd_check_reference)
 
-    p = sub.add_parser("train", help="float training then quantization-aware training",
-                       description="The paper's recipe scaled to this machine: RMSProp, label "
-                                   "smoothing, warm-up + cosine, EMA; float then QAT.")
+    p = sub.add_parser(
+        "train", help="float training then quantization-aware training",
+        description="The paper's recipe scaled to this machine: RMSProp, label smoothing, "
+                    "warm-up + cosine, EMA; float then QAT. Progress per batch on a terminal.",
+        epilog="examples:\n"
+               "  hfaccel train HF3 --data digits --epochs 3 --qat-epochs 1 --resolution 32\n"
+               "  hfaccel hw-sim --checkpoint build/hf3/train/checkpoint.pt --images 4")
     add_model_arguments(p)
-    p.add_argument("--data", default="digits",
+    p.add_argument("--data", type=data_source, default="digits",
                    help="digits, fashion-mnist or an image folder (root/<class>/<image>)")
-    p.add_argument("--epochs", type=int, default=3, help="float epochs")
-    p.add_argument("--qat-epochs", type=int, default=1, help="quantization-aware epochs")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.005)
-    p.add_argument("--limit", type=int, help="cap on training images")
-    p.add_argument("--val-limit", type=int, help="cap on validation images")
-    p.add_argument("--resolution", type=int, help="cap the input resolution (default: the "
-                                                  "model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="checkpoint path (default build/<model>/train/checkpoint.pt)")
+    p.add_argument("--epochs", type=nonneg_int, default=3, help="float epochs")
+    p.add_argument("--qat-epochs", type=nonneg_int, default=1,
+                   help="quantization-aware epochs")
+    p.add_argument("--batch", type=positive_int, default=32, help="images per training step")
+    p.add_argument("--lr", type=positive_float, default=0.005,
+                   help="RMSProp learning rate at this batch size (QAT uses a fraction)")
+    p.add_argument("--limit", type=positive_int,
+                   help="cap on training images (default: all)")
+    p.add_argument("--val-limit", type=positive_int,
+                   help="cap on validation images (default: all)")
+    p.add_argument("--resolution", type=positive_int,
+                   help="cap the input resolution (default: the model's)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="weights, data and dropout seed")
+    p.add_argument("--out", type=out_file,
+                   help="checkpoint path (default: build/<model>/train/checkpoint.pt)")
     p.set_defaults(func=cmd_train)
-
