@@ -79,7 +79,8 @@ class Progress:
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True,
-                    dynamic_ncols=True, mininterval=0.5, bar_format=bar_format)
+                    mininterval=0.5, bar_format=bar_format,
+                    nrows=50)  # a pty that reports 0 rows would hide every bar
 
     @contextmanager
     def bar(self, desc: str, total: int | None = None, unit: str = "it") -> Iterator:
@@ -103,21 +104,25 @@ class Progress:
               interval: float = 1.0) -> Iterator:
         """A step that cannot count for itself: the bar ticks every ``interval`` seconds (elapsed
         time) and shows ``status()`` = (done, total, text) when given; ``None`` leaves a part
-        as it is. Without a ``unit`` only the elapsed time and the text are shown. Errors of
-        ``status`` are ignored (a log that is not written yet)."""
+        as it is. The elapsed time and the text are shown until a total is known; then, with a
+        ``unit`` (plural: "objects"), a bar. Errors of ``status`` are ignored (a log that is
+        not written yet)."""
         if not self.enabled:
             yield _NullBar()
             return
         stop = threading.Event()
-        fmt = None if unit else "{desc}: {elapsed} elapsed{postfix}"
-        with self._tqdm(desc, None, unit or "it", fmt) as b:
+        # elapsed time only until a total is known, then a bar of ``unit`` (e.g. "objects")
+        counted = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + (unit or "")
+                   + " [{elapsed}<{remaining}{postfix}]")
+        with self._tqdm(desc, None, unit or "it", "{desc}: {elapsed} elapsed{postfix}") as b:
             def poll() -> None:
                 try:
                     done, total, text = status()
                 except Exception:  # noqa: BLE001 - a status is best effort, never fatal
                     return
-                if total is not None and total != b.total:
+                if unit and total is not None and total != b.total:
                     b.total = total
+                    b.bar_format = counted
                 if done is not None and done != b.n:
                     b.n = done
                 if text:

@@ -69,7 +69,7 @@ def export_onnx(qmodel: QuantEfficientNet, out_dir: str | Path, *, name: str = "
         return min(seen[0], 2 * n), 2 * n, phase
 
     try:
-        with progress.timer("export QCDQ ONNX", status=status, unit="block"), \
+        with progress.timer("export QCDQ ONNX", status=status, unit="blocks"), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
             export_onnx_qcdq(qmodel, args=torch.zeros(1, 3, r, r), export_path=str(path),

@@ -339,7 +339,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
         return mod, res
 
     t0 = time.time()
-    with progress.timer(f"yosys {target}", unit="module",
+    with progress.timer(f"yosys {target}", unit="modules",
                         status=lambda: (len(finished), len(plan), ", ".join(running))), \
             ThreadPoolExecutor(max_workers=jobs) as ex:
         results = dict(ex.map(run, plan))

@@ -175,7 +175,7 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
     status = ((lambda: _verilator_status(build_dir, t0)) if sim == "verilator"
               else (lambda: (None, None, "iverilog")))
     with simulator_env(sim), progress.timer(f"{sim} build", status=status,
-                                            unit="object" if sim == "verilator" else None):
+                                            unit="objects" if sim == "verilator" else None):
         try:
             runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
                          build_dir=build_dir, parameters=params, build_args=build_args,
@@ -393,6 +393,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     ds = load_data(data, "val", limit=images, seed=seed)
     x, labels = next(ds.batches(images, (h, w)))
     x = x.numpy()
+    log(f"integer reference and onnxruntime on {len(x)} {data} image(s) ...")
     ref = run_reference(graph, x)
     model = onnx.load(str(onnx_path))
     names = [ly.output for ly in graph.layers]
@@ -507,6 +508,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     from hfaccel.accel.report import write_reports  # reports/: utilization, tiling, plots
 
+    log(f"writing the reports to {out_dir / 'reports'}/ ...")
     write_reports(prog, pred, out_dir / "reports", measured=report,
                   measured_busy=last["op_busy"])
     return report

@@ -360,7 +360,7 @@ def test_progress_bars_and_timer(capsys):
     p = Progress(True)
     assert list(p.iter(range(4), "count", 4, "batch")) == [0, 1, 2, 3]
     state = {"n": 0}
-    with p.timer("build", status=lambda: (state["n"], 5, "compiling"), unit="object",
+    with p.timer("build", status=lambda: (state["n"], 5, "compiling"), unit="objects",
                  interval=0.05):
         state["n"] = 5
         threading.Event().wait(0.2)
@@ -397,3 +397,22 @@ def test_verilator_build_status(tmp_path):
                                               "\nVM_GLOBAL_FAST += \\\n  verilated \\\n")
     (tmp_path / "Vtop.o").write_bytes(b"")
     assert _verilator_status(tmp_path, 0) == (1, 4, "compiling C++")
+
+
+# ------------------------------------------------------------------------------ start-up
+HEAVY = ("torch", "onnx", "onnxruntime", "amaranth", "brevitas", "numpy", "cocotb")
+
+
+@pytest.mark.parametrize("argv", [["models"], ["models", "HF3", "--stages"],
+                                  *([c, "--help"] for c in sorted(_subparsers()))],
+                         ids=lambda a: " ".join(a))
+def test_help_and_models_import_no_heavy_library(argv):
+    """Every command's --help, and the zoo table, run without torch, onnx, amaranth, numpy."""
+    import sys
+
+    code = ("import sys; from hfaccel.cli import main\n"
+            "main(sys.argv[1:])\n"
+            f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                       timeout=120)
+    assert "HEAVY []" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
