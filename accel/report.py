@@ -37,6 +37,7 @@ from hfaccel.accel.config import DEFAULT, PRESETS, AccelConfig, get_preset
 from hfaccel.accel.paths import run_dir
 from hfaccel.accel.perf import Prediction, simulate
 from hfaccel.errors import ConfigError, HfaccelError
+from hfaccel.progress import NO_PROGRESS, Progress
 
 __all__ = ["Report", "SWEEP_COLUMNS", "STORE_ROW", "TILING_COLUMNS", "UTIL_COLUMNS",
            "build_report", "load_measured", "pareto_front", "read_csv",
@@ -903,13 +904,13 @@ def format_text(rep: Report) -> str:
 
 
 # ------------------------------------------------------------------------------ models
-def _load_graph(name: str):
+def _load_graph(name: str, log=lambda s: None, progress: Progress = NO_PROGRESS):
     """(registry name, IR graph) of a zoo model, quantized once and cached under build/."""
     from hfaccel.model import get_config
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
 
     net = get_config(name)
-    _, graph, _ = quantize_to_onnx(net, default_out_dir(net.name))
+    _, graph, _ = quantize_to_onnx(net, default_out_dir(net.name), log=log, progress=progress)
     return net.name, graph
 
 
@@ -1078,7 +1079,8 @@ def plot_pareto(rows: list[dict], path: Path, mac_bytes: int = MAC_BYTES) -> Pat
 
 def sweep(models=("HF0", "HF1", "HF2", "HF3", "HF4", "HF5"), configs=None,
           out_dir: str | Path = "build/sweep", *, mac_bytes: int = MAC_BYTES,
-          plots: bool = True, log=lambda s: None) -> list[dict]:
+          plots: bool = True, log=lambda s: None,
+          progress: Progress = NO_PROGRESS) -> list[dict]:
     """:func:`sweep_graphs` over zoo models (quantized once, cached under build/<model>)."""
     from hfaccel.model import get_config
 
@@ -1087,7 +1089,7 @@ def sweep(models=("HF0", "HF1", "HF2", "HF3", "HF4", "HF5"), configs=None,
     graphs = {}
     for m in models:
         t = time.perf_counter()
-        name, graphs[m.lower()] = _load_graph(m)
+        name, graphs[m.lower()] = _load_graph(m, log, progress)
         log(f"{name}: graph loaded in {time.perf_counter() - t:.1f} s")
     if configs is None:
         configs, _ = sweep_configs()

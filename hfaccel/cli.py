@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `hfaccel models | head` is fine
         return 0
+    except PermissionError as e:  # a path the user cannot write or read: theirs to fix
+        print(f"hfaccel {args.command}: error: {e.strerror}: {e.filename}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"hfaccel {args.command}: interrupted", file=sys.stderr)
         return 130

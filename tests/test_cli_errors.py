@@ -82,6 +82,8 @@ BAD_INPUTS = [
     ("check-reference --onnx {missing}.onnx", 2, "{missing}.onnx does not exist"),
     ("check-reference --onnx {file}", 2, "expected a name ending in .onnx"),
     ("check-reference --onnx {junk_onnx}", 2, "cannot read ONNX file"),
+    ("check-reference --onnx {scale}", 2, "node 'stem.Q' (QuantizeLinear): scale 0.00999999978 "
+                                          "is not a power of two"),
     ("check-reference HF3 --calib-images 0", 2, "argument --calib-images: '0' is not allowed"),
     ("check-reference HF3 --calib-data nowhere", 2, "'nowhere' is neither a known data set nor "
                                                     "an existing folder"),
@@ -142,6 +144,7 @@ def files(tmp_path_factory) -> dict[str, str]:
          "dw7": tiny_qcdq(d / "dw7.onnx", dw_kernel=7),
          "act2": tiny_qcdq(d / "act2.onnx", double_act=True),
          "rect": tiny_qcdq(d / "rect.onnx", hw=(8, 16)),
+         "scale": tiny_qcdq(d / "scale.onnx", stem_scale=0.01),
          "empty_onnx": d / "empty.onnx", "dir_onnx": d / "dir.onnx", "junk_onnx": d / "junk.onnx",
          "bad_json": d / "bad.json", "list_json": d / "list.json",
          "str_lanes_json": d / "lanes.json", "file": d / "a-file", "missing": d / "missing"}
@@ -416,3 +419,15 @@ def test_help_and_models_import_no_heavy_library(argv):
     r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                        timeout=120)
     assert "HEAVY []" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_an_unwritable_path_is_one_line(monkeypatch, capsys):
+    """A permission error (a folder the user cannot write) is the user's to fix: one line."""
+    from hfaccel.commands import models
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/root/out")
+
+    monkeypatch.setattr(models, "cmd_models", denied)
+    code, _, err = run_cli(["models"], capsys)
+    assert code == 2 and err.strip() == "hfaccel models: error: Permission denied: /root/out"

@@ -210,7 +210,8 @@ def cmd_ncs(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) / (args.run or default_run_name(args))
     search = Search(config, run_dir, backend=args.backend, device=args.device,
                     threads=args.threads, ray_address=args.ray_address,
-                    export=not args.no_export, progress=not args.no_progress, fresh=args.fresh)
+                    export=not args.no_export,
+                    progress=args.progress.enabled and not args.no_progress, fresh=args.fresh)
     plan = search.plan
     print(f"NCS {run_dir}: {len(plan.candidates)} candidates, {len(plan.groups)} groups of "
           f"{config.group_size}, {plan.rounds} rounds of {config.round_epochs} epoch(s), "

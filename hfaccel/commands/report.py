@@ -49,12 +49,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hfaccel.accel.report import sweep, sweep_configs
-    from hfaccel.model.registry import get_entry
 
     t0 = time.perf_counter()
     models = args.models or ["HF0", "HF1", "HF2", "HF3", "HF4", "HF5"]
-    for m in models:  # before any model is quantized
-        get_entry(m)
     configs, bad = sweep_configs(args.lanes, args.bus, args.ub_kib, args.wgt_kib, base=args.hw)
     if not configs:
         raise HfaccelError("no valid config in the grid: " + "; ".join(
@@ -62,7 +59,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep: {len(models)} model(s) x {len(configs)} configs "
           f"({len(bad)} grid points skipped: invalid AccelConfig)")
     rows = sweep(models, configs, args.out, mac_bytes=args.mac_bytes, plots=not args.no_plots,
-                 log=args.log)
+                 log=args.log, progress=args.progress)
     for m in dict.fromkeys(r["model"] for r in rows):
         rs = [r for r in rows if r["model"] == m]
         ok = [r for r in rs if r["status"] == "ok"]

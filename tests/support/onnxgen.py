@@ -19,9 +19,10 @@ __all__ = ["tiny_qcdq"]
 
 def tiny_qcdq(path: str | Path, *, hw: tuple[int, int] = (8, 8), batch: int | None = None,
               channels: int = 8, dw_kernel: int = 3, double_act: bool = False,
-              classes: int = 4, seed: int = 0) -> Path:
+              stem_scale: float | None = None, classes: int = 4, seed: int = 0) -> Path:
     """Write ``path``: stem 3x3 conv + ReLU, depthwise ``dw_kernel`` + ReLU (ReLU twice with
-    ``double_act``), global average pool, classifier. ``batch=None`` is a dynamic batch axis."""
+    ``double_act``), global average pool, classifier. ``batch=None`` is a dynamic batch axis;
+    ``stem_scale`` replaces the stem output's 2^-4 (e.g. by a scale outside the contract)."""
     rng = np.random.default_rng(seed)
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
@@ -32,8 +33,8 @@ def tiny_qcdq(path: str | Path, *, hw: tuple[int, int] = (8, 8), batch: int | No
 
     zero = const("zp8", 0, np.int8)
 
-    def qdq(src: str, name: str, f: int) -> str:
-        s = const(f"{name}.s", 2.0 ** -f, np.float32)
+    def qdq(src: str, name: str, f: int, scale: float | None = None) -> str:
+        s = const(f"{name}.s", 2.0 ** -f if scale is None else scale, np.float32)
         nodes.append(helper.make_node("QuantizeLinear", [src, s, zero], [f"{name}.q"],
                                       name=f"{name}.Q"))
         nodes.append(helper.make_node("DequantizeLinear", [f"{name}.q", s, zero],
@@ -61,7 +62,7 @@ def tiny_qcdq(path: str | Path, *, hw: tuple[int, int] = (8, 8), batch: int | No
     wt, bt = weight("stem", (c, 3, 3, 3), 6, 7)
     nodes.append(helper.make_node("Conv", [x, wt, bt], ["stem.y"], name="stem.Conv",
                                   kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]))
-    x = relu(qdq("stem.y", "stem", 4), "stem_act")
+    x = relu(qdq("stem.y", "stem", 4, stem_scale), "stem_act")
     if double_act:
         x = relu(x, "stem_act2")
     k = dw_kernel
