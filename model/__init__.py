@@ -46,4 +46,3 @@ def __getattr__(name: str):
 
         return getattr(net, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
