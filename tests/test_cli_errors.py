@@ -74,7 +74,8 @@ BAD_INPUTS = [
     ("lint --hw bogus", 2, "argument --hw: unknown hardware preset 'bogus'"),
     # --- models and their files
     ("models nope", 2, "unknown model 'nope'; valid names: b0"),
-    ("quantize elite0", 2, "model elite0: its last feature map is 7x7 = 49 pixels"),
+    ("quantize elite0", 2, "model elite0: block 0 feature map is 112x112 = 12544 pixels"),
+    ("quantize --w 0.25 --d 0.3 --res 100", 2, "block 0 feature map is 50x50 = 2500 pixels"),
     ("quantize --out {file} HF3", 2, "argument --out: {file} is an existing file"),
     ("rtl --out {file}/sub", 2, "{file} is a file, so nothing can be written below it"),
     ("hw-sim --onnx {ok} HF3", 2, "--onnx names the model already"),
@@ -120,6 +121,8 @@ BAD_INPUTS = [
     ("train HF3 --limit 0", 2, "argument --limit: '0' is not allowed"),
     ("train HF3 --data nowhere", 2, "argument --data: 'nowhere' is neither a known data set"),
     ("train HF3 --out {tmp}", 2, "argument --out: {tmp} is a folder; give a file name"),
+    ("train elite0 --resolution 24 --epochs 0 --qat-epochs 0 --limit 8 --val-limit 8 --out "
+     "{tmp}/e.pt", 0, "note: model elite0: block 0 feature map is 12x12 = 144 pixels"),
     # --- network candidate search
     ("ncs --pool resnet --plan", 2, "argument --pool: unknown pool 'resnet'; choose one of "
                                     "elite, hf"),

@@ -94,13 +94,17 @@ def add_quant_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_contract(cfg) -> None:
     """What the integer contract needs of a model, checked before it is quantized (minutes):
-    global average pooling is a shift, so the last feature map must have 2^k pixels."""
-    n = cfg.final_hw ** 2
-    if n & (n - 1):
-        raise HfaccelError(
-            f"model {cfg.name}: its last feature map is {cfg.final_hw}x{cfg.final_hw} = {n} "
-            "pixels, and the integer contract pools with a shift, so H*W must be a power of two "
-            "(use an HF model, or a resolution of 32 * 2^k, e.g. --res 128)")
+    average pooling is a shift, so every pooled map (each block's squeeze-excitation, the final
+    pool) must have 2^k pixels."""
+    pooled = [(f"block {b.index}", b.out_hw) for b in cfg.blocks] + [("the last", cfg.final_hw)]
+    for where, hw in pooled:
+        n = hw * hw
+        if n & (n - 1):
+            raise HfaccelError(
+                f"model {cfg.name}: {where} feature map is {hw}x{hw} = {n} pixels; the integer "
+                "contract pools (squeeze-excitation, final pool) with a shift, so every pooled "
+                "map needs 2^k pixels (use a power-of-two resolution, e.g. --res 128, or an HF "
+                "model)")
 
 
 def resolve_quant_model(args: argparse.Namespace):

@@ -20,6 +20,7 @@ from hfaccel.commands.common import (
     add_model_arguments,
     add_quant_arguments,
     check_batch,
+    check_contract,
     config_from_args,
     eval_data,
     eval_images,
@@ -92,6 +93,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hfaccel.quant.train import TrainConfig, train
 
     cfg = config_from_args(args)
+    trained = cfg
+    if args.resolution:  # the network train() builds: the same coefficients at this input
+        from hfaccel.model import Scaling, scale
+
+        trained = scale(Scaling(cfg.scaling.width, cfg.scaling.depth, args.resolution,
+                                cfg.scaling.hf), name=cfg.name)
+    try:  # the float model trains anyway; say now that its checkpoint will not export
+        check_contract(trained)
+    except HfaccelError as e:
+        args.log(f"note: {e}; the checkpoint will train but not export to QCDQ ONNX")
     tc = TrainConfig(data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
                      batch=args.batch, lr=args.lr, limit=args.limit, val_limit=args.val_limit,
                      seed=args.seed)
