@@ -19,31 +19,41 @@ MODEL ?= HF3
 HW ?= default
 TARGET ?= generic
 SIM ?= verilator
-IMAGES ?= 1
+# empty: each target's own default (hw-sim 1, check-reference 2)
+IMAGES ?=
 # Network Candidate Search: the HF pool, capped to 32 pixels and 512 digits for a CPU. One torch
 # thread: on a shared 2-core machine two threads per process ran several times slower.
 NCS_ARGS ?= --pool hf --max-resolution 32 --limit 512 --val-limit 256 --threads 1
+
+# Every variable is checked before anything runs: one line and a stop, not a failure minutes
+# later (tools/check-make-vars; typos of variable names given on the command line included).
+VARS_ERROR := $(shell tools/check-make-vars "$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $v)),$v))" MODEL='$(MODEL)' HW='$(HW)' SIM='$(SIM)' IMAGES='$(IMAGES)' TARGET='$(TARGET)' ONNX='$(ONNX)' WAVES='$(WAVES)' WEIGHT_BITS='$(WEIGHT_BITS)')
+ifneq ($(VARS_ERROR),)
+$(error $(VARS_ERROR))
+endif
 
 .PHONY: help setup system models quantize check-reference rtl synth lint hw-sim report sweep ncs bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
 	@echo "make models     print the model zoo with parameter/MAC counts vs. Table 5"
-	@echo "make quantize MODEL=HF3          QCDQ ONNX + metadata under build/<model>/quant"
-	@echo "make check-reference MODEL=HF3 [WEIGHT_BITS=7]  integer reference vs onnxruntime, 0 LSB"
-	@echo "make hw-sim MODEL=HF3 [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1]"
+	@echo "make quantize [MODEL=HF3]        QCDQ ONNX + metadata under build/<model>/quant"
+	@echo "make check-reference [MODEL=HF3] [IMAGES=2] [WEIGHT_BITS=7]  integer reference vs onnxruntime, 0 LSB"
+	@echo "make hw-sim [MODEL=HF3] [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1] [WEIGHT_BITS=7]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
+	@echo "                HW: default, small or a config .json, with ,field=value overrides (HW=default,ub_kib=128)"
 	@echo "make rtl [HW=default]            Verilog package (memories, README, lint waivers) under build/rtl/<hw>"
 	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
 	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"
 	@echo "make lint [HW=default]           verilator --lint-only -Wall on the package"
-	@echo "make report MODEL=HF3 [HW=default]  utilization/tiling/traffic -> build/<model>[-<hw>]/reports"
+	@echo "make report [MODEL=HF3] [HW=default]  utilization/tiling/traffic -> build/<model>[-<hw>]/reports"
 	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
 	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
 	@echo "make bench      benchmarks -> build/bench/results.json"
 	@echo "make test       the CI test suite"
 	@echo "make test-all   every test, slow ones included"
 	@echo "make clean      remove build/ (keeps .venv)"
+	@echo "Defaults are in brackets; a bad value stops make with one line before anything runs."
 
 setup: system $(STAMP)
 
@@ -69,7 +79,7 @@ quantize: setup
 	$(RUN) quantize $(MODEL)
 
 check-reference: setup
-	$(RUN) check-reference $(MODEL) --images $(or $(IMAGES),2) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
+	$(RUN) check-reference $(MODEL) --hw $(HW) --images $(or $(IMAGES),2) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
 
 rtl: setup
 	$(RUN) rtl --hw $(HW)
@@ -81,7 +91,7 @@ lint: setup
 	$(RUN) lint --hw $(HW)
 
 hw-sim: setup
-	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(IMAGES) $(if $(WAVES),--waves) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
+	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(or $(IMAGES),1) $(if $(WAVES),--waves) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))
 
 report: setup
 	$(RUN) report $(MODEL) --hw $(HW)

@@ -236,10 +236,12 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
                 if ly.weight.shape[2] != ly.weight.shape[3] or k not in cfg.dw_kernels:
                     raise CompileError(f"layer {ly.name}: depthwise kernel "
                                        f"{ly.weight.shape[2]}x{ly.weight.shape[3]} not supported "
-                                       f"by {cfg.name} (kernels {cfg.dw_kernels})")
+                                       f"by {cfg.name} (dw_kernels {cfg.dw_kernels}; square "
+                                       "kernels of 1, 3, 5, 7 can be configured)")
                 if ly.stride not in cfg.dw_strides:
                     raise CompileError(f"layer {ly.name}: depthwise stride {ly.stride} not "
-                                       f"supported (strides {cfg.dw_strides})")
+                                       f"supported by {cfg.name} (dw_strides "
+                                       f"{cfg.dw_strides}; 1 and 2 can be configured)")
                 t, left, b, r = ly.pads
                 if t != left or b > t + 1 or r > left + 1 or t > k // 2 + 1:
                     raise CompileError(f"layer {ly.name}: padding {ly.pads} is not 'same'-like "

@@ -19,6 +19,10 @@ from hfaccel.errors import ConfigError
 __all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "get_preset"]
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
@@ -179,12 +183,24 @@ class AccelConfig:
         return json.dumps(self.as_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict) -> AccelConfig:
+    def from_dict(cls, d: dict, source: str = "") -> AccelConfig:
+        """The config of a dict written by :meth:`as_dict` (``derived`` and ``fixed`` are
+        ignored); a field of the wrong type is a :class:`ConfigError` naming it."""
+        where = f"{source}: " if source else ""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - fields - {"derived", "fixed"})
         if unknown:
-            raise ConfigError(f"unknown AccelConfig field(s): {', '.join(unknown)}")
+            raise ConfigError(f"{where}unknown AccelConfig field(s): {', '.join(unknown)}")
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
+        for k, v in kw.items():
+            ok = isinstance(v, str) if k == "name" else (
+                isinstance(v, tuple) and all(_is_int(t) for t in v)
+                if k in ("dw_kernels", "dw_strides") else _is_int(v))
+            if not ok:
+                want = ("a string" if k == "name" else "a list of integers"
+                        if k in ("dw_kernels", "dw_strides") else "an integer")
+                raise ConfigError(f"{where}AccelConfig field {k} must be {want}, got "
+                                  f"{json.dumps(v if not isinstance(v, tuple) else list(v))}")
         return cls(**kw)
 
     def replace(self, **kw) -> AccelConfig:
@@ -210,8 +226,17 @@ def get_preset(name: str) -> AccelConfig:
 
         p = Path(base)
         if not p.is_file():
-            raise ConfigError(f"hardware config file {base} does not exist")
-        cfg = AccelConfig.from_dict(json.loads(p.read_text()))
+            raise ConfigError(f"hardware config file {base} "
+                              f"{'is a folder' if p.is_dir() else 'does not exist'}")
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ConfigError(f"hardware config file {base} is not valid JSON ({e}); write one "
+                              "with `hfaccel rtl` (config.json) or AccelConfig.to_json") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"hardware config file {base} must hold a JSON object of "
+                              f"AccelConfig fields, not a {type(d).__name__}")
+        cfg = AccelConfig.from_dict(d, source=base)
     else:
         raise ConfigError(f"unknown hardware preset {base!r}; presets: {', '.join(PRESETS)} "
                           "(or a config .json file; override fields with ,field=value)")

@@ -1,5 +1,7 @@
 """Benchmarks (``make bench``): numbers written to ``build/bench/results.json``, not asserted.
 
+* ``cli_help_s``, ``cli_models_s``: wall time of ``hfaccel --help`` and ``hfaccel models`` in a
+  fresh process (median of 3; the CLI imports no heavy library for them, target < 1 s);
 * ``models_s``: wall time of computing the whole zoo table;
 * ``reference_hf3_s_per_image``: the integer reference on one HF3 image (median of 3);
 * ``check_hf3``: ``hfaccel check-reference HF3`` on 16 images: the verdict against onnxruntime's
@@ -22,6 +24,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +48,8 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res: dict = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
                              "cores": os.cpu_count(),
                              "cpu_features": list(cpu.features), "u8s8_exact": cpu.u8s8_exact}}
+    res["cli_help_s"] = bench_cli(["--help"])
+    res["cli_models_s"] = bench_cli(["models"])
     t = time.perf_counter()
     zoo_rows()
     res["models_s"] = round(time.perf_counter() - t, 3)
@@ -75,6 +81,17 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
+
+
+def bench_cli(argv: list[str], repeat: int = 3) -> float:
+    """Median wall time of ``hfaccel ARGV`` in a fresh Python process (start-up included)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hfaccel", *argv], check=True,
+                       capture_output=True)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 3)
 
 
 def bench_hw_sim(name: str, hw: str = "default") -> dict:

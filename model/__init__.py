@@ -5,7 +5,6 @@
 >>> cfg.params, cfg.macs
 """
 
-from hfaccel.model.net import EfficientNet, build_model, measure
 from hfaccel.model.registry import REGISTRY, get_config, get_entry, model_names
 from hfaccel.model.spec import (
                                 BlockConfig,
@@ -35,3 +34,15 @@ __all__ = [
     "round_repeats",
     "scale",
 ]
+
+_TORCH = {"EfficientNet", "build_model", "measure"}  # hfaccel.model.net, which imports torch
+
+
+def __getattr__(name: str):
+    # The torch modules load on first use: the zoo, the registry and the counts are plain
+    # Python, so `hfaccel models` and the CLI's model checks start without torch (~2 s).
+    if name in _TORCH:
+        from hfaccel.model import net
+
+        return getattr(net, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ flags degenerate ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import nn
 
 from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.defaults import DEFAULT_CALIBRATION
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
@@ -33,26 +35,30 @@ __all__ = ["DEFAULT_CALIBRATION", "LayerHealth", "calibrate", "default_quant_mod
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: EfficientNet, data: ImageData, *, batch: int = 16) -> None:
+def recalibrate_batchnorm(model: EfficientNet, data: ImageData, *, batch: int = 16,
+                          progress: Progress = NO_PROGRESS) -> None:
     """Replace BatchNorm running statistics by their exact average over ``data``."""
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average: the exact mean over all batches
     model.train()
-    for x, _ in data.batches(batch, model.cfg.resolution):
+    for x, _ in progress.iter(data.batches(batch, model.cfg.resolution), "BatchNorm statistics",
+                              math.ceil(len(data) / batch), "batch"):
         model(x)
     model.eval()
 
 
 @torch.no_grad()
-def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16) -> None:
+def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
+              progress: Progress = NO_PROGRESS) -> None:
     """Set every activation quantizer's power-of-two scale from ``data`` (Brevitas PTQ)."""
     from brevitas.graph.calibrate import calibration_mode
 
     qmodel.eval()
     with calibration_mode(qmodel):
-        for x, _ in data.batches(batch, qmodel.cfg.resolution):
+        for x, _ in progress.iter(data.batches(batch, qmodel.cfg.resolution),
+                                  "activation scales", math.ceil(len(data) / batch), "batch"):
             qmodel(x)
     qmodel.eval()
 
@@ -61,13 +67,14 @@ def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed
                         data: str = DEFAULT_CALIBRATION["data"],
                         images: int = DEFAULT_CALIBRATION["images"],
                         batch: int = DEFAULT_CALIBRATION["batch"],
-                        weight_bits: int = 8) -> QuantEfficientNet:
+                        weight_bits: int = 8,
+                        progress: Progress = NO_PROGRESS) -> QuantEfficientNet:
     """Deterministic seeded weights, BN statistics and activation scales from real images."""
     calib = load_data(data, "train", limit=images, seed=seed)
     model = build_model(cfg, seed=seed)
-    recalibrate_batchnorm(model, calib, batch=batch)
+    recalibrate_batchnorm(model, calib, batch=batch, progress=progress)
     qmodel = quantize_model(model, weight_bits)
-    calibrate(qmodel, calib, batch=batch)
+    calibrate(qmodel, calib, batch=batch, progress=progress)
     return qmodel
 
 

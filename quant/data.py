@@ -48,18 +48,19 @@ class ImageData:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def to_input(self, images: torch.Tensor, resolution: int) -> torch.Tensor:
-        """uint8 ``(B, C, h, w)`` -> float ``(B, 3, R, R)`` in [-1, 1]."""
+    def to_input(self, images: torch.Tensor, resolution: int | tuple[int, int]) -> torch.Tensor:
+        """uint8 ``(B, C, h, w)`` -> float ``(B, 3, R, R)`` in [-1, 1] (``(B, 3, H, W)`` for a
+        ``resolution`` of ``(H, W)``)."""
+        size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
         x = images.float() / 127.5 - 1.0
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        if x.shape[-2:] != (resolution, resolution):
-            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear",
-                              align_corners=False)
+        if x.shape[-2:] != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x.clamp(-1.0, 1.0).contiguous()
 
-    def batches(self, batch_size: int, resolution: int, *, shuffle: bool = False,
-                seed: int = 0, epoch: int = 0):
+    def batches(self, batch_size: int, resolution: int | tuple[int, int], *,
+                shuffle: bool = False, seed: int = 0, epoch: int = 0):
         """Yield ``(inputs, labels)`` batches; the order depends only on (seed, epoch)."""
         n = len(self)
         if shuffle:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from hfaccel.errors import HfaccelError
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.ir import Graph, OnnxError, lower
 from hfaccel.quant.qmodel import QuantEfficientNet
 
@@ -44,7 +45,8 @@ def module_of_node(node_name: str) -> str:
 
 
 def export_onnx(qmodel: QuantEfficientNet, out_dir: str | Path, *, name: str = "model",
-                metadata: dict | None = None) -> tuple[Path, Graph]:
+                metadata: dict | None = None,
+                progress: Progress = NO_PROGRESS) -> tuple[Path, Graph]:
     """Write ``<out_dir>/<name>.onnx`` and ``<name>.json``; return the path and the IR."""
     from brevitas.export import export_onnx_qcdq
 
@@ -53,12 +55,31 @@ def export_onnx(qmodel: QuantEfficientNet, out_dir: str | Path, *, name: str = "
     path = out / f"{name}.onnx"
     r = qmodel.cfg.resolution
     qmodel.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        export_onnx_qcdq(qmodel, args=torch.zeros(1, 3, r, r), export_path=str(path),
-                         dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
-                         output_names=[OUTPUT_NAME],
-                         dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}})
+    # The export cannot count for itself: count the MBConv blocks its forward passes run
+    # through. Brevitas runs the model twice (once to set up its export handlers, once under
+    # the TorchScript tracer), then converts the trace to ONNX.
+    blocks = list(getattr(qmodel, "blocks", ()))
+    seen = [0]
+    hooks = [b.register_forward_pre_hook(lambda *_: seen.__setitem__(0, seen[0] + 1))
+             for b in blocks]
+
+    def status() -> tuple[int, int, str]:
+        n = len(blocks)
+        phase = ("export handlers" if seen[0] < n else "tracing" if seen[0] < 2 * n
+                 else "writing ONNX")
+        return min(seen[0], 2 * n), 2 * n, phase
+
+    try:
+        with progress.timer("export QCDQ ONNX", status=status, unit="blocks"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_onnx_qcdq(qmodel, args=torch.zeros(1, 3, r, r), export_path=str(path),
+                             dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                             output_names=[OUTPUT_NAME],
+                             dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}})
+    finally:
+        for h in hooks:
+            h.remove()
     try:
         graph = lower(path)
     except OnnxError as e:

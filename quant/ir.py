@@ -118,6 +118,7 @@ class Graph:
     input_shape: tuple[int, ...]  # (C, H, W)
     output: str  # the final quantized tensor (logits)
     source: str = ""
+    batch: int | None = None  # a fixed batch size of the ONNX input; None: dynamic
 
     def __getitem__(self, name: str) -> Layer:
         for layer in self.layers:
@@ -134,12 +135,14 @@ def _exponent(scale: np.ndarray, node: onnx.NodeProto) -> np.ndarray:
     """``scale == 2**-f`` -> integer ``f``; anything else is an error naming the node."""
     s = np.asarray(scale, dtype=np.float64)
     if np.any(s <= 0) or not np.all(np.isfinite(s)):
-        raise OnnxError(f"node {node.name!r} ({node.op_type}): scale must be positive, got {s}")
+        bad = s.reshape(-1)[~((s > 0) & np.isfinite(s)).reshape(-1)][0]
+        raise OnnxError(f"node {node.name!r} ({node.op_type}): scale must be positive and "
+                        f"finite, got {float(bad):.9g}")
     f = np.round(-np.log2(s)).astype(np.int64)
     if not np.array_equal(np.ldexp(1.0, -f), s):
         bad = s.reshape(-1)[np.ldexp(1.0, -f).reshape(-1) != s.reshape(-1)][0]
-        raise OnnxError(f"node {node.name!r} ({node.op_type}): scale {bad!r} is not a power of "
-                        "two (the contract allows only 2^-f scales)")
+        raise OnnxError(f"node {node.name!r} ({node.op_type}): scale {float(bad):.9g} is not a "
+                        "power of two (the contract allows only 2^-f scales)")
     return f
 
 
@@ -262,6 +265,7 @@ class _Lowering:
             raise OnnxError(f"graph input {inp.name!r} must be NCHW with static C, H, W (only the "
                             f"batch may be dynamic), got {dims}")
         input_shape = tuple(dims[1:])
+        batch = dims[0] if dims[0] is not None and dims[0] > 0 else None
 
         for node in g.node:
             op = node.op_type
@@ -308,7 +312,8 @@ class _Lowering:
                 final = self.dq_act[p.output[0]][0]
             elif o in self.by_output:
                 final = o
-        return Graph(self.layers, inp.name, input_shape, final or last.output, self.source)
+        return Graph(self.layers, inp.name, input_shape, final or last.output, self.source,
+                     batch)
 
     def quantize(self, q: onnx.NodeProto, graph_input: str, input_shape) -> None:
         self.zero_point(q)
@@ -516,10 +521,15 @@ def lower(model: onnx.ModelProto | str | Path) -> Graph:
     source = ""
     if isinstance(model, (str, Path)):
         source = str(model)
-        if not Path(model).is_file():
-            raise OnnxError(f"ONNX file {source!r} does not exist")
+        p = Path(model)
+        if not p.is_file():
+            raise OnnxError(f"ONNX file {source!r} "
+                            f"{'is a directory' if p.is_dir() else 'does not exist'}")
         try:
-            model = onnx.load(str(model))
+            model = onnx.load(source)
         except Exception as e:  # noqa: BLE001 - protobuf raises several unrelated types
             raise OnnxError(f"cannot read ONNX file {source!r}: {e}") from None
+        if not model.graph.node:  # protobuf parses an empty (or foreign) file as an empty model
+            raise OnnxError(f"ONNX file {source!r} holds no graph (empty or not an ONNX model, "
+                            f"{p.stat().st_size} bytes)")
     return _Lowering(model, source).run()

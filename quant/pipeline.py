@@ -9,12 +9,14 @@ go to ``build/<model>-w7/quant`` by default, so the two variants do not evict ea
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 from hfaccel import __version__
 from hfaccel.errors import HfaccelError
 from hfaccel.model.spec import NetConfig
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.defaults import DEFAULT_CALIBRATION
 from hfaccel.quant.ir import Graph, lower
 
@@ -30,8 +32,10 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
                      data: str = DEFAULT_CALIBRATION["data"],
                      images: int = DEFAULT_CALIBRATION["images"],
                      weight_bits: int | None = None,
-                     force: bool = False) -> tuple[Path, Graph, dict]:
-    """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it.
+                     force: bool = False, log=lambda s: None,
+                     progress: Progress = NO_PROGRESS) -> tuple[Path, Graph, dict]:
+    """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it; ``log``
+    hears when the cache is missed (a step of a minute or more), ``progress`` every batch.
 
     ``weight_bits``: 8 (full int8, the default) or fewer (7: exact in onnxruntime's optimized
     session on every x86 CPU); a checkpoint's weights keep the width it was trained with, and
@@ -66,18 +70,23 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
 
     from hfaccel.quant.export import export_onnx
 
+    t0 = time.perf_counter()
+    log(f"quantizing {cfg.name} into {out} ("
+        + (f"checkpoint {checkpoint}" if checkpoint else
+           f"calibration on {images} {data} images") + ", then QCDQ export) ...")
     if ck:
         qmodel = ck.qmodel
     else:
         from hfaccel.quant.calibrate import default_quant_model
 
         qmodel = default_quant_model(cfg, seed=seed, data=data, images=images,
-                                     weight_bits=bits)
+                                     weight_bits=bits, progress=progress)
     meta = {"cache_key": key, "model": cfg.name, "scaling": asdict(cfg.scaling),
             "num_classes": cfg.num_classes, "seed": seed,
             "weights": f"checkpoint {checkpoint}" if checkpoint else
             f"seeded init (seed {seed}), BatchNorm statistics and activation scales from "
             f"{images} {data} images",
             "calibration": {"data": data, "images": images}, "weight_bits": bits}
-    path, graph = export_onnx(qmodel, out, metadata=meta)
+    path, graph = export_onnx(qmodel, out, metadata=meta, progress=progress)
+    log(f"quantized and exported {cfg.name} in {time.perf_counter() - t0:.0f} s")
     return path, graph, json.loads((out / "model.json").read_text())

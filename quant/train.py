@@ -35,6 +35,7 @@ from torch import nn
 from hfaccel.errors import HfaccelError
 from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig, Scaling, scale
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
@@ -135,7 +136,7 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, batch: int = 64
 
 def _fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
          resolution: int, epochs: int, lr: float, tc: TrainConfig, phase: str,
-         history: list, log) -> None:
+         history: list, log, progress: Progress = NO_PROGRESS) -> None:
     if epochs <= 0:
         return
     opt = RMSpropTF(model.parameters(), lr=lr, alpha=0.9, eps=1e-3, momentum=0.9,
@@ -154,18 +155,23 @@ def _fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
     for epoch in range(epochs):
         model.train()
         t0, seen, loss_sum = time.time(), 0, 0.0
-        for x, y in train_data.batches(tc.batch, resolution, shuffle=True, seed=tc.seed,
-                                       epoch=len(history)):
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
-            loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            ema.update(model)
-            step += 1
-            seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
+        batches = train_data.batches(tc.batch, resolution, shuffle=True, seed=tc.seed,
+                                     epoch=len(history))
+        with progress.bar(f"{phase} epoch {epoch + 1}/{epochs}", steps_per_epoch,
+                          "batch") as bar:
+            for x, y in batches:
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                loss = loss_fn(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                ema.update(model)
+                step += 1
+                seen += len(y)
+                loss_sum += float(loss.detach()) * len(y)
+                bar.update(1)
+                bar.set_postfix_str(f"loss {loss_sum / seen:.3f}", refresh=False)
         dt = time.time() - t0
         acc = evaluate(ema.model, val_data, resolution)
         rec = {"phase": phase, "epoch": epoch + 1, "loss": loss_sum / seen, "val_acc": acc,
@@ -219,8 +225,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
-          log=print) -> Checkpoint:
-    """Float training, BN folding, calibration and QAT of ``cfg`` on ``tc.data``."""
+          log=print, progress: Progress = NO_PROGRESS) -> Checkpoint:
+    """Float training, BN folding, calibration and QAT of ``cfg`` on ``tc.data``; ``progress``
+    sees every batch."""
     train_data = load_data(tc.data, "train", limit=tc.limit, seed=tc.seed,
                            resolution=cfg.resolution)
     val_data = load_data(tc.data, "val", limit=tc.val_limit, seed=tc.seed,
@@ -237,21 +244,22 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     model = build_model(cfg, seed=tc.seed, bn_momentum=0.1)
     ema = EMA(model, tc.ema_decay)
     history: list = []
-    _fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log)
+    _fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log,
+         progress)
     float_model = ema.model
     if tc.epochs > 0:
         # The EMA's BatchNorm statistics are an average of the live model's running statistics,
         # i.e. of other weights than the EMA's: re-estimate them for the weights that are folded.
-        recalibrate_batchnorm(float_model, train_data, batch=tc.batch)
+        recalibrate_batchnorm(float_model, train_data, batch=tc.batch, progress=progress)
     float_acc = evaluate(float_model, val_data, res)
 
     qmodel = quantize_model(float_model, tc.weight_bits)
-    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed))
+    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed), progress=progress)
     ptq_acc = evaluate(qmodel, val_data, res)
     log(f"post-training quantization: val acc {ptq_acc:.2%} (float {float_acc:.2%})")
     qema = EMA(qmodel, tc.ema_decay)
     _fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
-         "qat", history, log)
+         "qat", history, log, progress)
     qmodel = qema.model if tc.qat_epochs > 0 else qmodel
     int8_acc = evaluate(qmodel, val_data, res)
     log(f"{cfg.name} on {tc.data}: float accuracy {float_acc:.2%}, int8 accuracy {int8_acc:.2%}"

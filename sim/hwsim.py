@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -30,6 +31,7 @@ from hfaccel.accel.compiler import Program, compile_graph, from_words, pack_inpu
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.files import atomic_write_text
+from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.ir import Graph
 
 __all__ = ["hw_sim", "run_rtl", "compare", "format_report", "simulator_env"]
@@ -118,7 +120,8 @@ def simulator_env(sim: str):
 
 
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
-                    latency: int, log=print, waves: bool = False):
+                    latency: int, log=print, waves: bool = False,
+                    progress: Progress = NO_PROGRESS):
     if sim not in ("verilator", "icarus"):
         raise HfaccelError(f"unknown simulator {sim!r}; use verilator or icarus")
     # parallel runs (pytest -n, two users) share the Verilog and the simulator build: one
@@ -127,17 +130,31 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
     with open(build_dir.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves)
+            return _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves,
+                                    progress)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
+def _verilator_status(build_dir: Path, t0: float) -> tuple[int | None, int | None, str]:
+    """(objects compiled, objects to compile, phase) of a Verilator build started at ``t0``.
+
+    Verilator first writes C++ and ``<prefix>_classes.mk`` (every class to compile), then make
+    compiles one object per class plus the testbench's main."""
+    mk = next((f for f in build_dir.glob("*_classes.mk") if f.stat().st_mtime >= t0), None)
+    if mk is None:
+        return None, None, "verilating (Verilog -> C++)"
+    total = len(re.findall(r"^\s+(\S+) \\$", mk.read_text(), re.M)) + 1
+    done = sum(1 for o in build_dir.glob("*.o") if o.stat().st_mtime >= t0)
+    return min(done, total), total, "compiling C++"
+
+
+def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progress):
     from cocotb_tools.runner import get_runner
 
     from hfaccel.rtl.verilog import generate_verilog
 
-    top = generate_verilog(cfg, log=log)
+    top = generate_verilog(cfg, log=log, progress=progress)
     runner = _FastVerilator() if sim == "verilator" else get_runner(sim)
     params = {"BUS_BITS": cfg.bus_bytes * 8, "WORD_BITS": cfg.lanes * 8,
               "WB": min(8, cfg.lanes), "DEPTH_LOG2": depth_log2, "LAT": latency}
@@ -146,8 +163,12 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "-O3",
                       "--x-assign", "fast", "--x-initial", "fast"]
     t = time.perf_counter()
-    log(f"building the {sim} simulator in {build_dir} ...")
-    with simulator_env(sim):
+    log(f"building the {sim} simulator in {build_dir} (log: {build_dir / 'build.log'}) ...")
+    t0 = time.time() - 1  # file times have a coarse resolution on some file systems
+    status = ((lambda: _verilator_status(build_dir, t0)) if sim == "verilator"
+              else (lambda: (None, None, "iverilog")))
+    with simulator_env(sim), progress.timer(f"{sim} build", status=status,
+                                            unit="objects" if sim == "verilator" else None):
         try:
             runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
                          build_dir=build_dir, parameters=params, build_args=build_args,
@@ -162,8 +183,9 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves):
 def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
             work: Path, max_cycles: int = 20_000_000, latency: int = 8, log=print,
             waves: bool = False, vcd_window: tuple[int, int] | None = None,
-            progress: bool = False) -> dict:
-    """Run ``prog`` on one input in RTL; returns raw results (files, counters, wall times)."""
+            progress: Progress = NO_PROGRESS) -> dict:
+    """Run ``prog`` on one input in RTL; returns raw results (files, counters, wall times).
+    ``progress`` shows the simulator build and the run, layer by layer."""
     cfg = prog.cfg
     work.mkdir(parents=True, exist_ok=True)
     image = bytearray(prog.image)
@@ -178,7 +200,8 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     build_dir = (Path("build/hwsim")
                  / f"{cfg.name}-{sim}-d{depth_log2}-l{latency}{'-waves' if waves else ''}")
     t = time.perf_counter()
-    runner, _ = build_simulator(cfg, sim, build_dir, depth_log2, latency, log=log, waves=waves)
+    runner, _ = build_simulator(cfg, sim, build_dir, depth_log2, latency, log=log, waves=waves,
+                                progress=progress)
     build_s = time.perf_counter() - t
     out_beats = -(-prog.output_words // cfg.words_per_beat)
     files = {k: (work / f"{k}.txt").resolve() for k in ("trace", "perf", "out")}
@@ -204,9 +227,9 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     log(f"running the whole network in RTL ({sim}) ...")
     stop = threading.Event()
     watcher = None
-    if progress:
-        watcher = threading.Thread(target=_watch_progress, args=(prog, files["perf"], stop),
-                                   daemon=True)
+    if progress.enabled:
+        watcher = threading.Thread(target=_watch_progress,
+                                   args=(prog, files["perf"], stop, progress), daemon=True)
         watcher.start()
     try:
         with simulator_env(sim):
@@ -230,24 +253,27 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     return res
 
 
-def _watch_progress(prog: Program, perf: Path, stop: threading.Event) -> None:
-    """Layer-by-layer progress from the perf records the testbench flushes as it runs."""
-    from tqdm import tqdm
-
-    n_instr = sum(len(op.instrs) for op in prog.ops)
+def _watch_progress(prog: Program, perf: Path, stop: threading.Event,
+                    progress: Progress) -> None:
+    """Layer-by-layer progress from the perf records the testbench flushes as it runs (one
+    per compute instruction); read once more after the run, so a short one ends complete."""
+    n_instr = len(prog.computes)
     names = {op.index: op.name for op in prog.ops}
     seen = 0
-    with tqdm(total=n_instr, unit="instr", desc="RTL", leave=False) as bar:
-        while not stop.wait(0.5):
+    with progress.bar("RTL", n_instr, "instr") as bar:
+        while True:
+            done = stop.wait(0.5)
             try:
                 lines = perf.read_text().splitlines()
             except FileNotFoundError:
-                continue
+                lines = []
             if len(lines) > seen:
                 last = lines[-1].split()
                 bar.update(len(lines) - seen)
                 bar.set_postfix_str(f"{names.get(int(last[0]), '?')} @ cycle {last[1]}")
                 seen = len(lines)
+            if done:
+                break
 
 
 def _parse_trace(prog: Program, path: Path):
@@ -349,7 +375,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, images: int = 1,
            data: str = "fashion-mnist", seed: int = 1, sim: str = "verilator",
-           out_dir: Path, log=print, waves: bool = False, progress: bool = True) -> dict:
+           out_dir: Path, log=print, waves: bool = False,
+           progress: Progress = NO_PROGRESS) -> dict:
     """The whole job; returns the report (also written to ``out_dir / 'report.json'``)."""
     import onnx
 
@@ -368,8 +395,9 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
         f"{prog.ub_peak_words * cfg.word_bytes / 1024:.0f} KiB, predicted {pred.total} cycles")
     c, h, w = graph.input_shape
     ds = load_data(data, "val", limit=images, seed=seed)
-    x, labels = next(ds.batches(images, h))
+    x, labels = next(ds.batches(images, (h, w)))
     x = x.numpy()
+    log(f"integer reference and onnxruntime on {len(x)} {data} image(s) ...")
     ref = run_reference(graph, x)
     model = onnx.load(str(onnx_path))
     names = [ly.output for ly in graph.layers]
@@ -474,6 +502,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     from hfaccel.accel.report import write_reports  # reports/: utilization, tiling, plots
 
+    log(f"writing the reports to {out_dir / 'reports'}/ ...")
     write_reports(prog, pred, out_dir / "reports", measured=report,
                   measured_busy=last["op_busy"])
     return report

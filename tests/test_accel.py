@@ -100,7 +100,7 @@ def test_requantize_unit_matches_intops():
 def test_compiler_rejects_what_the_hardware_cannot_do():
     graph, _ = random_block_net(0, k=5)
     with pytest.raises(CompileError, match=r"layer b.dw: depthwise kernel 5x5 not supported by "
-                                           r"small3 \(kernels \(3,\)\)"):
+                                           r"small3 \(dw_kernels \(3,\); square"):
         compile_graph(graph, SMALL.replace(name="small3", dw_kernels=(3,)))
     # maps that do not fit stream through the UB in bands; not even one band fitting is an
     # error that names the layer, the maps and the sizes

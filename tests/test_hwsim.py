@@ -113,7 +113,8 @@ def test_cli_hw_sim_error_is_one_line(capsys):
 
     assert main(["hw-sim", "HF3", "--hw", "nosuch"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hfaccel hw-sim: error: unknown hardware preset 'nosuch'")
+    assert err.startswith("hfaccel hw-sim: error: argument --hw: unknown hardware preset "
+                          "'nosuch'")
     assert len(err.strip().splitlines()) == 1
 
 

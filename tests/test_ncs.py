@@ -441,12 +441,12 @@ def test_cli_plan_and_analyze(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--pool", "resnet"], "unknown pool 'resnet'; choose one of elite, hf"),
-    (["--group-size", "1"], "group size must be an integer >= 2"),
+    (["--group-size", "1"], "argument --group-size: '1' is not allowed: expected an integer >= 2"),
     (["--w", ""], "width coefficient list is empty"),
     (["--d", "1,x"], "--d: 'x' is not a number"),
     (["--backend", "spark"], "unknown backend 'spark'"),
     (["--criterion", "median"], "unknown criterion 'median'"),
-    (["--base", "/nonexistent.json"], "cannot read base network"),
+    (["--base", "/nonexistent.json"], "argument --base: /nonexistent.json does not exist"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path):
     assert main(["ncs", *args, "--out", str(tmp_path), "--no-progress"]) == 2

@@ -351,6 +351,5 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "unknown hardware preset 'huge'" in capsys.readouterr().err
     assert main(["sweep", "HF3", "--lanes", "12", "--out", str(tmp_path)]) == 2
     assert "no valid config in the grid" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["sweep", "--lanes", "eight"])
+    assert main(["sweep", "--lanes", "eight"]) == 2
     assert "expected comma-separated integers" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from hfaccel.accel.report.plots import plot_pareto
 from hfaccel.accel.report.render import write_table
 from hfaccel.accel.report.rows import build_report, column, columns, pct
 from hfaccel.errors import ConfigError
+from hfaccel.progress import NO_PROGRESS, Progress
 
 __all__ = ["MAC_BYTES", "SWEEP_COLUMNS", "SweepRow", "pareto_front", "sweep", "sweep_configs",
            "sweep_graphs"]
@@ -153,7 +154,8 @@ def sweep_graphs(graphs: dict, configs: list[AccelConfig], out_dir: str | Path |
 
 def sweep(models=("HF0", "HF1", "HF2", "HF3", "HF4", "HF5"), configs=None,
           out_dir: str | Path = "build/sweep", *, mac_bytes: int = MAC_BYTES,
-          plots: bool = True, log=lambda s: None) -> list[SweepRow]:
+          plots: bool = True, log=lambda s: None,
+          progress: Progress = NO_PROGRESS) -> list[SweepRow]:
     """:func:`sweep_graphs` over zoo models (quantized once, cached under build/<model>)."""
     from hfaccel.model import get_config
 
@@ -162,7 +164,7 @@ def sweep(models=("HF0", "HF1", "HF2", "HF3", "HF4", "HF5"), configs=None,
     graphs = {}
     for m in models:
         t = time.perf_counter()
-        name, graphs[m.lower()] = load_graph(m)
+        name, graphs[m.lower()] = load_graph(m, log, progress)
         log(f"{name}: graph loaded in {time.perf_counter() - t:.1f} s")
     if configs is None:
         configs, _ = sweep_configs()

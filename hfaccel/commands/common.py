@@ -1,18 +1,33 @@
 """Arguments and model resolution shared by the commands.
 
 Only ``argparse`` and :mod:`hfaccel.errors` at import time: ``hfaccel --help`` builds every
-parser, so anything heavy is imported inside the functions.
+parser, so anything heavy is imported inside the functions. Every check that needs no model runs
+before the model is quantized (minutes when not cached); the ones that need its graph run right
+after, before any data is loaded or hardware generated.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from hfaccel.commands.args import data_source, input_file, nonneg_int, positive_float, positive_int
 from hfaccel.errors import HfaccelError
 
 __all__ = ["add_model_arguments", "add_quant_arguments", "add_weight_bits_argument",
-           "coefficients_given", "config_from_args", "custom_config", "eval_data",
-           "resolve_quant_model"]
+           "check_batch", "check_contract", "coefficients_given", "config_from_args",
+           "custom_config", "eval_data", "eval_images", "resolve_quant_model"]
+
+
+def unit_float(s: str) -> float:
+    """A width coefficient: 0 < w <= 1."""
+    try:
+        v = float(s)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: expected a width coefficient w in "
+                                         "(0, 1]")
+    return v
 
 
 def add_model_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -22,14 +37,16 @@ def add_model_arguments(p: argparse.ArgumentParser, *, many: bool = False) -> No
                        help="registered model names (default: all), case-insensitive")
     else:
         p.add_argument("model", nargs="?", metavar="MODEL",
-                       help="registered model name, e.g. HF3 (case-insensitive)")
+                       help="registered model name, e.g. HF3 (case-insensitive; `hfaccel "
+                            "models` lists them)")
     g = p.add_argument_group("model by coefficients")
-    g.add_argument("--w", type=float, help="width coefficient, 0 < w <= 1")
-    g.add_argument("--d", type=float, help="depth coefficient, d > 0")
-    g.add_argument("--res", type=int, help="input resolution in pixels")
+    g.add_argument("--w", type=unit_float, help="width coefficient, 0 < w <= 1")
+    g.add_argument("--d", type=positive_float, help="depth coefficient, d > 0")
+    g.add_argument("--res", type=positive_int, help="input resolution in pixels")
     g.add_argument("--hf", action="store_true",
                    help="hardware-friendly transform (power-of-two channels and resolution)")
-    g.add_argument("--name", default=None, help="name of the model given by coefficients")
+    g.add_argument("--name", default=None, help="name of the model given by coefficients "
+                                                "(default: derived from them)")
 
 
 def coefficients_given(args: argparse.Namespace) -> bool:
@@ -64,14 +81,16 @@ def config_from_args(args: argparse.Namespace, num_classes: int = 1000):
 def add_quant_arguments(p: argparse.ArgumentParser) -> None:
     from hfaccel.quant.defaults import DEFAULT_CALIBRATION as D
 
-    p.add_argument("--checkpoint", help="a trained checkpoint (hfaccel train) instead of the "
-                                        "default seeded, calibrated weights")
-    p.add_argument("--seed", type=int, default=D["seed"], help="weights and data seed")
-    p.add_argument("--calib-data", default=D["data"],
+    g = p.add_argument_group("quantization (cached under build/<model>/quant)")
+    g.add_argument("--checkpoint", type=input_file(what="a checkpoint"),
+                   help="a trained checkpoint (hfaccel train) instead of the default seeded, "
+                        "calibrated weights")
+    g.add_argument("--seed", type=nonneg_int, default=D["seed"], help="weights and data seed")
+    g.add_argument("--calib-data", type=data_source, default=D["data"],
                    help="calibration images: digits, fashion-mnist or an image folder")
-    p.add_argument("--calib-images", type=int, default=D["images"],
+    g.add_argument("--calib-images", type=positive_int, default=D["images"],
                    help="number of calibration images")
-    add_weight_bits_argument(p, default=None)
+    add_weight_bits_argument(g, default=None)
 
 
 def add_weight_bits_argument(p: argparse.ArgumentParser, default: int | None) -> None:
@@ -83,8 +102,24 @@ def add_weight_bits_argument(p: argparse.ArgumentParser, default: int | None) ->
                         "(docs/numerics.md)")
 
 
+def check_contract(cfg) -> None:
+    """What the integer contract needs of a model, checked before it is quantized (minutes):
+    average pooling is a shift, so every pooled map (each block's squeeze-excitation, the final
+    pool) must have 2^k pixels."""
+    pooled = [(f"block {b.index}", b.out_hw) for b in cfg.blocks] + [("the last", cfg.final_hw)]
+    for where, hw in pooled:
+        n = hw * hw
+        if n & (n - 1):
+            raise HfaccelError(
+                f"model {cfg.name}: {where} feature map is {hw}x{hw} = {n} pixels; the integer "
+                "contract pools (squeeze-excitation, final pool) with a shift, so every pooled "
+                "map needs 2^k pixels (use a power-of-two resolution, e.g. --res 128, or an HF "
+                "model)")
+
+
 def resolve_quant_model(args: argparse.Namespace):
     """(onnx path, IR graph, metadata) for MODEL / coefficients / --checkpoint / --onnx."""
+    from hfaccel.progress import NO_PROGRESS
     from hfaccel.quant.ir import lower
     from hfaccel.quant.pipeline import default_out_dir, quantize_to_onnx
 
@@ -92,7 +127,7 @@ def resolve_quant_model(args: argparse.Namespace):
         if args.model or coefficients_given(args) or args.checkpoint or args.weight_bits:
             raise HfaccelError("--onnx names the model already; give no MODEL, coefficients, "
                                "--checkpoint or --weight-bits with it")
-        return args.onnx, lower(args.onnx), {"model": args.onnx}
+        return args.onnx, lower(args.onnx), {"model": str(args.onnx)}
     bits = args.weight_bits or 8
     if args.checkpoint:
         from hfaccel.quant.train import load_checkpoint
@@ -107,11 +142,22 @@ def resolve_quant_model(args: argparse.Namespace):
         cfg = ck.cfg
     else:
         cfg = config_from_args(args)
+    check_contract(cfg)
     out = getattr(args, "out", None) or default_out_dir(cfg.name if not args.checkpoint else
                                                         f"{cfg.name}-trained", bits)
     return quantize_to_onnx(cfg, out, checkpoint=args.checkpoint, seed=args.seed,
                             data=args.calib_data, images=args.calib_images,
-                            weight_bits=args.weight_bits)
+                            weight_bits=args.weight_bits,
+                            log=getattr(args, "log", lambda s: None),
+                            progress=getattr(args, "progress", NO_PROGRESS))
+
+
+def check_batch(graph, images: int, option: str = "--images") -> None:
+    """A model exported with a fixed batch runs exactly that many images at once."""
+    if graph.batch is not None and graph.batch != images:
+        raise HfaccelError(f"{option} {images}: {graph.source or 'the model'} has a fixed batch "
+                           f"of {graph.batch} (input {graph.input_name!r}); give {option} "
+                           f"{graph.batch}, or export it with a dynamic batch axis")
 
 
 def eval_data(args: argparse.Namespace) -> str:
@@ -123,3 +169,15 @@ def eval_data(args: argparse.Namespace) -> str:
 
         return load_checkpoint(args.checkpoint).train.data
     return "fashion-mnist"
+
+
+def eval_images(args: argparse.Namespace, data: str, seed: int, log) -> int:
+    """``args.images``, capped (with one line saying so) to the validation images ``data``
+    has; the number the command then runs."""
+    from hfaccel.quant.data import load_data
+
+    have = len(load_data(data, "val", seed=seed))
+    if args.images > have:
+        log(f"--images {args.images}: {data} has {have} validation images; using {have}")
+        return have
+    return args.images

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from hfaccel.commands.args import HW_HELP, data_source, hw_config, input_file, out_dir, positive_int
 from hfaccel.commands.common import (
     add_model_arguments,
     add_quant_arguments,
+    check_batch,
     eval_data,
+    eval_images,
     resolve_quant_model,
 )
 
 __all__ = ["register"]
 
+SIMULATORS = ("verilator", "icarus")
+
 
 def cmd_rtl(args: argparse.Namespace) -> int:
-    from hfaccel.accel.config import get_preset
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
-    cfg = get_preset(args.hw)
-    top = generate_verilog(cfg, args.out or rtl_dir(cfg))
+    cfg = args.hw
+    top = generate_verilog(cfg, args.out or rtl_dir(cfg), log=args.log, progress=args.progress)
     print(f"wrote {top} ({top.stat().st_size / 1e6:.1f} MB), files.f and config.json")
     return 0
 
@@ -27,44 +31,66 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 def cmd_hw_sim(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hfaccel.accel.config import get_preset
+    from hfaccel.accel.capability import require_fit
     from hfaccel.accel.paths import run_dir
+
+    cfg = args.hw
+    path, graph, meta = resolve_quant_model(args)
+    # before any data is loaded, Verilog generated or simulator built
+    require_fit(graph, cfg, str(meta.get("model", path)))
+    data = eval_data(args)
+    images = eval_images(args, data, 1, args.log)  # hw_sim's images: validation, seed 1
+    check_batch(graph, images)
     from hfaccel.sim.hwsim import format_report, hw_sim
 
-    cfg = get_preset(args.hw)
-    path, graph, meta = resolve_quant_model(args)
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     out = Path(args.report_dir) if args.report_dir else run_dir(name, cfg)
-    rep = hw_sim(Path(path), graph, meta, cfg, images=args.images, data=eval_data(args),
-                 sim=args.sim, out_dir=out, waves=args.waves)
+    rep = hw_sim(Path(path), graph, meta, cfg, images=images, data=data, sim=args.sim,
+                 out_dir=out, waves=args.waves, log=args.log, progress=args.progress)
     print(format_report(rep))
     print(f"report: {out / 'report.json'}")
     return 0 if rep["bit_exact"] else 1
 
 
 def register(sub) -> None:
-    p = sub.add_parser("rtl", help="write the accelerator's Verilog under build/rtl/<hw>/",
-                       description="Generates the Verilog of one hardware config (a preset or a "
-                                   "config JSON) with a file list and the config JSON.")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.add_argument("--out", help="output folder (default build/rtl/<hw>)")
+    p = sub.add_parser(
+        "rtl", help="write the accelerator's Verilog under build/rtl/<hw>/",
+        description="Generates the Verilog of one hardware config (a preset or a config "
+                    "JSON) with a file list, the config JSON, memories, README and lint "
+                    "waivers. Cached: regenerated only when rtl/*.py or the config change.",
+        epilog="examples:\n"
+               "  hfaccel rtl --hw small\n"
+               "  hfaccel rtl --hw default,ub_kib=128 --out /tmp/rtl")
+    p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
+    p.add_argument("--out", type=out_dir, help="output folder (default: build/rtl/<hw>)")
     p.set_defaults(func=cmd_rtl)
 
-    p = sub.add_parser("hw-sim", help="whole-network RTL simulation, every layer checked 0 LSB",
-                       description="Quantizes (cached), compiles, generates Verilog, runs the "
-                                   "entire inference in RTL under cocotb and compares every "
-                                   "layer with onnxruntime; writes build/<model>/report.json.")
+    p = sub.add_parser(
+        "hw-sim", help="whole-network RTL simulation, every layer checked 0 LSB",
+        description="Quantizes (cached), checks that the model fits the hardware, compiles, "
+                    "generates Verilog (cached), builds the simulator (cached), runs the "
+                    "entire inference in RTL under cocotb and compares every layer with "
+                    "onnxruntime; writes build/<model>/report.json and reports/.",
+        epilog="examples:\n"
+               "  hfaccel hw-sim HF3\n"
+               "  hfaccel hw-sim HF3 --hw default,ub_kib=128     # spatial tiling\n"
+               "  hfaccel hw-sim --onnx my.onnx --hw small --sim icarus\n"
+               "  hfaccel hw-sim --checkpoint build/hf3/train/checkpoint.pt --images 4")
     add_model_arguments(p)
     add_quant_arguments(p)
-    p.add_argument("--onnx", help="a QCDQ ONNX file instead of a zoo model")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
-    p.add_argument("--images", type=int, default=1, help="number of real images")
-    p.add_argument("--data", help="images: digits, fashion-mnist or an image folder (default: "
-                   "the --checkpoint's training data, else fashion-mnist)")
-    p.add_argument("--report-dir", help="where report.json goes (default build/<model>, "
-                                         "build/<model>-<hw> for other hardware)")
+    p.add_argument("--onnx", type=input_file(".onnx", what="an ONNX file"),
+                   help="a QCDQ ONNX file instead of a zoo model")
+    p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
+    p.add_argument("--sim", default="verilator", choices=SIMULATORS, help="simulator")
+    p.add_argument("--images", type=positive_int, default=1,
+                   help="number of real images, one RTL run each (capped to the data set's "
+                        "validation images)")
+    p.add_argument("--data", type=data_source,
+                   help="images: digits, fashion-mnist or an image folder (default: the "
+                        "--checkpoint's training data, else fashion-mnist)")
+    p.add_argument("--report-dir", type=out_dir,
+                   help="where report.json goes (default: build/<model>, build/<model>-<hw> "
+                        "for other hardware)")
     p.add_argument("--waves", action="store_true",
                    help="on a mismatch, re-run and dump a waveform of the first failing layer")
     p.set_defaults(func=cmd_hw_sim)
-

@@ -28,7 +28,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("models", help="print the model zoo with parameter/MAC counts",
                        description="Every registered model (or the ones named) with its "
-                                   "coefficients, parameter and MAC counts and Table 5's numbers.")
+                                   "coefficients, parameter and MAC counts and Table 5's numbers.",
+                       epilog="examples:\n"
+                              "  hfaccel models\n"
+                              "  hfaccel models HF3 HF5 --stages\n"
+                              "  hfaccel models --w 0.8 --d 0.6 --res 128 --hf --json")
     add_model_arguments(p, many=True)
     p.add_argument("--stages", action="store_true", help="also print per-stage channels/repeats")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -11,11 +11,34 @@ import json
 import re
 from pathlib import Path
 
+from hfaccel.commands.args import (
+    choice,
+    data_source,
+    input_file,
+    int_range,
+    nonneg_int,
+    out_dir,
+    positive_float,
+    positive_int,
+)
 from hfaccel.errors import HfaccelError
 
 __all__ = ["cmd_ncs", "register"]
 
 DEFAULT_OUT = Path("build") / "ncs"
+# the library's names, kept here as literals so that --help stays light (a test keeps them equal)
+POOLS = ("elite", "hf")  # hfaccel.ncs.pool
+CRITERIA = ("average", "specific")  # hfaccel.ncs.criteria.CRITERIA
+BACKENDS = ("local", "ray")  # hfaccel.ncs.backends.BACKENDS
+MIN_RESOLUTION = 8  # hfaccel.ncs.search.MIN_RESOLUTION
+
+
+def _analyze_path(s: str) -> Path:
+    p = Path(s)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"{s} does not exist (expected a curves CSV or a run "
+                                         "folder)")
+    return p
 
 
 def _numbers(text: str, what: str, kind=float) -> tuple:
@@ -38,69 +61,78 @@ def register(sub) -> argparse.ArgumentParser:
                     "Model(w_i, d_j, r_k), group it by Z-scores of parameters and MACs, train "
                     "the survivors round by round and eliminate the lower half of each group "
                     "by average accuracy until one champion per group remains. Resumable: the "
-                    "same command continues a stopped search.")
+                    "same command continues a stopped search.",
+        epilog="examples:\n"
+               "  hfaccel ncs --pool hf --plan                # the pool, its groups and cost\n"
+               "  hfaccel ncs --pool hf --max-resolution 32 --limit 512 --val-limit 256\n"
+               "  hfaccel ncs --analyze build/ncs/hf-digits   # criterion analysis of a run")
     g = p.add_argument_group("candidate pool (Section 3.1)")
-    g.add_argument("--pool", default="elite", help="elite (eLite scaling, the default) "
-                                                   "or hf (hardware-friendly: power-of-two "
-                                                   "channels and resolutions)")
+    g.add_argument("--pool", type=choice("pool", POOLS), default="elite", metavar="{elite,hf}",
+                   help="elite (eLite scaling) or hf (hardware-friendly: power-of-two "
+                        "channels and resolutions)")
     g.add_argument("--w", help="width coefficients, comma-separated (default: Table 3)")
     g.add_argument("--d", help="depth coefficients (default: Eq. 2, i.e. 1,0.7,0.6,0.5 for B0)")
-    g.add_argument("--r", help="resolution coefficients of the base resolution (elite pool; "
-                               "default: Table 3, i.e. 224,203,172,132 pixels)")
-    g.add_argument("--resolutions", help="resolutions in pixels instead of --r (hf default: "
-                                         "128,256)")
+    g.add_argument("--r", help="resolution coefficients of the base resolution, elite pool "
+                               "(default: Table 3, i.e. 224,203,172,132 pixels)")
+    g.add_argument("--resolutions", help="resolutions in pixels instead of --r (default for "
+                                         "the hf pool: 128,256)")
     g.add_argument("--coefficients", default="table3", choices=("table3", "eq3"),
-                   help="default width/resolution lists: Table 3 as printed, or derived from "
-                        "the depths with Eq. 3")
-    g.add_argument("--base", help="JSON file of another base network: {\"stages\": [[expand, "
-                                  "kernel, stride, channels, repeats], ...], \"stem\", \"head\", "
-                                  "\"resolution\"}; default EfficientNet-B0")
+                   help="where the width/resolution lists come from when not given: Table 3 "
+                        "as printed, or derived from the depths with Eq. 3")
+    g.add_argument("--base", type=input_file(".json", what="a base network JSON"),
+                   help="JSON file of another base network: {\"stages\": [[expand, kernel, "
+                        "stride, channels, repeats], ...], \"stem\", \"head\", \"resolution\"} "
+                        "(default: EfficientNet-B0)")
     g = p.add_argument_group("tournament (Sections 3.2-3.4)")
-    g.add_argument("--group-size", type=int, default=4, help="candidates per group, k (default 4)")
-    g.add_argument("--round-epochs", type=int,
-                   help="epochs per round (e); default 1 (--analyze: the run's, or 1 for a CSV)")
-    g.add_argument("--epochs", type=int, default=4, help="full training budget, N (default 4)")
-    g.add_argument("--criterion", default="average", help="average (Eq. 6, the default) or "
-                                                          "specific (accuracy at the current "
-                                                          "epoch)")
+    g.add_argument("--group-size", type=int_range(2), default=4,
+                   help="candidates per group, k")
+    g.add_argument("--round-epochs", type=positive_int,
+                   help="epochs per round, e (default: 1; --analyze: the run's, or 1 for a "
+                        "CSV)")
+    g.add_argument("--epochs", type=positive_int, default=4, help="full training budget, N")
+    g.add_argument("--criterion", type=choice("criterion", CRITERIA), default="average",
+                   metavar="{average,specific}",
+                   help="average (Eq. 6) or specific (accuracy at the current epoch)")
     g.add_argument("--train-all", action="store_true",
                    help="keep eliminated candidates training to N too (complete curves for "
                         "--analyze; same decisions)")
     g = p.add_argument_group("training (quant/train.py's recipe)")
-    g.add_argument("--data", default="digits",
-                   help="digits (default), fashion-mnist or an image folder (root/<class>/<image>)")
-    g.add_argument("--limit", type=int, help="cap on training images")
-    g.add_argument("--val-limit", type=int, help="cap on validation images")
-    g.add_argument("--max-resolution", type=int,
+    g.add_argument("--data", type=data_source, default="digits",
+                   help="digits, fashion-mnist or an image folder (root/<class>/<image>)")
+    g.add_argument("--limit", type=positive_int, help="cap on training images (default: all)")
+    g.add_argument("--val-limit", type=positive_int,
+                   help="cap on validation images (default: all)")
+    g.add_argument("--max-resolution", type=int_range(MIN_RESOLUTION),
                    help="train the largest resolution at this size and the others in "
-                        "proportion (grouping still uses the full-resolution counts)")
-    g.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    g.add_argument("--lr", type=float, default=0.005, help="RMSProp learning rate (default "
-                                                           "0.005, as hfaccel train)")
-    g.add_argument("--seed", type=int, default=0, help="weights, data and dropout seed "
-                                                       "(default 0)")
+                        "proportion (grouping still uses the full-resolution counts; default: "
+                        "full resolution)")
+    g.add_argument("--batch", type=positive_int, default=32, help="batch size")
+    g.add_argument("--lr", type=positive_float, default=0.005,
+                   help="RMSProp learning rate (as hfaccel train)")
+    g.add_argument("--seed", type=nonneg_int, default=0, help="weights, data and dropout seed")
     g = p.add_argument_group("execution")
-    g.add_argument("--backend", default="local", help="local (this process, GPU if any; the "
-                                                      "default) or ray (survivors as parallel "
-                                                      "Ray tasks)")
+    g.add_argument("--backend", type=choice("backend", BACKENDS), default="local",
+                   metavar="{local,ray}",
+                   help="local (this process, GPU if any) or ray (survivors as parallel Ray "
+                        "tasks)")
     g.add_argument("--ray-address", help="ray.init address, e.g. auto or ray://host:10001 "
                                          "(default: start a local Ray)")
-    g.add_argument("--threads", type=int, help="CPU threads (local) or CPUs per Ray trial "
-                                               "(default: torch's / 1)")
+    g.add_argument("--threads", type=positive_int,
+                   help="CPU threads (local) or CPUs per Ray trial (default: torch's / 1)")
     g.add_argument("--device", help="torch device for the local backend (default: cuda when "
                                     "available, else cpu)")
     g.add_argument("--run", help="run name; the folder is OUT/RUN (default: POOL-DATA)")
-    g.add_argument("--out", default=str(DEFAULT_OUT),
-                   help="parent folder of runs (default build/ncs)")
+    g.add_argument("--out", type=out_dir, default=str(DEFAULT_OUT),
+                   help="parent folder of runs")
     g.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
     g.add_argument("--no-export", action="store_true",
                    help="do not save champions as quantization checkpoints")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("inspection")
+    g = p.add_argument_group("inspection").add_mutually_exclusive_group()
     g.add_argument("--plan", action="store_true",
                    help="print the pool, its Z-scores and groups and the planned cost; no "
                         "training")
-    g.add_argument("--analyze", metavar="PATH",
+    g.add_argument("--analyze", metavar="PATH", type=_analyze_path,
                    help="criterion analysis (P_spe, P_avg of Eqs. 5-6) of a curves CSV "
                         "(candidate,epoch,accuracy[,group] or epoch,<cand>,...) or a run folder")
     p.set_defaults(func=cmd_ncs)
@@ -118,11 +150,12 @@ def config_from_args(args: argparse.Namespace):
         try:
             base = BaseNetwork.from_dict(json.loads(Path(args.base).read_text()))
         except OSError as e:
-            raise HfaccelError(f"cannot read base network {args.base!r}: {e.strerror}") from None
+            raise HfaccelError(f"cannot read base network {str(args.base)!r}: "
+                               f"{e.strerror}") from None
         except ValueError as e:
             if isinstance(e, HfaccelError):
                 raise
-            raise HfaccelError(f"base network {args.base!r} is not valid JSON: {e}") from None
+            raise HfaccelError(f"base network {str(args.base)!r} is not valid JSON: {e}") from None
     pool = PoolSpec(
         kind=args.pool, base=base, coefficients=args.coefficients,
         widths=_numbers(args.w, "--w") if args.w is not None else None,
@@ -177,7 +210,8 @@ def cmd_ncs(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) / (args.run or default_run_name(args))
     search = Search(config, run_dir, backend=args.backend, device=args.device,
                     threads=args.threads, ray_address=args.ray_address,
-                    export=not args.no_export, progress=not args.no_progress, fresh=args.fresh)
+                    export=not args.no_export,
+                    progress=args.progress.enabled and not args.no_progress, fresh=args.fresh)
     plan = search.plan
     print(f"NCS {run_dir}: {len(plan.candidates)} candidates, {len(plan.groups)} groups of "
           f"{config.group_size}, {plan.rounds} rounds of {config.round_epochs} epoch(s), "

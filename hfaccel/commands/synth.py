@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from hfaccel.commands.args import HW_HELP, hw_config, positive_float, positive_int
+from hfaccel.errors import HfaccelError
+
 __all__ = ["register"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")  # hfaccel.rtl.synth.TARGETS (a test checks)
+FAMILIES = ("xc7", "xcu", "xcup")  # hfaccel.rtl.synth.FAMILIES (a test checks)
 
 
 def cmd_synth(args) -> int:
-    from hfaccel.accel.config import get_preset
     from hfaccel.rtl.synth import format_summary, synth
 
-    cfg = get_preset(args.hw)
-    rep = synth(cfg, args.target, family=args.family, timeout=args.timeout, jobs=args.jobs)
+    if args.family is not None and args.target != "xilinx":
+        raise HfaccelError(f"--family {args.family} applies to --target xilinx only, not "
+                           f"{args.target}")
+    rep = synth(args.hw, args.target, family=args.family or FAMILIES[0], timeout=args.timeout,
+                jobs=args.jobs, log=args.log, progress=args.progress)
     print(format_summary(rep))
     print(f"report: {rep['report']}")
     return 0 if rep["complete"] else 1
 
 
 def cmd_lint(args) -> int:
-    from hfaccel.accel.config import get_preset
     from hfaccel.rtl.synth import lint
 
-    cfg = get_preset(args.hw)
-    res = lint(cfg)
+    res = lint(args.hw, log=args.log, progress=args.progress)
     if res["ok"]:
         print(f"lint clean: {res['command']} ({res['seconds']} s)")
         return 0
@@ -35,19 +39,28 @@ def cmd_lint(args) -> int:
 
 def register(sub) -> None:
     """Register ``hfaccel synth`` and ``hfaccel lint`` (hfaccel/cli.py calls it)."""
-    p = sub.add_parser("synth", help="Yosys synthesis: LUTs/FFs/DSPs/BRAMs or gate area per unit",
-                       description="Synthesizes the accelerator's Verilog package with Yosys and "
-                                   "writes build/synth/<hw>-<target>.json and .md.")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
-    p.add_argument("--target", default="generic", choices=TARGETS)
-    p.add_argument("--family", default="xc7", help="Xilinx family for --target xilinx "
-                                                    "(xc7, xcu, xcup)")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds per module before giving up on it")
-    p.add_argument("--jobs", type=int, default=1, help="modules synthesized at once")
+    p = sub.add_parser(
+        "synth", help="Yosys synthesis: LUTs/FFs/DSPs/BRAMs or gate area per unit",
+        description="Synthesizes the accelerator's Verilog package with Yosys, one module at a "
+                    "time (cached per module), and writes build/synth/<hw>-<target>.json and "
+                    ".md.",
+        epilog="examples:\n"
+               "  hfaccel synth --hw small --target xilinx\n"
+               "  hfaccel synth --hw small --target xilinx --family xcup --jobs 2\n"
+               "  hfaccel synth --hw default --target generic --timeout 1800")
+    p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
+    p.add_argument("--target", default="generic", choices=TARGETS, help="technology")
+    p.add_argument("--family", choices=FAMILIES,
+                   help=f"Xilinx family, with --target xilinx only (default: {FAMILIES[0]}, "
+                        "7 series)")
+    p.add_argument("--timeout", type=positive_float,
+                   help="seconds per module before giving up on it (default: no limit)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="modules synthesized at once")
     p.set_defaults(func=cmd_synth)
-    p = sub.add_parser("lint", help="verilator --lint-only -Wall on the generated Verilog",
-                       description="Lints build/rtl/<hw>/hfaccel_top.v with the package's "
-                                   "waiver file (each waived class with its reason).")
-    p.add_argument("--hw", default="default", help="preset (default, small) or config .json")
+    p = sub.add_parser(
+        "lint", help="verilator --lint-only -Wall on the generated Verilog",
+        description="Lints build/rtl/<hw>/hfaccel_top.v with the package's waiver file (each "
+                    "waived class with its reason).",
+        epilog="example:\n  hfaccel lint --hw small")
+    p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
     p.set_defaults(func=cmd_lint)
