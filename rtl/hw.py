@@ -31,7 +31,9 @@ from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.isa import Status
 from hfaccel.rtl.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
+from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
@@ -114,7 +116,7 @@ class Accelerator(wiring.Component):
         with m.If(running & ~progress):
             m.d.sync += watchdog.eq(watchdog + 1)
             with m.If(watchdog == c.watchdog_cycles - 1):
-                m.d.sync += [error.eq(6), running.eq(0), done.eq(1)]
+                m.d.sync += [error.eq(Status.WATCHDOG), running.eq(0), done.eq(1)]
         with m.Elif(running):
             m.d.sync += watchdog.eq(0)
 
@@ -242,8 +244,8 @@ class Accelerator(wiring.Component):
         f_recv = Signal(range(IB + 1))
         f_buf = Signal(isa.INSTR_BITS)
         end_seen = Signal()
-        f_op = Signal(4)
-        m.d.comb += f_op.eq(f_buf[:4])
+        f_head = Signal(isa.header_layout())
+        m.d.comb += f_head.eq(f_buf)
         m.d.comb += [f_req.eq(running & ~end_seen & (f_issued < IB)), f_addr.eq(pc + f_issued)]
         with m.If(f_grant):
             m.d.sync += f_issued.eq(f_issued + 1)
@@ -259,7 +261,7 @@ class Accelerator(wiring.Component):
         OP = isa.OPCODES
         with m.If(running & f_full & ~stop):
             advance = Signal()
-            with m.Switch(f_op):
+            with m.Switch(f_head.op):
                 with m.Case(OP["LOAD"], OP["STORE"]):
                     m.d.comb += [ldq.w_en.eq(1), advance.eq(ldq.w_rdy)]
                 with m.Case(OP["GEMM"], OP["DW"], OP["GAP"]):
@@ -270,7 +272,7 @@ class Accelerator(wiring.Component):
                     m.d.sync += end_seen.eq(1)
                     m.d.comb += advance.eq(1)
                 with m.Default():
-                    m.d.comb += set_error.eq(1)
+                    m.d.comb += set_error.eq(Status.BAD_OPCODE)
             with m.If(advance):
                 m.d.sync += [pc.eq(pc + IB), f_issued.eq(0), f_recv.eq(0)]
         with m.If(self.start):
@@ -312,7 +314,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += bad.eq((ld_head.rows == 0) | (ld_head.row_beats == 0)
                                    | (is_store & (ld_head.dst != isa.BUF_UB)))
                 with m.If(bad):
-                    m.d.comb += set_error.eq(2)
+                    m.d.comb += set_error.eq(Status.BAD_DMA)
                 with m.Else():
                     m.d.sync += [ld.eq(ld_head), ld_busy.eq(1), ld_issued.eq(0), ld_recv.eq(0),
                                  ld_row.eq(0), ld_col.eq(0), ld_store.eq(is_store),
@@ -322,10 +324,7 @@ class Accelerator(wiring.Component):
         m.d.comb += ld_addr.eq(ld.dram + ld_row * ld.stride + ld_col)
         step = Signal()
         with m.If(step):
-            with m.If(ld_col + 1 == ld.row_beats):
-                m.d.sync += [ld_col.eq(0), ld_row.eq(ld_row + 1)]
-            with m.Else():
-                m.d.sync += ld_col.eq(ld_col + 1)
+            step_nest(m, [(ld_col, ld.row_beats), (ld_row, None)])
             m.d.sync += ld_issued.eq(ld_issued + 1)
         # loads: issue reads, write responses into the destination buffer in order
         dst_beat = Signal(32)
@@ -399,6 +398,8 @@ class Accelerator(wiring.Component):
         GPL = isa.amaranth_layout("GAP")
         cm_head = Signal(isa.INSTR_BITS)
         m.d.comb += cm_head.eq(cmq.r_data)
+        cm_hdr = Signal(isa.header_layout())
+        m.d.comb += cm_hdr.eq(cmq.r_data)
         cm_busy = Signal()
         cm_engine_done = Signal()
         cm_layer = Signal(16)
@@ -416,14 +417,14 @@ class Accelerator(wiring.Component):
         with m.If(mac_now & ~stop):
             m.d.sync += [t_mac.eq(t_mac + 1), mac_cnt.eq(mac_cnt + 1)]
         with m.If(~cm_busy & cmq.r_rdy & running & ~stop):
-            hw_wait = cm_head[4]
+            hw_wait = cm_hdr.wait
             with m.If(hw_wait & (sem_ready == 0)):
                 m.d.sync += [t_wait.eq(t_wait + 1), cmp_wait_cnt.eq(cmp_wait_cnt + 1)]
             with m.Else():
                 m.d.comb += [cmq.r_en.eq(1), ready_dec.eq(hw_wait)]
-                m.d.sync += [cm_busy.eq(1), cm_layer.eq(cm_head[6:22]), cm_signal.eq(cm_head[5]),
+                m.d.sync += [cm_busy.eq(1), cm_layer.eq(cm_hdr.layer), cm_signal.eq(cm_hdr.signal),
                              t_busy.eq(1), t_mac.eq(0)]
-                with m.Switch(cm_head[:4]):
+                with m.Switch(cm_hdr.op):
                     with m.Case(OP["GEMM"]):
                         m.d.comb += go_gemm.eq(1)
                     with m.Case(OP["DW"]):
@@ -519,7 +520,7 @@ class Accelerator(wiring.Component):
             bad = ((hg.npix == 0) | (hg.cit == 0) | (hg.cot == 0)
                    | (hg.gate & (hg.cit > n_gate)))
             with m.If(bad):
-                m.d.comb += set_error.eq(3)
+                m.d.comb += set_error.eq(Status.BAD_GEMM)
             with m.Else():
                 m.d.sync += [g_pre.eq(hg.gate), g_run.eq(~hg.gate), g_ci.eq(0), g_p.eq(0),
                              g_co.eq(0), g_pre_i.eq(0)]
@@ -543,21 +544,12 @@ class Accelerator(wiring.Component):
             m.d.comb += [rda_addr.eq(g.x + g_ci * g.xcs + g_p),
                          wgt_rd.addr.eq(g.wgt + g_co * g.cit + g_ci),
                          prm_rd.addr.eq(g.prm + g_co)]
-            m.d.sync += [s1_v.eq(1), s1_first.eq(g_ci == 0), s1_last.eq(g_ci + 1 == g.cit),
+            nest = step_nest(m, [(g_ci, g.cit), (g_p, g.npix), (g_co, g.cot)])
+            m.d.sync += [s1_v.eq(1), s1_first.eq(g_ci == 0), s1_last.eq(nest.last[0]),
                          s1_ci.eq(g_ci), s1_p.eq(g_p), s1_co.eq(g_co),
                          s1_xaddr.eq(g.x + g_ci * g.xcs + g_p)]
-            with m.If(g_ci + 1 == g.cit):
-                m.d.sync += g_ci.eq(0)
-                with m.If(g_p + 1 == g.npix):
-                    m.d.sync += g_p.eq(0)
-                    with m.If(g_co + 1 == g.cot):
-                        m.d.sync += g_run.eq(0)
-                    with m.Else():
-                        m.d.sync += g_co.eq(g_co + 1)
-                with m.Else():
-                    m.d.sync += g_p.eq(g_p + 1)
-            with m.Else():
-                m.d.sync += g_ci.eq(g_ci + 1)
+            with m.If(nest.done):
+                m.d.sync += g_run.eq(0)
         # stage 1: gate, MACs, accumulate
         x_lanes = lanes_of(rda_words[0], L)
         m.d.comb += gate_rd.addr.eq(s1_ci)
@@ -616,7 +608,7 @@ class Accelerator(wiring.Component):
             m.d.comb += hp.eq(cm_head)
             # sums carried across instructions live in one group's lane accumulators
             with m.If((hp.g == 0) | (hp.hw_log2 > 16) | ((hp.acc | hp.part) & (hp.g != 1))):
-                m.d.comb += set_error.eq(5)
+                m.d.comb += set_error.eq(Status.BAD_GAP)
             with m.Else():
                 hw = Signal(32)
                 m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
@@ -630,16 +622,11 @@ class Accelerator(wiring.Component):
             rem = Signal(32)
             m.d.comb += [rem.eq(p_hw - (p_r << nb_log2)),
                          rda_addr.eq(p.x + p_g * p.xcs + (p_r << nb_log2))]
-            m.d.sync += [p1_v.eq(1), p1_first.eq(p_r == 0), p1_last.eq(p_r + 1 == p_nr),
+            nest = step_nest(m, [(p_r, p_nr), (p_g, p.g)])
+            m.d.sync += [p1_v.eq(1), p1_first.eq(p_r == 0), p1_last.eq(nest.last[0]),
                          p1_n.eq(Mux(rem > NB, NB, rem)), p1_g.eq(p_g)]
-            with m.If(p_r + 1 == p_nr):
-                m.d.sync += p_r.eq(0)
-                with m.If(p_g + 1 == p.g):
-                    m.d.sync += p_run.eq(0)
-                with m.Else():
-                    m.d.sync += p_g.eq(p_g + 1)
-            with m.Else():
-                m.d.sync += p_r.eq(p_r + 1)
+            with m.If(nest.done):
+                m.d.sync += p_run.eq(0)
         p_acc = [Signal(signed(32), name=f"pacc{j}") for j in range(L)]
         words_l = [lanes_of(rda_words[i], L) for i in range(NB)]
         p2_v = Signal()
@@ -719,7 +706,7 @@ class Accelerator(wiring.Component):
             bad = (~ok_k | ~ok_s | (hd.g == 0) | (hd.ho == 0) | (hd.wo == 0)
                    | (hd.flat & ((hd.s != 1) | (Const(1, 12) << hd.wo_log2 != hd.wo))))
             with m.If(bad):
-                m.d.comb += set_error.eq(4)
+                m.d.comb += set_error.eq(Status.BAD_DW)
             with m.Else():
                 bx = Signal(8)
                 m.d.comb += bx.eq((hd.wo + L - 1) >> _clog2(L))
@@ -750,28 +737,17 @@ class Accelerator(wiring.Component):
             base = Signal(32)
             m.d.comb += base.eq(window_base(r_g, r_oy, r_bxi, r_b, r_ky))
             m.d.comb += rda_addr.eq(base + (r_i << nb_log2))
+            nest = step_nest(m, [(r_i, d_nreads), (r_ky, d.k), (r_b, d_nblk), (r_g, d.g)])
             m.d.sync += [r_cap_v.eq(1), r_cap_i.eq(r_i), r_cap_slot.eq(r_slot),
-                         r_cap_last.eq(r_i + 1 == d_nreads)]
-            with m.If(r_i + 1 == d_nreads):
-                m.d.sync += [r_i.eq(0), r_slot.eq(~r_slot)]
-                with m.If(r_ky + 1 == d.k):
-                    m.d.sync += r_ky.eq(0)
-                    with m.If(r_b + 1 == d_nblk):
-                        m.d.sync += [r_b.eq(0), r_oy.eq(0), r_bxi.eq(0)]
-                        with m.If(r_g + 1 == d.g):
-                            m.d.sync += r_run.eq(0)
-                        with m.Else():
-                            m.d.sync += r_g.eq(r_g + 1)
-                    with m.Else():
-                        m.d.sync += r_b.eq(r_b + 1)
-                        with m.If(r_bxi + 1 == d_bx):
-                            m.d.sync += [r_bxi.eq(0), r_oy.eq(r_oy + 1)]
-                        with m.Else():
-                            m.d.sync += r_bxi.eq(r_bxi + 1)
-                with m.Else():
-                    m.d.sync += r_ky.eq(r_ky + 1)
-            with m.Else():
-                m.d.sync += r_i.eq(r_i + 1)
+                         r_cap_last.eq(nest.last[0])]
+            with m.If(nest.wraps[0]):
+                m.d.sync += r_slot.eq(~r_slot)
+            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
+                step_nest(m, [(r_bxi, d_bx), (r_oy, None)])
+            with m.If(nest.wraps[2]):
+                m.d.sync += [r_oy.eq(0), r_bxi.eq(0)]
+            with m.If(nest.done):
+                m.d.sync += r_run.eq(0)
         # capture read data into the window slot (positions i*NB .. i*NB+NB-1)
         q_shift = Signal()  # MAC consumer shifts its slot by one word this cycle
         for s in range(2):
@@ -871,30 +847,21 @@ class Accelerator(wiring.Component):
         with m.If(mac_fire):
             m.d.comb += [mac_now.eq(1), q_shift.eq(1)]
             m.d.sync += q_first.eq(0)
-            with m.If(q_kx + 1 == d.k):
-                m.d.sync += q_kx.eq(0)
+            nest = step_nest(m, [(q_kx, d.k), (q_ky, d.k), (q_b, d_nblk), (q_g, d.g)])
+            with m.If(nest.wraps[0]):
                 m.d.comb += slot_clr.eq(Mux(q_slot, 2, 1))
                 m.d.sync += q_slot.eq(~q_slot)
-                with m.If(q_ky + 1 == d.k):
-                    m.d.sync += [q_ky.eq(0), q_first.eq(1)]
-                    m.d.comb += wb_take.eq(1)
-                    with m.If(q_b + 1 == d_nblk):
-                        m.d.sync += [q_b.eq(0), q_oy.eq(0), q_bxi.eq(0)]
-                        with m.If(q_g + 1 == d.g):
-                            m.d.sync += q_run.eq(0)
-                        with m.Else():
-                            m.d.sync += [q_g.eq(q_g + 1), q_taps_ok.eq(0), q_prm_ok.eq(0),
-                                         q_tap_i.eq(0)]
-                    with m.Else():
-                        m.d.sync += q_b.eq(q_b + 1)
-                        with m.If(q_bxi + 1 == d_bx):
-                            m.d.sync += [q_bxi.eq(0), q_oy.eq(q_oy + 1)]
-                        with m.Else():
-                            m.d.sync += q_bxi.eq(q_bxi + 1)
+            with m.If(nest.wraps[1]):
+                m.d.sync += q_first.eq(1)
+                m.d.comb += wb_take.eq(1)
+            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
+                step_nest(m, [(q_bxi, d_bx), (q_oy, None)])
+            with m.If(nest.wraps[2]):
+                m.d.sync += [q_oy.eq(0), q_bxi.eq(0)]
+                with m.If(nest.last[3]):
+                    m.d.sync += q_run.eq(0)
                 with m.Else():
-                    m.d.sync += q_ky.eq(q_ky + 1)
-            with m.Else():
-                m.d.sync += q_kx.eq(q_kx + 1)
+                    m.d.sync += [q_taps_ok.eq(0), q_prm_ok.eq(0), q_tap_i.eq(0)]
         # hand-over: the accumulators after this cycle's MAC go to the write-back copy
         with mdw.If(wb_take):
             for j in range(L):
