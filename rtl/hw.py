@@ -34,6 +34,7 @@ from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
 from hfaccel.rtl.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
 from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.pe import PeArray
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
@@ -457,8 +458,8 @@ class Accelerator(wiring.Component):
         # array, post-processing (requantization, tables, SE gate, residual add) and the
         # depthwise datapath (window, taps, accumulators). Control, fetch, DMA, the GEMM/GAP
         # sequencers and the UB crossbars stay in the top level: they share signals.
-        mpe, mpost, mdw = Module(), Module(), Module()
-        m.submodules.pe_array = mpe
+        mpost, mdw = Module(), Module()
+        m.submodules.pe_array = pe = PeArray(lanes=L)
         m.submodules.post = mpost
         m.submodules.dw = mdw
 
@@ -491,17 +492,8 @@ class Accelerator(wiring.Component):
             return qs, as_
 
         # ---------------------------------------------------------------- PE array
-        pe_a = [[Signal(signed(8), name=f"pa{r}_{k}") for k in range(L)] for r in range(L)]
-        pe_b = [[Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)] for r in range(L)]
-        pe_p = [[Signal(signed(16), name=f"pp{r}_{k}") for k in range(L)] for r in range(L)]
-        pe_rowsum = []
-        for r in range(L):
-            for k in range(L):
-                mpe.d.comb += pe_p[r][k].eq(pe_a[r][k] * pe_b[r][k])
-            rs = tree_sum(pe_p[r])
-            rsum = Signal(rs.shape(), name=f"prow{r}")
-            mpe.d.comb += rsum.eq(rs)
-            pe_rowsum.append(rsum)
+        pe_p = pe.products
+        pe_rowsum = pe.row_sums
 
         # ---------------------------------------------------------------- GEMM engine
         g = Signal(CM)
@@ -565,8 +557,10 @@ class Accelerator(wiring.Component):
                      self.trace_g_addr.eq(s1_xaddr), self.trace_g.eq(Cat(*xg))]
         g_acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
         wt = wgt_rd.data
-        gemm_mode = Signal()
-        m.d.comb += gemm_mode.eq(s1_v)
+        m.d.comb += pe.gemm.eq(s1_v)
+        for k in range(L):
+            m.d.comb += pe.gemm_x[k].eq(xg[k])
+        m.d.comb += pe.gemm_w.eq(wt)
         with m.If(s1_v & ~stop):
             m.d.comb += mac_now.eq(1)
             for r in range(L):
@@ -830,16 +824,8 @@ class Accelerator(wiring.Component):
             i1, i2 = j, min(2 * j, W - 1)
             mdw.d.comb += src.eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
                                      Mux(d.s == 2, win[0][i2], win[0][i1])))
-            xl = lanes_of(src, L)
-            tl = lanes_of(tapv, L)
-            for k in range(L):  # PE operands: GEMM or depthwise
-                with mpe.If(gemm_mode):
-                    mpe.d.comb += [pe_a[j][k].eq(xg[k]),
-                                   pe_b[j][k].eq(wt[(j * L + k) * 8:(j * L + k + 1) * 8]
-                                                 .as_signed())]
-                with mpe.Else():
-                    mpe.d.comb += [pe_a[j][k].eq(Mux(dw_valid[j], xl[k], 0)),
-                                   pe_b[j][k].eq(tl[k])]
+            m.d.comb += [pe.dw_x[j].eq(src), pe.dw_valid[j].eq(dw_valid[j])]
+        m.d.comb += pe.dw_tap.eq(tapv)
         with mdw.If(mac_fire):
             for j in range(L):
                 for k in range(L):
