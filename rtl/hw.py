@@ -32,9 +32,10 @@ from amaranth.lib.wiring import In, Out
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import add8, bias_requant8, gate8, lanes_of, requant8, tree_sum
+from hfaccel.rtl.arith import add8, gate8, lanes_of, requant8, tree_sum
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.pe import PeArray
+from hfaccel.rtl.post import PostWord, table_geometry
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
@@ -141,18 +142,19 @@ class Accelerator(wiring.Component):
         m.submodules.prm = prm
         prm_rd = prm.read_port("rd")
         prm_wr = prm.write_port("wr", granularity=BB)
-        # activation tables: one copy per post-processing lane (made by `lookup` below), each
-        # a memory of whole bus beats with one write port and one combinational read port.
-        # One table with a read port per lane and a write port per byte of a beat is the same
-        # function, but no FPGA RAM has that many ports: Yosys built it from flip-flops and a
-        # 512:1 multiplexer per lane (~2,900 LUTs a lane on xc7); a copy of beat-wide words is
-        # distributed RAM and a byte select.
-        tbl_wbytes = min(c.bus_bytes, c.table_slots * 256)  # a word per beat, a beat per cycle
-        tbl_rows = c.table_slots * 256 // tbl_wbytes
+        tbl_wbytes, tbl_rows = table_geometry(bus_bytes=c.bus_bytes, table_slots=c.table_slots)
         tbl_w_addr = Signal(range(max(2, tbl_rows)))
         tbl_w_data = Signal(tbl_wbytes * 8)
         tbl_w_en = Signal()
-        tbl_copies: list = []  # write ports of the copies lookup() made
+        posts = []  # the post-processing words (PostWord), each with its table copies
+
+        def post_unit(name):
+            unit = PostWord(lanes=L, table_slots=c.table_slots, table_word_bytes=tbl_wbytes)
+            m.submodules[name] = unit
+            for k, v in unit.memories.items():
+                mems[f"{name}.{k}"] = v
+            posts.append(unit)
+            return unit
 
         # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
         rda_addr = Signal(UBA)
@@ -463,34 +465,6 @@ class Accelerator(wiring.Component):
         m.submodules.post = mpost
         m.submodules.dw = mdw
 
-        # table lookup helper (slot, code) -> code
-        def lookup(slot, code):
-            n = len(tbl_copies)
-            copy = mems[f"tbl{n}"] = SRAM("tbl_lut", width=tbl_wbytes * 8, depth=tbl_rows)
-            m.submodules[f"tbl{n}"] = copy
-            tbl_copies.append(copy.write_port("wr"))
-            rp = copy.read_port("rc", domain="comb")
-            idx = Signal(9, name=f"tbl{n}_idx")  # slot * 256 + code + 128
-            mpost.d.comb += idx.eq((code + 128)[:8] | (slot << 8))
-            sel = _clog2(tbl_wbytes) if tbl_wbytes > 1 else 0
-            mpost.d.comb += rp.addr.eq(idx >> sel)
-            if sel == 0:
-                return rp.data.as_signed()
-            return rp.data.word_select(idx[:sel], 8).as_signed()
-
-        # post-processing of one word: acc lanes (signed 32) -> (q, a) codes
-        def post_word(acc_lanes, prm_word, tbl_en, tslot, name):
-            qs, as_ = [], []
-            for j in range(L):
-                bias = prm_word[j * 64:j * 64 + 32].as_signed()
-                sh = prm_word[j * 64 + 32:j * 64 + 40].as_signed()
-                q = bias_requant8(mpost, acc_lanes[j], bias, sh, name=f"{name}{j}")
-                a = Signal(signed(8), name=f"{name}_a{j}")
-                mpost.d.comb += a.eq(Mux(tbl_en, lookup(tslot, q), q))
-                qs.append(q)
-                as_.append(a)
-            return qs, as_
-
         # ---------------------------------------------------------------- PE array
         pe_p = pe.products
         pe_rowsum = pe.row_sums
@@ -572,7 +546,11 @@ class Accelerator(wiring.Component):
             m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(prm_rd.data)]
             m.d.comb += [rdb_addr.eq(g.skip + s1_co * g.scs + s1_p), rdb_gemm.eq(g.add)]
         # stage 2: post-processing (+ residual add), register for the write
-        gq, ga = post_word(g_acc, s2_prm, g.tbl, g.tslot, "gp")
+        gpost = post_unit("post_gemm")
+        for j in range(L):
+            m.d.comb += gpost.acc[j].eq(g_acc[j])
+        m.d.comb += [gpost.params.eq(s2_prm), gpost.tbl.eq(g.tbl), gpost.tslot.eq(g.tslot)]
+        ga = lanes_of(gpost.a, L)
         skip_l = lanes_of(rdb_word, L)
         g_r = []
         for j in range(L):
@@ -585,8 +563,8 @@ class Accelerator(wiring.Component):
         s3_q, s3_a, s3_r = Signal(WBITS), Signal(WBITS), Signal(WBITS)
         m.d.sync += s3_v.eq(s2_v & ~stop)
         with m.If(s2_v):
-            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(Cat(*gq)),
-                         s3_a.eq(Cat(*ga)), s3_r.eq(Cat(*g_r))]
+            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(gpost.q),
+                         s3_a.eq(gpost.a), s3_r.eq(Cat(*g_r))]
         gemm_busy = Signal()
         m.d.comb += gemm_busy.eq(g_pre | g_run | s1_v | s2_v | s3_v)
 
@@ -870,17 +848,15 @@ class Accelerator(wiring.Component):
                          wb_n.eq(cnt), wb_i.eq(0)]
         # write-back: WB words per cycle through post-processing
         wb_rows = Array([Cat(*wb_acc[j]) for j in range(L)] + [Const(0, L * 32)] * WB)
-        wb_q = []
-        wb_a = []
-        wb_sel = []
+        wb_post = []
         for i in range(WB):
             word = Signal(L * 32, name=f"wsel{i}")
             mdw.d.comb += word.eq(wb_rows[wb_i + i])
-            sel = [word[k * 32:(k + 1) * 32].as_signed() for k in range(L)]
-            qs, as_ = post_word(sel, wb_prm, d.tbl, d.tslot, f"dp{i}")
-            wb_q.append(qs)
-            wb_a.append(as_)
-            wb_sel.append(sel)
+            dpost = post_unit(f"post_dw{i}")
+            for k in range(L):
+                m.d.comb += dpost.acc[k].eq(word[k * 32:(k + 1) * 32].as_signed())
+            m.d.comb += [dpost.params.eq(wb_prm), dpost.tbl.eq(d.tbl), dpost.tslot.eq(d.tslot)]
+            wb_post.append(dpost)
         w1_v = Signal()
         w1_addr = Signal(UBA)
         w1_n = Signal(range(WB + 1))
@@ -893,7 +869,7 @@ class Accelerator(wiring.Component):
             m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
                          w1_n.eq(Mux(left > WB, WB, left))]
             for i in range(WB):
-                m.d.sync += [w1_q[i].eq(Cat(*wb_q[i])), w1_a[i].eq(Cat(*wb_a[i]))]
+                m.d.sync += [w1_q[i].eq(wb_post[i].q), w1_a[i].eq(wb_post[i].a)]
             with m.If(wb_i + WB >= wb_n):
                 m.d.sync += wb_busy.eq(0)
             with m.Else():
@@ -935,6 +911,7 @@ class Accelerator(wiring.Component):
                                 | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
                                 | g_pre_v | p1_v | wb_busy | dma_rdb
                                 | st_prev_v | stq.r_en)
-        for wp in tbl_copies:
-            m.d.comb += [wp.addr.eq(tbl_w_addr), wp.data.eq(tbl_w_data), wp.en.eq(tbl_w_en)]
+        for unit in posts:
+            m.d.comb += [unit.tables.addr.eq(tbl_w_addr), unit.tables.data.eq(tbl_w_data),
+                         unit.tables.en.eq(tbl_w_en)]
         return m
