@@ -37,6 +37,7 @@ from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.pe import PeArray
 from hfaccel.rtl.post import PostWord, table_geometry
 from hfaccel.rtl.sram import SRAM
+from hfaccel.rtl.ub import UnifiedBuffer
 
 __all__ = ["Accelerator", "TAG_FETCH", "TAG_DMA"]
 
@@ -123,17 +124,13 @@ class Accelerator(wiring.Component):
             m.d.sync += watchdog.eq(0)
 
         # ---------------------------------------------------------------- memories
-        ub_rd_a = []  # wide port
-        ub_rd_b = []  # narrow port
-        ub_wr = []
         # each memory is an SRAM (rtl/sram.py): its own Verilog module, one per kind
         self.memories = mems = {}
-        for b in range(NB):
-            mem = mems[f"ub{b}"] = SRAM("ub_bank", width=WBITS, depth=c.ub_bank_depth)
-            m.submodules[f"ub{b}"] = mem
-            ub_rd_a.append(mem.read_port("rd_a"))
-            ub_rd_b.append(mem.read_port("rd_b"))
-            ub_wr.append(mem.write_port("wr"))
+        ub = UnifiedBuffer(banks=NB, depth=c.ub_bank_depth, word_bits=WBITS, write_words=WB,
+                           beat_words=R)
+        m.submodules.ub = ub
+        for k, v in ub.memories.items():
+            mems[f"ub.{k}"] = v
         wgt = mems["wgt"] = SRAM("wgt_buf", width=L * L * 8, depth=c.wgt_tiles)
         m.submodules.wgt = wgt
         wgt_rd = wgt.read_port("rd")
@@ -156,63 +153,19 @@ class Accelerator(wiring.Component):
             posts.append(unit)
             return unit
 
-        # UB wide read port A: ub_banks consecutive words from rda_addr, one cycle later.
         rda_addr = Signal(UBA)
-        rda_lo_d = Signal(max(1, nb_log2))
-        rda_words = [Signal(WBITS, name=f"rda_w{i}") for i in range(NB)]
-        lo = rda_addr[:nb_log2] if nb_log2 else Const(0, 1)
-        hi = rda_addr[nb_log2:]
-        for b in range(NB):  # (the last bank never wraps: no constant comparison for it)
-            m.d.comb += ub_rd_a[b].addr.eq(hi + (b < lo) if b < NB - 1 else hi)
-        m.d.sync += rda_lo_d.eq(lo)
-        # word i comes from bank (lo + i) mod NB: one small case statement per word (cheap to
-        # simulate; a variable shift of all banks' bits is not)
-        banks_a = Array(p.data for p in ub_rd_a)
-        for i in range(NB):
-            m.d.comb += rda_words[i].eq(banks_a[(rda_lo_d + i)[:nb_log2]] if NB > 1
-                                        else ub_rd_a[0].data)
-        # UB narrow read port B: one word at rdb_addr, one cycle later.
+        rda_words = ub.rd_a.data
+        m.d.comb += ub.rd_a.addr.eq(rda_addr)
         rdb_addr = Signal(UBA)
-        rdb_lo_d = Signal(max(1, nb_log2))
-        rdb_word = Signal(WBITS)
-        for b in range(NB):
-            m.d.comb += ub_rd_b[b].addr.eq(rdb_addr[nb_log2:])
-        m.d.sync += rdb_lo_d.eq(rdb_addr[:nb_log2] if nb_log2 else 0)
-        m.d.comb += rdb_word.eq(Array(p.data for p in ub_rd_b)[rdb_lo_d] if NB > 1
-                                else ub_rd_b[0].data)
-        # UB wide write port: two requests of consecutive words, compute (up to WB words)
-        # and DMA (a beat of R words), spread over the banks. Both write in the same cycle
-        # unless they need a common bank; then the DMA's beat waits (compute never stalls).
-        def spread(addr, n, words, tag):
-            """Per bank: (address, data, enable) of ``n`` words from ``addr``."""
-            lo = addr[:nb_log2] if nb_log2 else Const(0, 1)
-            hi = addr[nb_log2:]
-            arr = Array(list(words) + [Const(0, WBITS)] * (NB - len(words)))
-            out = []
-            for b in range(NB):
-                i = Signal(range(NB), name=f"{tag}_idx{b}")
-                m.d.comb += i.eq((b - lo)[:nb_log2] if NB > 1 else 0)
-                en = Signal(name=f"{tag}_en{b}")
-                m.d.comb += en.eq(i < n)
-                out.append((hi + (b < lo) if b < NB - 1 else hi, arr[i], en))
-            return out
-
+        rdb_word = ub.rd_b.data
+        m.d.comb += ub.rd_b.addr.eq(rdb_addr)
         c_wr_addr = Signal(UBA)  # compute-side request (one engine at a time)
-        c_wr_n = Signal(range(NB + 1))
+        c_wr_n = Signal(range(WB + 1))
         c_wr_words = [Signal(WBITS, name=f"cw{i}") for i in range(WB)]
-        d_wr_addr = Signal(UBA)  # DMA-side request
-        d_wr_n = Signal(range(R + 1))
-        d_wr_words = [Signal(WBITS, name=f"dw{i}") for i in range(R)]
-        c_banks = spread(c_wr_addr, c_wr_n, c_wr_words, "cwr")
-        d_banks = spread(d_wr_addr, d_wr_n, d_wr_words, "dwr")
-        bank_clash = Signal()
-        m.d.comb += bank_clash.eq(Cat(*[ce & de for (_, _, ce), (_, _, de)
-                                        in zip(c_banks, d_banks)]).any())
+        m.d.comb += [ub.wr_c.addr.eq(c_wr_addr), ub.wr_c.n.eq(c_wr_n)]
+        for i in range(WB):
+            m.d.comb += ub.wr_c.data[i].eq(c_wr_words[i])
         dma_ub_we = Signal()
-        for b in range(NB):
-            (ca, cd, ce), (da, dd, de) = c_banks[b], d_banks[b]
-            m.d.comb += [ub_wr[b].addr.eq(Mux(ce, ca, da)), ub_wr[b].data.eq(Mux(ce, cd, dd)),
-                         ub_wr[b].en.eq(ce | (de & dma_ub_we))]
 
         # ---------------------------------------------------------------- queues & semaphores
         m.submodules.ldq = ldq = SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth)
@@ -443,10 +396,8 @@ class Accelerator(wiring.Component):
                      self.perf_wait.eq(t_wait), self.perf_busy.eq(t_busy),
                      self.perf_mac.eq(t_mac)]
 
-        m.d.comb += [d_wr_addr.eq(ubq.r_data[:UBB] * R), d_wr_n.eq(Mux(ubq.r_rdy, R, 0)),
-                     dma_ub_we.eq(ubq.r_rdy & ~bank_clash & ~stop), ubq.r_en.eq(dma_ub_we)]
-        for i in range(R):
-            m.d.comb += d_wr_words[i].eq(ubq.r_data[UBB:].word_select(i, WBITS))
+        m.d.comb += [ub.wr_d.payload.eq(ubq.r_data), ub.wr_d.valid.eq(ubq.r_rdy & ~stop),
+                     dma_ub_we.eq(ub.wr_d.valid & ub.wr_d.ready), ubq.r_en.eq(dma_ub_we)]
         # trace = the compute write, with the intermediate codes
         tq = [Signal(WBITS, name=f"tq{i}") for i in range(WB)]
         ta = [Signal(WBITS, name=f"ta{i}") for i in range(WB)]
