@@ -32,8 +32,9 @@ from amaranth.lib.wiring import In, Out
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import add8, gate8, lanes_of, requant8, tree_sum
+from hfaccel.rtl.arith import add8, gate8, lanes_of
 from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.pe import PeArray
 from hfaccel.rtl.post import PostWord, table_geometry
 from hfaccel.rtl.sram import SRAM
@@ -351,7 +352,6 @@ class Accelerator(wiring.Component):
         # ---------------------------------------------------------------- compute unit
         CM = isa.amaranth_layout("GEMM")
         DWL = isa.amaranth_layout("DW")
-        GPL = isa.amaranth_layout("GAP")
         cm_head = Signal(isa.INSTR_BITS)
         m.d.comb += cm_head.eq(cmq.r_data)
         cm_hdr = Signal(isa.header_layout())
@@ -520,49 +520,15 @@ class Accelerator(wiring.Component):
         m.d.comb += gemm_busy.eq(g_pre | g_run | s1_v | s2_v | s3_v)
 
         # ---------------------------------------------------------------- GAP engine
-        p = Signal(GPL)
-        p_run = Signal()
-        p_g, p_r = Signal(8), Signal(16)
-        p_nr = Signal(17)
-        p_hw = Signal(32)
-        with m.If(go_gap):
-            m.d.sync += p.eq(cm_head)
-            hp = Signal(GPL)
-            m.d.comb += hp.eq(cm_head)
-            # sums carried across instructions live in one group's lane accumulators
-            with m.If((hp.g == 0) | (hp.hw_log2 > 16) | ((hp.acc | hp.part) & (hp.g != 1))):
-                m.d.comb += set_error.eq(Status.BAD_GAP)
-            with m.Else():
-                hw = Signal(32)
-                m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
-                m.d.sync += [p_run.eq(1), p_g.eq(0), p_r.eq(0), p_hw.eq(hw),
-                             p_nr.eq((hw + NB - 1) >> nb_log2)]
-        p1_v, p1_first, p1_last = Signal(), Signal(), Signal()
-        p1_n = Signal(range(NB + 1))
-        p1_g = Signal(8)
-        m.d.sync += p1_v.eq(0)
-        with m.If(p_run & ~stop):
-            rem = Signal(32)
-            m.d.comb += [rem.eq(p_hw - (p_r << nb_log2)),
-                         rda_addr.eq(p.x + p_g * p.xcs + (p_r << nb_log2))]
-            nest = step_nest(m, [(p_r, p_nr), (p_g, p.g)])
-            m.d.sync += [p1_v.eq(1), p1_first.eq(p_r == 0), p1_last.eq(nest.last[0]),
-                         p1_n.eq(Mux(rem > NB, NB, rem)), p1_g.eq(p_g)]
-            with m.If(nest.done):
-                m.d.sync += p_run.eq(0)
-        p_acc = [Signal(signed(32), name=f"pacc{j}") for j in range(L)]
-        words_l = [lanes_of(rda_words[i], L) for i in range(NB)]
-        p2_v = Signal()
-        p2_g = Signal(8)
-        m.d.sync += p2_v.eq(p1_v & p1_last & ~p.part & ~stop)
-        with m.If(p1_v & ~stop):
-            for j in range(L):
-                s = tree_sum([Mux(i < p1_n, words_l[i][j], 0) for i in range(NB)])
-                m.d.sync += p_acc[j].eq(Mux(p1_first & ~p.acc, 0, p_acc[j]) + s)
-            m.d.sync += p2_g.eq(p1_g)
-        p_out = [requant8(mpost, p_acc[j], p.shift, name=f"prq{j}") for j in range(L)]
-        gap_busy = Signal()
-        m.d.comb += gap_busy.eq(p_run | p1_v | p2_v)
+        m.submodules.gap = gap = Gap(cfg=c)
+        m.d.comb += [gap.cmd.valid.eq(go_gap), gap.cmd.payload.eq(cm_head), gap.stop.eq(stop)]
+        with m.If(gap.error != 0):
+            m.d.comb += set_error.eq(gap.error)
+        with m.If(gap.rd_a.en):
+            m.d.comb += rda_addr.eq(gap.rd_a.addr)
+        for i in range(NB):
+            m.d.comb += gap.rd_a.data[i].eq(rda_words[i])
+        gap_busy = gap.busy
 
         # ---------------------------------------------------------------- depthwise engine
         d = Signal(DWL)
@@ -832,10 +798,10 @@ class Accelerator(wiring.Component):
         with m.If(s3_v):
             m.d.comb += [c_wr_addr.eq(s3_addr), c_wr_n.eq(1), c_wr_words[0].eq(s3_r),
                          tq[0].eq(s3_q), ta[0].eq(s3_a)]
-        with m.Elif(p2_v):
-            m.d.comb += [c_wr_addr.eq(p.out + p2_g), c_wr_n.eq(1),
-                         c_wr_words[0].eq(Cat(*p_out)), tq[0].eq(Cat(*p_out)),
-                         ta[0].eq(Cat(*p_out))]
+        with m.Elif(gap.result.valid):
+            m.d.comb += [c_wr_addr.eq(gap.result.addr), c_wr_n.eq(gap.result.n),
+                         c_wr_words[0].eq(gap.result.r[0]), tq[0].eq(gap.result.q[0]),
+                         ta[0].eq(gap.result.a[0])]
         with m.Elif(w1_v):
             m.d.comb += [c_wr_addr.eq(w1_addr), c_wr_n.eq(w1_n)]
             for i in range(WB):
@@ -860,7 +826,7 @@ class Accelerator(wiring.Component):
         m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
                                 | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
                                 | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
-                                | g_pre_v | p1_v | wb_busy | dma_rdb
+                                | g_pre_v | gap.active | wb_busy | dma_rdb
                                 | st_prev_v | stq.r_en)
         for unit in posts:
             m.d.comb += [unit.tables.addr.eq(tbl_w_addr), unit.tables.data.eq(tbl_w_data),

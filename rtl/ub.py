@@ -28,7 +28,12 @@ from amaranth.utils import ceil_log2
 from hfaccel.rtl.ports import ReadRequest, WriteRequest
 from hfaccel.rtl.sram import SRAM
 
-__all__ = ["RefUnifiedBuffer", "UnifiedBuffer", "beat_layout"]
+__all__ = ["RefUnifiedBuffer", "UnifiedBuffer", "beat_layout", "ub_addr_width"]
+
+
+def ub_addr_width(cfg) -> int:
+    """Bits of a UB word address for an :class:`~hfaccel.accel.config.AccelConfig`."""
+    return max(1, ceil_log2(cfg.ub_words))
 
 
 def beat_layout(*, beat_addr_width: int, beat_bits: int) -> data.StructLayout:
