@@ -32,9 +32,9 @@ from amaranth.lib.wiring import In, Out
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import add8, gate8, lanes_of
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.gap import Gap
+from hfaccel.rtl.gemm import Gemm
 from hfaccel.rtl.pe import PeArray
 from hfaccel.rtl.post import PostWord, table_geometry
 from hfaccel.rtl.sram import SRAM
@@ -350,7 +350,6 @@ class Accelerator(wiring.Component):
             m.d.sync += ld_out.eq(0)
 
         # ---------------------------------------------------------------- compute unit
-        CM = isa.amaranth_layout("GEMM")
         DWL = isa.amaranth_layout("DW")
         cm_head = Signal(isa.INSTR_BITS)
         m.d.comb += cm_head.eq(cmq.r_data)
@@ -411,113 +410,42 @@ class Accelerator(wiring.Component):
         # array, post-processing (requantization, tables, SE gate, residual add) and the
         # depthwise datapath (window, taps, accumulators). Control, fetch, DMA, the GEMM/GAP
         # sequencers and the UB crossbars stay in the top level: they share signals.
-        mpost, mdw = Module(), Module()
+        mdw = Module()
         m.submodules.pe_array = pe = PeArray(lanes=L)
-        m.submodules.post = mpost
         m.submodules.dw = mdw
 
         # ---------------------------------------------------------------- PE array
         pe_p = pe.products
-        pe_rowsum = pe.row_sums
 
         # ---------------------------------------------------------------- GEMM engine
-        g = Signal(CM)
-        g_run, g_pre = Signal(), Signal()
-        g_ci, g_p, g_co = Signal(8), Signal(16), Signal(8)
-        g_pre_i = Signal(8)
-        n_gate = max(64, 2048 // L)
-        gate_mem = mems["gate"] = SRAM("gate_mem", width=WBITS, depth=n_gate)
-        m.submodules.gate = gate_mem
-        gate_wr = gate_mem.write_port("wr")
-        gate_rd = gate_mem.read_port("rc", domain="comb")
-        with m.If(go_gemm):
-            m.d.sync += g.eq(cm_head)
-            hg = Signal(CM)
-            m.d.comb += hg.eq(cm_head)
-            bad = ((hg.npix == 0) | (hg.cit == 0) | (hg.cot == 0)
-                   | (hg.gate & (hg.cit > n_gate)))
-            with m.If(bad):
-                m.d.comb += set_error.eq(Status.BAD_GEMM)
-            with m.Else():
-                m.d.sync += [g_pre.eq(hg.gate), g_run.eq(~hg.gate), g_ci.eq(0), g_p.eq(0),
-                             g_co.eq(0), g_pre_i.eq(0)]
-        # gate preload through port B (one word per cycle, data one cycle later)
-        g_pre_v = Signal()
-        g_pre_d = Signal(8)
-        m.d.sync += [g_pre_v.eq(0)]
-        with m.If(g_pre & ~stop):
-            m.d.comb += [rdb_addr.eq(g.gaddr + g_pre_i), rdb_gemm.eq(1)]
-            m.d.sync += [g_pre_v.eq(1), g_pre_d.eq(g_pre_i), g_pre_i.eq(g_pre_i + 1)]
-            with m.If(g_pre_i + 1 == g.cit):
-                m.d.sync += [g_pre.eq(0), g_run.eq(1)]
-        with m.If(g_pre_v):
-            m.d.comb += [gate_wr.addr.eq(g_pre_d), gate_wr.data.eq(rdb_word), gate_wr.en.eq(1)]
-        # stage 0: issue reads
-        s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
-        s1_xaddr = Signal(UBA)
-        m.d.sync += s1_v.eq(0)
-        with m.If(g_run & ~stop):
-            m.d.comb += [rda_addr.eq(g.x + g_ci * g.xcs + g_p),
-                         wgt_rd.addr.eq(g.wgt + g_co * g.cit + g_ci),
-                         prm_rd.addr.eq(g.prm + g_co)]
-            nest = step_nest(m, [(g_ci, g.cit), (g_p, g.npix), (g_co, g.cot)])
-            m.d.sync += [s1_v.eq(1), s1_first.eq(g_ci == 0), s1_last.eq(nest.last[0]),
-                         s1_ci.eq(g_ci), s1_p.eq(g_p), s1_co.eq(g_co),
-                         s1_xaddr.eq(g.x + g_ci * g.xcs + g_p)]
-            with m.If(nest.done):
-                m.d.sync += g_run.eq(0)
-        # stage 1: gate, MACs, accumulate
-        x_lanes = lanes_of(rda_words[0], L)
-        m.d.comb += gate_rd.addr.eq(s1_ci)
-        gw = gate_rd.data
-        xg = []
-        for k in range(L):
-            xq = gate8(mpost, x_lanes[k], gw[k * 8:(k + 1) * 8].as_signed(), g.gshift,
-                       name=f"gx{k}")
-            xk = Signal(signed(8), name=f"xg{k}")
-            mpost.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
-            xg.append(xk)
-        m.d.comb += [self.trace_g_valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
-                     self.trace_g_addr.eq(s1_xaddr), self.trace_g.eq(Cat(*xg))]
-        g_acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
-        wt = wgt_rd.data
-        m.d.comb += pe.gemm.eq(s1_v)
-        for k in range(L):
-            m.d.comb += pe.gemm_x[k].eq(xg[k])
-        m.d.comb += pe.gemm_w.eq(wt)
-        with m.If(s1_v & ~stop):
+        m.submodules.gemm = gemm = Gemm(cfg=c)
+        for k, v in gemm.memories.items():
+            mems[f"gemm.{k}"] = v
+        posts.append(gemm)
+        m.d.comb += [gemm.cmd.valid.eq(go_gemm), gemm.cmd.payload.eq(cm_head),
+                     gemm.stop.eq(stop)]
+        with m.If(gemm.error != 0):
+            m.d.comb += set_error.eq(gemm.error)
+        with m.If(gemm.rd_b.en):
+            m.d.comb += rdb_addr.eq(gemm.rd_b.addr)
+        with m.If(gemm.rd_a.en):
+            m.d.comb += rda_addr.eq(gemm.rd_a.addr)
+        with m.If(gemm.wgt.en):
+            m.d.comb += wgt_rd.addr.eq(gemm.wgt.addr)
+        with m.If(gemm.prm.en):
+            m.d.comb += prm_rd.addr.eq(gemm.prm.addr)
+        with m.If(gemm.mac):
             m.d.comb += mac_now.eq(1)
-            for r in range(L):
-                m.d.sync += g_acc[r].eq(Mux(s1_first, 0, g_acc[r]) + pe_rowsum[r])
-        s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
-        s2_prm = Signal(L * 64)
-        m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
-        with m.If(s1_v & s1_last):
-            m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(prm_rd.data)]
-            m.d.comb += [rdb_addr.eq(g.skip + s1_co * g.scs + s1_p), rdb_gemm.eq(g.add)]
-        # stage 2: post-processing (+ residual add), register for the write
-        gpost = post_unit("post_gemm")
-        for j in range(L):
-            m.d.comb += gpost.acc[j].eq(g_acc[j])
-        m.d.comb += [gpost.params.eq(s2_prm), gpost.tbl.eq(g.tbl), gpost.tslot.eq(g.tslot)]
-        ga = lanes_of(gpost.a, L)
-        skip_l = lanes_of(rdb_word, L)
-        g_r = []
-        for j in range(L):
-            rr = add8(mpost, ga[j], g.sa, skip_l[j], g.sb, g.ashift, name=f"gadd{j}")
-            rj = Signal(signed(8), name=f"gr{j}")
-            mpost.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
-            g_r.append(rj)
-        s3_v = Signal()
-        s3_addr = Signal(UBA)
-        s3_q, s3_a, s3_r = Signal(WBITS), Signal(WBITS), Signal(WBITS)
-        m.d.sync += s3_v.eq(s2_v & ~stop)
-        with m.If(s2_v):
-            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(gpost.q),
-                         s3_a.eq(gpost.a), s3_r.eq(Cat(*g_r))]
-        gemm_busy = Signal()
-        m.d.comb += gemm_busy.eq(g_pre | g_run | s1_v | s2_v | s3_v)
+        m.d.comb += [rdb_gemm.eq(gemm.rd_b.en), gemm.rd_b.data.eq(rdb_word),
+                     gemm.wgt.data.eq(wgt_rd.data), gemm.prm.data.eq(prm_rd.data),
+                     pe.gemm_mode.eq(gemm.pe_gemm), pe.gemm_w.eq(gemm.pe_w)]
+        for i in range(NB):
+            m.d.comb += gemm.rd_a.data[i].eq(rda_words[i])
+        for k in range(L):
+            m.d.comb += [pe.gemm_x[k].eq(gemm.pe_x[k]), gemm.pe_sums[k].eq(pe.row_sums[k])]
+        m.d.comb += [self.trace_g_valid.eq(gemm.trace_g.valid),
+                     self.trace_g_addr.eq(gemm.trace_g.addr), self.trace_g.eq(gemm.trace_g.word)]
+        gemm_busy = gemm.busy
 
         # ---------------------------------------------------------------- GAP engine
         m.submodules.gap = gap = Gap(cfg=c)
@@ -795,9 +723,10 @@ class Accelerator(wiring.Component):
         m.d.comb += dw_busy.eq(r_run | q_run | wb_busy | w1_v)
 
         # ---------------------------------------------------------------- compute write mux
-        with m.If(s3_v):
-            m.d.comb += [c_wr_addr.eq(s3_addr), c_wr_n.eq(1), c_wr_words[0].eq(s3_r),
-                         tq[0].eq(s3_q), ta[0].eq(s3_a)]
+        with m.If(gemm.result.valid):
+            m.d.comb += [c_wr_addr.eq(gemm.result.addr), c_wr_n.eq(gemm.result.n),
+                         c_wr_words[0].eq(gemm.result.r[0]), tq[0].eq(gemm.result.q[0]),
+                         ta[0].eq(gemm.result.a[0])]
         with m.Elif(gap.result.valid):
             m.d.comb += [c_wr_addr.eq(gap.result.addr), c_wr_n.eq(gap.result.n),
                          c_wr_words[0].eq(gap.result.r[0]), tq[0].eq(gap.result.q[0]),
@@ -826,7 +755,7 @@ class Accelerator(wiring.Component):
         m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
                                 | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
                                 | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
-                                | g_pre_v | gap.active | wb_busy | dma_rdb
+                                | gemm.active | gap.active | wb_busy | dma_rdb
                                 | st_prev_v | stq.r_en)
         for unit in posts:
             m.d.comb += [unit.tables.addr.eq(tbl_w_addr), unit.tables.data.eq(tbl_w_data),

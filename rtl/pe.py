@@ -1,11 +1,11 @@
 """The PE array: ``lanes x lanes`` int8 multipliers, shared by the GEMM and depthwise units.
 
-GEMM mode (``gemm`` = 1): PE ``(r, k)`` multiplies input channel ``k`` of one pixel
+GEMM mode (``gemm_mode`` = 1): PE ``(r, k)`` multiplies input channel ``k`` of one pixel
 (``gemm_x[k]``, the same for every row) by the weight of output channel ``r`` and input channel
 ``k`` (byte ``r * lanes + k`` of ``gemm_w``); row ``r`` sums its products in a balanced adder tree
 (``row_sums[r]``): one output channel from ``lanes`` input channels per cycle.
 
-Depthwise mode (``gemm`` = 0): PE ``(j, k)`` multiplies channel ``k`` of output pixel ``j``'s
+Depthwise mode (``gemm_mode`` = 0): PE ``(j, k)`` multiplies channel ``k`` of output pixel ``j``'s
 input (lane ``k`` of ``dw_x[j]``, or 0 where ``dw_valid[j]`` is low: padding, or a lane past
 the map) by channel ``k``'s tap (lane ``k`` of ``dw_tap``); the depthwise unit accumulates
 every ``products[j][k]`` on its own.
@@ -59,7 +59,7 @@ class PeArray(wiring.Component):
 
     Members
     -------
-    gemm : ``In(1)``
+    gemm_mode : ``In(1)``
         Operand select: 1 GEMM, 0 depthwise.
     gemm_x : ``In(signed(8)).array(lanes)``
         GEMM input: one int8 value per column (input channel), broadcast to every row.
@@ -82,7 +82,7 @@ class PeArray(wiring.Component):
             raise ValueError(f"lanes must be a power of two >= 2, not {lanes!r}")
         self.lanes = lanes
         super().__init__({
-            "gemm": In(1),
+            "gemm_mode": In(1),
             "gemm_x": In(signed(8)).array(lanes),
             "gemm_w": In(lanes * lanes * 8),
             "dw_x": In(lanes * 8).array(lanes),
@@ -101,7 +101,7 @@ class PeArray(wiring.Component):
             b = [Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)]
             xl = lanes_of(self.dw_x[r], L)
             for k in range(L):
-                with m.If(self.gemm):
+                with m.If(self.gemm_mode):
                     m.d.comb += [a[k].eq(self.gemm_x[k]),
                                  b[k].eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
                                          .as_signed())]
