@@ -23,9 +23,8 @@ data), post-processing in stage 2, the write in stage 3. A descriptor with ``npi
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -36,7 +35,7 @@ from hfaccel.rtl.arith import add8, gate8, lanes_of
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.pe import row_sum_shape
 from hfaccel.rtl.ports import ReadRequest, Result
-from hfaccel.rtl.post import PostWord, table_geometry
+from hfaccel.rtl.post import PostWord, table_geometry, table_port
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import ub_addr_width
 
@@ -52,12 +51,6 @@ def trace_gate_signature(*, addr_width: int, word_bits: int) -> wiring.Signature
     """The gated-input observation port: ``valid``, the input word's UB ``addr``, the gated
     ``word``."""
     return wiring.Signature({"valid": Out(1), "addr": Out(addr_width), "word": Out(word_bits)})
-
-
-def table_port(cfg: AccelConfig) -> WritePort.Signature:
-    """The activation tables' write port (every table copy takes the same writes)."""
-    word_bytes, rows = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)
-    return WritePort.Signature(addr_width=ceil_log2(rows), shape=unsigned(word_bytes * 8))
 
 
 class Gemm(wiring.Component):

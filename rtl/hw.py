@@ -24,7 +24,7 @@ Block diagram (``docs/architecture.md`` has the full contract)::
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -33,10 +33,11 @@ from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
 from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.dw import Depthwise
 from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.gemm import Gemm
 from hfaccel.rtl.pe import PeArray
-from hfaccel.rtl.post import PostWord, table_geometry
+from hfaccel.rtl.post import table_geometry
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import UnifiedBuffer
 
@@ -97,7 +98,6 @@ class Accelerator(wiring.Component):
         BB = c.bus_bytes * 8
         R = c.words_per_beat
         UBA = _clog2(c.ub_words)  # activation word address bits
-        nb_log2 = _clog2(NB) if NB > 1 else 0
 
         # ---------------------------------------------------------------- global state
         running = Signal()
@@ -144,15 +144,7 @@ class Accelerator(wiring.Component):
         tbl_w_addr = Signal(range(max(2, tbl_rows)))
         tbl_w_data = Signal(tbl_wbytes * 8)
         tbl_w_en = Signal()
-        posts = []  # the post-processing words (PostWord), each with its table copies
-
-        def post_unit(name):
-            unit = PostWord(lanes=L, table_slots=c.table_slots, table_word_bytes=tbl_wbytes)
-            m.submodules[name] = unit
-            for k, v in unit.memories.items():
-                mems[f"{name}.{k}"] = v
-            posts.append(unit)
-            return unit
+        posts = []  # units with post-processing words (their table copies)
 
         rda_addr = Signal(UBA)
         rda_words = ub.rd_a.data
@@ -350,7 +342,6 @@ class Accelerator(wiring.Component):
             m.d.sync += ld_out.eq(0)
 
         # ---------------------------------------------------------------- compute unit
-        DWL = isa.amaranth_layout("DW")
         cm_head = Signal(isa.INSTR_BITS)
         m.d.comb += cm_head.eq(cmq.r_data)
         cm_hdr = Signal(isa.header_layout())
@@ -410,12 +401,8 @@ class Accelerator(wiring.Component):
         # array, post-processing (requantization, tables, SE gate, residual add) and the
         # depthwise datapath (window, taps, accumulators). Control, fetch, DMA, the GEMM/GAP
         # sequencers and the UB crossbars stay in the top level: they share signals.
-        mdw = Module()
         m.submodules.pe_array = pe = PeArray(lanes=L)
-        m.submodules.dw = mdw
 
-        # ---------------------------------------------------------------- PE array
-        pe_p = pe.products
 
         # ---------------------------------------------------------------- GEMM engine
         m.submodules.gemm = gemm = Gemm(cfg=c)
@@ -459,268 +446,30 @@ class Accelerator(wiring.Component):
         gap_busy = gap.busy
 
         # ---------------------------------------------------------------- depthwise engine
-        d = Signal(DWL)
-        KMAX = max(c.dw_kernels)
-        TAPS = KMAX * KMAX
-        TPG = -(-TAPS // L)  # weight tiles per channel group (runtime: ceil(k*k / lanes))
-        W = c.dw_window
-        d_tpg = Signal(range(TPG + 1))
-        d_nreads = Signal(range(W // NB + 3))
-        d_nblk = Signal(24)  # blocks per group
-        d_bx = Signal(8)  # blocks per row (row mode)
-        # reader
-        r_run = Signal()
-        r_g, r_b, r_ky = Signal(8), Signal(24), Signal(3)
-        r_i = Signal(range(W // NB + 3))
-        slot_full = Signal(2)
-        r_slot = Signal()
-        win = [[Signal(WBITS, name=f"win{s}_{i}") for i in range(W)] for s in range(2)]
-        # MAC consumer
-        q_run = Signal()
-        q_g, q_b, q_ky, q_kx = Signal(8), Signal(24), Signal(3), Signal(3)
-        q_slot = Signal()
-        q_taps_ok = Signal()
-        q_tap_i = Signal(range(TPG + 2))
-        taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
-        q_prm = Signal(L * 64)
-        q_prm_ok = Signal()
-        d_acc = [[Signal(signed(32), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
-        q_first = Signal()
-        # write-back
-        wb_busy = Signal()
-        wb_acc = [[Signal(signed(32), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
-        wb_prm = Signal(L * 64)
-        wb_addr = Signal(UBA)
-        wb_n = Signal(range(L + 1))
-        wb_i = Signal(range(L + 1))
-
-        # block -> coordinates: flat mode n0 = b * L; row mode (oy, ox0 = bxi * L), kept as
-        # running counters because the blocks per row need not be a power of two.
-        r_oy, r_bxi = Signal(12), Signal(8)
-        q_oy, q_bxi = Signal(12), Signal(8)
-
-        with m.If(go_dw):
-            m.d.sync += d.eq(cm_head)
-            hd = Signal(DWL)
-            m.d.comb += hd.eq(cm_head)
-            kk = Signal(8)
-            m.d.comb += kk.eq(hd.k * hd.k)
-            span = Signal(16)
-            m.d.comb += span.eq(Mux(hd.s == 2, 2 * L, L) + hd.k - 1)
-            nreads = Signal(16)
-            m.d.comb += nreads.eq((span + NB - 1) >> nb_log2)
-            n_out = Signal(24)
-            m.d.comb += n_out.eq(hd.ho * hd.wo)
-            ok_k = Signal()
-            m.d.comb += ok_k.eq(0)
-            for kv in c.dw_kernels:
-                with m.If(hd.k == kv):
-                    m.d.comb += ok_k.eq(1)
-            ok_s = Signal()
-            for sv in c.dw_strides:
-                with m.If(hd.s == sv):
-                    m.d.comb += ok_s.eq(1)
-            bad = (~ok_k | ~ok_s | (hd.g == 0) | (hd.ho == 0) | (hd.wo == 0)
-                   | (hd.flat & ((hd.s != 1) | (Const(1, 12) << hd.wo_log2 != hd.wo))))
-            with m.If(bad):
-                m.d.comb += set_error.eq(Status.BAD_DW)
-            with m.Else():
-                bx = Signal(8)
-                m.d.comb += bx.eq((hd.wo + L - 1) >> _clog2(L))
-                m.d.sync += [d_tpg.eq((kk + L - 1) >> _clog2(L)), d_nreads.eq(nreads),
-                             d_bx.eq(bx),
-                             d_nblk.eq(Mux(hd.flat, (n_out + L - 1) >> _clog2(L), hd.ho * bx)),
-                             r_run.eq(1), r_g.eq(0), r_b.eq(0), r_ky.eq(0), r_i.eq(0),
-                             r_slot.eq(0), slot_full.eq(0), r_oy.eq(0), r_bxi.eq(0),
-                             q_run.eq(1), q_g.eq(0), q_b.eq(0), q_ky.eq(0), q_kx.eq(0),
-                             q_slot.eq(0), q_taps_ok.eq(0), q_prm_ok.eq(0), q_tap_i.eq(0),
-                             q_first.eq(1), q_oy.eq(0), q_bxi.eq(0)]
-
-        def window_base(gi, oy, bxi, b, ky):
-            flat = (d.x + gi * d.xcs + (b << _clog2(L)) + (ky - d.padt) * d.w - d.pad)
-            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.padt) * d.w
-                   + ((bxi << _clog2(L)) * d.s) - d.pad)
-            return Mux(d.flat, flat, row)
-
-        # reader: fill window slot r_slot with the span of row ky of block b
-        r_cap_v = Signal()
-        r_cap_i = Signal(range(W // NB + 3))
-        r_cap_slot = Signal()
-        r_cap_last = Signal()
-        m.d.sync += r_cap_v.eq(0)
-        slot_set = Signal(2)
-        slot_clr = Signal(2)
-        with m.If(r_run & ~stop & ~slot_full.bit_select(r_slot, 1)):
-            base = Signal(32)
-            m.d.comb += base.eq(window_base(r_g, r_oy, r_bxi, r_b, r_ky))
-            m.d.comb += rda_addr.eq(base + (r_i << nb_log2))
-            nest = step_nest(m, [(r_i, d_nreads), (r_ky, d.k), (r_b, d_nblk), (r_g, d.g)])
-            m.d.sync += [r_cap_v.eq(1), r_cap_i.eq(r_i), r_cap_slot.eq(r_slot),
-                         r_cap_last.eq(nest.last[0])]
-            with m.If(nest.wraps[0]):
-                m.d.sync += r_slot.eq(~r_slot)
-            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
-                step_nest(m, [(r_bxi, d_bx), (r_oy, None)])
-            with m.If(nest.wraps[2]):
-                m.d.sync += [r_oy.eq(0), r_bxi.eq(0)]
-            with m.If(nest.done):
-                m.d.sync += r_run.eq(0)
-        # capture read data into the window slot (positions i*NB .. i*NB+NB-1)
-        q_shift = Signal()  # MAC consumer shifts its slot by one word this cycle
-        for s in range(2):
-            cap_here = r_cap_v & (r_cap_slot == s)
-            with mdw.If(cap_here):
-                for pos in range(W):
-                    blk, off = divmod(pos, NB)
-                    with mdw.If(r_cap_i == blk):
-                        mdw.d.sync += win[s][pos].eq(rda_words[off])
-            with mdw.Elif(q_shift & (q_slot == s)):
-                for pos in range(W - 1):
-                    mdw.d.sync += win[s][pos].eq(win[s][pos + 1])
-        with m.If(r_cap_v & r_cap_last):
-            m.d.comb += slot_set.eq(Mux(r_cap_slot, 2, 1))
-        m.d.sync += slot_full.eq((slot_full | slot_set) & ~slot_clr)
-
-        # MAC consumer: per group load taps + params, then per (block, ky): k MAC cycles
-        tap_cap_v = Signal()
-        tap_cap_i = Signal(range(TPG + 2))
-        m.d.sync += tap_cap_v.eq(0)
-        prm_cap_v = Signal()
-        m.d.sync += prm_cap_v.eq(0)
-        with m.If(q_run & ~q_taps_ok & ~stop):
-            m.d.comb += wgt_rd.addr.eq(d.wgt + q_g * d_tpg + q_tap_i)
-            with m.If(q_tap_i < d_tpg):
-                m.d.sync += [tap_cap_v.eq(1), tap_cap_i.eq(q_tap_i), q_tap_i.eq(q_tap_i + 1)]
-            with m.Elif(~tap_cap_v):
-                m.d.sync += q_taps_ok.eq(1)
-        tap_arr = Array(taps)
-        with mdw.If(tap_cap_v):
-            for t in range(TPG * L):
-                ti, row = divmod(t, L)
-                with mdw.If(tap_cap_i == ti):
-                    mdw.d.sync += taps[t].eq(wgt_rd.data.word_select(row, WBITS))
-        with m.If(q_run & ~q_prm_ok & ~stop):
-            m.d.comb += prm_rd.addr.eq(d.prm + q_g)
-            m.d.sync += prm_cap_v.eq(1)
-            with m.If(prm_cap_v):
-                m.d.sync += [q_prm.eq(prm_rd.data), q_prm_ok.eq(1), prm_cap_v.eq(0)]
-        # lane coordinates of the current block
-        lane_oy = [Signal(signed(16), name=f"loy{j}") for j in range(L)]
-        lane_ox = [Signal(signed(16), name=f"lox{j}") for j in range(L)]
-        lane_ok = [Signal(name=f"lok{j}") for j in range(L)]
+        m.submodules.dw = dw = Depthwise(cfg=c)
+        for k, v in dw.memories.items():
+            mems[f"dw.{k}"] = v
+        posts.append(dw)
+        m.d.comb += [dw.cmd.valid.eq(go_dw), dw.cmd.payload.eq(cm_head), dw.stop.eq(stop)]
+        with m.If(dw.error != 0):
+            m.d.comb += set_error.eq(dw.error)
+        with m.If(dw.rd_a.en):
+            m.d.comb += rda_addr.eq(dw.rd_a.addr)
+        with m.If(dw.wgt.en):
+            m.d.comb += wgt_rd.addr.eq(dw.wgt.addr)
+        with m.If(dw.prm.en):
+            m.d.comb += prm_rd.addr.eq(dw.prm.addr)
+        with m.If(dw.mac):
+            m.d.comb += mac_now.eq(1)
+        m.d.comb += [dw.wgt.data.eq(wgt_rd.data), dw.prm.data.eq(prm_rd.data),
+                     pe.dw_tap.eq(dw.pe_tap)]
+        for i in range(NB):
+            m.d.comb += dw.rd_a.data[i].eq(rda_words[i])
         for j in range(L):
-            n = Signal(24, name=f"ln{j}")
-            m.d.comb += n.eq((q_b << _clog2(L)) + j)
-            with m.If(d.flat):
-                m.d.comb += [lane_oy[j].eq(n >> d.wo_log2),
-                             lane_ox[j].eq(n & ((Const(1, 12) << d.wo_log2) - 1)),
-                             lane_ok[j].eq(n < d.ho * d.wo)]
-            with m.Else():
-                ox = Signal(16, name=f"lrx{j}")
-                m.d.comb += ox.eq((q_bxi << _clog2(L)) + j)
-                m.d.comb += [lane_oy[j].eq(q_oy), lane_ox[j].eq(ox), lane_ok[j].eq(ox < d.wo)]
-        mac_go = Signal()
-        wb_take = Signal()  # hand the finished block to write-back
-        m.d.comb += mac_go.eq(q_run & q_taps_ok & q_prm_ok & slot_full.bit_select(q_slot, 1)
-                              & ~stop)
-        # a block's final MAC cycle must wait for a free write-back unit
-        q_block_end = Signal()
-        m.d.comb += q_block_end.eq((q_kx + 1 == d.k) & (q_ky + 1 == d.k))
-        mac_fire = Signal()
-        m.d.comb += mac_fire.eq(mac_go & (~q_block_end | ~wb_busy))
-        tap_idx = Signal(8)
-        m.d.comb += tap_idx.eq(q_ky * d.k + q_kx)
-        tapv = Signal(WBITS)
-        mdw.d.comb += tapv.eq(tap_arr[tap_idx])
-        dw_valid = []
-        for j in range(L):
-            iy = Signal(signed(18), name=f"iy{j}")
-            ix = Signal(signed(18), name=f"ix{j}")
-            m.d.comb += [iy.eq(lane_oy[j] * d.s + q_ky - d.padt),
-                         ix.eq(lane_ox[j] * d.s + q_kx - d.pad)]
-            v = Signal(name=f"dv{j}")
-            m.d.comb += v.eq(lane_ok[j] & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
-            dw_valid.append(v)
-        # lane j reads window word j * s (the slot shifts by one word per kx)
-        for j in range(L):
-            src = Signal(WBITS, name=f"dsrc{j}")
-            i1, i2 = j, min(2 * j, W - 1)
-            mdw.d.comb += src.eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
-                                     Mux(d.s == 2, win[0][i2], win[0][i1])))
-            m.d.comb += [pe.dw_x[j].eq(src), pe.dw_valid[j].eq(dw_valid[j])]
-        m.d.comb += pe.dw_tap.eq(tapv)
-        with mdw.If(mac_fire):
-            for j in range(L):
-                for k in range(L):
-                    mdw.d.sync += d_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
-        with m.If(mac_fire):
-            m.d.comb += [mac_now.eq(1), q_shift.eq(1)]
-            m.d.sync += q_first.eq(0)
-            nest = step_nest(m, [(q_kx, d.k), (q_ky, d.k), (q_b, d_nblk), (q_g, d.g)])
-            with m.If(nest.wraps[0]):
-                m.d.comb += slot_clr.eq(Mux(q_slot, 2, 1))
-                m.d.sync += q_slot.eq(~q_slot)
-            with m.If(nest.wraps[1]):
-                m.d.sync += q_first.eq(1)
-                m.d.comb += wb_take.eq(1)
-            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
-                step_nest(m, [(q_bxi, d_bx), (q_oy, None)])
-            with m.If(nest.wraps[2]):
-                m.d.sync += [q_oy.eq(0), q_bxi.eq(0)]
-                with m.If(nest.last[3]):
-                    m.d.sync += q_run.eq(0)
-                with m.Else():
-                    m.d.sync += [q_taps_ok.eq(0), q_prm_ok.eq(0), q_tap_i.eq(0)]
-        # hand-over: the accumulators after this cycle's MAC go to the write-back copy
-        with mdw.If(wb_take):
-            for j in range(L):
-                for k in range(L):
-                    mdw.d.sync += wb_acc[j][k].eq(Mux(q_first, 0, d_acc[j][k]) + pe_p[j][k])
-        with m.If(wb_take):
-            cnt = Signal(24)
-            start = Signal(32)
-            n0 = Signal(24)
-            m.d.comb += n0.eq(q_b << _clog2(L))
-            with m.If(d.flat):
-                m.d.comb += [start.eq(n0),
-                             cnt.eq(Mux(d.ho * d.wo - n0 > L, L, d.ho * d.wo - n0))]
-            with m.Else():
-                ox0 = Signal(16)
-                m.d.comb += ox0.eq(q_bxi << _clog2(L))
-                m.d.comb += [start.eq(q_oy * d.wo + ox0),
-                             cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
-            m.d.sync += [wb_busy.eq(1), wb_prm.eq(q_prm), wb_addr.eq(d.out + q_g * d.ocs + start),
-                         wb_n.eq(cnt), wb_i.eq(0)]
-        # write-back: WB words per cycle through post-processing
-        wb_rows = Array([Cat(*wb_acc[j]) for j in range(L)] + [Const(0, L * 32)] * WB)
-        wb_post = []
-        for i in range(WB):
-            word = Signal(L * 32, name=f"wsel{i}")
-            mdw.d.comb += word.eq(wb_rows[wb_i + i])
-            dpost = post_unit(f"post_dw{i}")
+            m.d.comb += [pe.dw_x[j].eq(dw.pe_x[j]), pe.dw_valid[j].eq(dw.pe_valid[j])]
             for k in range(L):
-                m.d.comb += dpost.acc[k].eq(word[k * 32:(k + 1) * 32].as_signed())
-            m.d.comb += [dpost.params.eq(wb_prm), dpost.tbl.eq(d.tbl), dpost.tslot.eq(d.tslot)]
-            wb_post.append(dpost)
-        w1_v = Signal()
-        w1_addr = Signal(UBA)
-        w1_n = Signal(range(WB + 1))
-        w1_q = [Signal(WBITS, name=f"w1q{i}") for i in range(WB)]
-        w1_a = [Signal(WBITS, name=f"w1a{i}") for i in range(WB)]
-        m.d.sync += w1_v.eq(0)
-        with m.If(wb_busy & ~wb_take & ~stop):
-            left = Signal(range(L + 1))
-            m.d.comb += left.eq(wb_n - wb_i)
-            m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
-                         w1_n.eq(Mux(left > WB, WB, left))]
-            for i in range(WB):
-                m.d.sync += [w1_q[i].eq(wb_post[i].q), w1_a[i].eq(wb_post[i].a)]
-            with m.If(wb_i + WB >= wb_n):
-                m.d.sync += wb_busy.eq(0)
-            with m.Else():
-                m.d.sync += wb_i.eq(wb_i + WB)
-        dw_busy = Signal()
-        m.d.comb += dw_busy.eq(r_run | q_run | wb_busy | w1_v)
+                m.d.comb += dw.pe_products[j][k].eq(pe.products[j][k])
+        dw_busy = dw.busy
 
         # ---------------------------------------------------------------- compute write mux
         with m.If(gemm.result.valid):
@@ -731,10 +480,11 @@ class Accelerator(wiring.Component):
             m.d.comb += [c_wr_addr.eq(gap.result.addr), c_wr_n.eq(gap.result.n),
                          c_wr_words[0].eq(gap.result.r[0]), tq[0].eq(gap.result.q[0]),
                          ta[0].eq(gap.result.a[0])]
-        with m.Elif(w1_v):
-            m.d.comb += [c_wr_addr.eq(w1_addr), c_wr_n.eq(w1_n)]
+        with m.Elif(dw.result.valid):
+            m.d.comb += [c_wr_addr.eq(dw.result.addr), c_wr_n.eq(dw.result.n)]
             for i in range(WB):
-                m.d.comb += [c_wr_words[i].eq(w1_a[i]), tq[i].eq(w1_q[i]), ta[i].eq(w1_a[i])]
+                m.d.comb += [c_wr_words[i].eq(dw.result.r[i]), tq[i].eq(dw.result.q[i]),
+                             ta[i].eq(dw.result.a[i])]
         # DMA store reads use port B when no GEMM needs it (the compiler orders them)
         with m.If(dma_rdb):
             m.d.comb += rdb_addr.eq(dma_rdb_addr)
@@ -754,8 +504,8 @@ class Accelerator(wiring.Component):
         # progress = something moved; an engine waiting forever on data is not progress
         m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
                                 | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
-                                | (cmq.w_en & cmq.w_rdy) | r_cap_v | tap_cap_v | prm_cap_v
-                                | gemm.active | gap.active | wb_busy | dma_rdb
+                                | (cmq.w_en & cmq.w_rdy) | dw.active
+                                | gemm.active | gap.active | dma_rdb
                                 | st_prev_v | stq.r_en)
         for unit in posts:
             m.d.comb += [unit.tables.addr.eq(tbl_w_addr), unit.tables.data.eq(tbl_w_data),

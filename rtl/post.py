@@ -32,7 +32,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
-__all__ = ["PostWord", "ref_post_word", "table_geometry"]
+__all__ = ["PostWord", "ref_post_word", "table_geometry", "table_port"]
 
 
 def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
@@ -40,6 +40,13 @@ def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
     cycle), at most the whole tables."""
     word_bytes = min(bus_bytes, table_slots * 256)
     return word_bytes, table_slots * 256 // word_bytes
+
+
+def table_port(cfg) -> WritePort.Signature:
+    """The activation tables' write port for an :class:`~hfaccel.accel.config.AccelConfig`:
+    a word of ``table_geometry`` per write, every table copy takes the same writes."""
+    word_bytes, rows = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)
+    return WritePort.Signature(addr_width=ceil_log2(rows), shape=unsigned(word_bytes * 8))
 
 
 class PostWord(wiring.Component):
