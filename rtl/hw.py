@@ -24,15 +24,15 @@ Block diagram (``docs/architecture.md`` has the full contract)::
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.dma import Dma
 from hfaccel.rtl.dw import Depthwise
 from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.gemm import Gemm
@@ -158,7 +158,6 @@ class Accelerator(wiring.Component):
         m.d.comb += [ub.wr_c.addr.eq(c_wr_addr), ub.wr_c.n.eq(c_wr_n)]
         for i in range(WB):
             m.d.comb += ub.wr_c.data[i].eq(c_wr_words[i])
-        dma_ub_we = Signal()
 
         # ---------------------------------------------------------------- queues & semaphores
         m.submodules.ldq = ldq = SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth)
@@ -228,118 +227,25 @@ class Accelerator(wiring.Component):
             m.d.sync += [pc.eq(self.prog), f_issued.eq(0), f_recv.eq(0), end_seen.eq(0)]
 
         # ---------------------------------------------------------------- DMA (load unit)
-        # Loads overlap compute (feature-map bands stream in while the previous band runs), so
-        # the DMA shares the UB with the compute unit: UB-bound responses wait in ``ubq`` for
-        # a cycle without a compute write, and store reads wait for a cycle in which no GEMM
-        # reads port B (gate preload, residual skip). Compute never stalls for the DMA.
         rdb_gemm = Signal()  # a GEMM drives port B this cycle
-        UBB = max(1, _clog2(c.ub_words // R))  # UB beat address bits
-        m.submodules.ubq = ubq = SyncFIFO(width=UBB + BB, depth=c.max_outstanding)
-        LD = isa.amaranth_layout("LOAD")
-        ld = Signal(LD)
-        ld_busy = Signal()
-        ld_total = Signal(32)
-        ld_issued, ld_recv = Signal(32), Signal(32)
-        ld_row, ld_col = Signal(16), Signal(16)
-        ld_out = Signal(range(c.max_outstanding + 1))
-        ld_store = Signal()
-        st_rd = Signal(32)  # store: UB words read so far
-        st_beat = Signal(BB)
-        ld_head = Signal(LD)
-        m.d.comb += ld_head.eq(ldq.r_data)
-        ld_busy_cnt = Signal(32)
-        m.d.comb += self.ld_busy.eq(ld_busy_cnt)
-        with m.If(ld_busy & ~stop):
-            m.d.sync += ld_busy_cnt.eq(ld_busy_cnt + 1)
-        with m.If(self.start):
-            m.d.sync += [ld_busy_cnt.eq(0), ld_busy.eq(0)]
-        with m.If(~ld_busy & ldq.r_rdy & running & ~stop):
-            can = Signal()
-            m.d.comb += can.eq(~ld_head.wait | (sem_free != 0))
-            with m.If(can):
-                m.d.comb += [ldq.r_en.eq(1), free_dec.eq(ld_head.wait)]
-                bad = Signal()
-                is_store = ld_head.op == OP["STORE"]
-                m.d.comb += bad.eq((ld_head.rows == 0) | (ld_head.row_beats == 0)
-                                   | (is_store & (ld_head.dst != isa.BUF_UB)))
-                with m.If(bad):
-                    m.d.comb += set_error.eq(Status.BAD_DMA)
-                with m.Else():
-                    m.d.sync += [ld.eq(ld_head), ld_busy.eq(1), ld_issued.eq(0), ld_recv.eq(0),
-                                 ld_row.eq(0), ld_col.eq(0), ld_store.eq(is_store),
-                                 ld_total.eq(ld_head.rows * ld_head.row_beats), st_rd.eq(0)]
-        # request address generation (shared by load and store)
-        ld_addr = Signal(32)
-        m.d.comb += ld_addr.eq(ld.dram + ld_row * ld.stride + ld_col)
-        step = Signal()
-        with m.If(step):
-            step_nest(m, [(ld_col, ld.row_beats), (ld_row, None)])
-            m.d.sync += ld_issued.eq(ld_issued + 1)
-        # loads: issue reads, write responses into the destination buffer in order
-        dst_beat = Signal(32)
-        m.d.comb += dst_beat.eq(ld.buf + ld_recv)
-        with m.If(ld_busy & ~ld_store & ~stop):
-            m.d.comb += [d_req.eq((ld_issued < ld_total) & (ld_out < c.max_outstanding)),
-                         d_addr.eq(ld_addr), d_we.eq(0)]
-            m.d.comb += step.eq(d_grant)
-            # a UB response stays outstanding until it is written: queue + in flight never
-            # exceed max_outstanding, the depth of ubq
-            m.d.sync += ld_out.eq(ld_out + d_grant - (d_rsp & (ld.dst != isa.BUF_UB))
-                                  - dma_ub_we)
-            with m.If(d_rsp):
-                m.d.sync += ld_recv.eq(ld_recv + 1)
-                with m.Switch(ld.dst):
-                    with m.Case(isa.BUF_UB):
-                        m.d.comb += [ubq.w_en.eq(1),
-                                     ubq.w_data.eq(Cat(dst_beat[:UBB], self.rsp_data))]
-                    with m.Case(isa.BUF_WGT):
-                        bpt = c.beats_per_tile
-                        m.d.comb += [wgt_wr.addr.eq(dst_beat // bpt if bpt > 1 else dst_beat),
-                                     wgt_wr.data.eq(Cat(*[self.rsp_data] * bpt)),
-                                     wgt_wr.en.eq(1 << (dst_beat % bpt) if bpt > 1 else 1)]
-                    with m.Case(isa.BUF_PRM):
-                        bpp = c.beats_per_prm
-                        m.d.comb += [prm_wr.addr.eq(dst_beat // bpp if bpp > 1 else dst_beat),
-                                     prm_wr.data.eq(Cat(*[self.rsp_data] * bpp)),
-                                     prm_wr.en.eq(1 << (dst_beat % bpp) if bpp > 1 else 1)]
-                    with m.Case(isa.BUF_TBL):
-                        m.d.comb += [tbl_w_addr.eq(dst_beat[:_clog2(tbl_rows)]),
-                                     tbl_w_data.eq(self.rsp_data[:tbl_wbytes * 8]),
-                                     tbl_w_en.eq(1)]
-            with m.If((ld_recv == ld_total) & (ld_out == 0)):
-                m.d.sync += ld_busy.eq(0)
-                m.d.comb += ready_inc.eq(ld.signal)
-        # stores: read the UB one word per cycle (port B), assemble beats into ``stq``, write
-        # a beat per cycle from its head; a beat every R cycles while port B is free
-        m.submodules.stq = stq = SyncFIFO(width=BB, depth=4)
-        dma_rdb = Signal()
-        dma_rdb_addr = Signal(UBA)
-        st_prev_v = Signal()  # a word read last cycle arrives now
-        st_prev_i = Signal(range(max(2, R)))
-        m.d.sync += st_prev_v.eq(0)
-        with m.If(ld_busy & ld_store & ~stop):
-            with m.If(ld_issued == ld_total):  # every beat written
-                m.d.sync += ld_busy.eq(0)
-                m.d.comb += ready_inc.eq(ld.signal)
-            word_i = st_rd[:_clog2(R)] if R > 1 else Const(0, 1)
-            # a new beat starts only if the queue will have room for it
-            room = (word_i != 0) | (stq.level < stq.depth - 1)
-            with m.If((st_rd < ld_total * R) & ~rdb_gemm & room):
-                m.d.comb += [dma_rdb.eq(1), dma_rdb_addr.eq(ld.buf * R + st_rd)]
-                m.d.sync += [st_rd.eq(st_rd + 1), st_prev_v.eq(1), st_prev_i.eq(word_i)]
-            with m.If(st_prev_v):
-                if R > 1:
-                    m.d.sync += st_beat.word_select(st_prev_i, WBITS).eq(rdb_word)
-                with m.If(st_prev_i == R - 1):
-                    m.d.comb += [stq.w_en.eq(1),
-                                 stq.w_data.eq(Cat(st_beat[:(R - 1) * WBITS], rdb_word)
-                                               if R > 1 else rdb_word)]
-            with m.If(stq.r_rdy):
-                m.d.comb += [d_req.eq(1), d_addr.eq(ld_addr), d_we.eq(1), d_wdata.eq(stq.r_data)]
-                with m.If(d_grant):
-                    m.d.comb += [stq.r_en.eq(1), step.eq(1)]
-        with m.If(self.start):
-            m.d.sync += ld_out.eq(0)
+        m.submodules.dma = dma = Dma(cfg=c)
+        m.d.comb += [dma.start.eq(self.start), dma.running.eq(running), dma.stop.eq(stop),
+                     dma.instr.payload.eq(ldq.r_data), dma.instr.valid.eq(ldq.r_rdy),
+                     ldq.r_en.eq(dma.instr.ready),
+                     dma.free_avail.eq(sem_free != 0), free_dec.eq(dma.take_free),
+                     ready_inc.eq(dma.give_ready),
+                     d_req.eq(dma.bus.valid), d_addr.eq(dma.bus.addr), d_we.eq(dma.bus.we),
+                     d_wdata.eq(dma.bus.wdata), dma.bus.grant.eq(d_grant),
+                     dma.bus.rsp_valid.eq(d_rsp), dma.bus.rsp_data.eq(self.rsp_data),
+                     dma.rd_b_busy.eq(rdb_gemm), dma.rd_b.data.eq(rdb_word),
+                     self.ld_busy.eq(dma.busy_cycles),
+                     tbl_w_addr.eq(dma.tbl_w.addr), tbl_w_data.eq(dma.tbl_w.data),
+                     tbl_w_en.eq(dma.tbl_w.en)]
+        wiring.connect(m, dma.ub_w, ub.wr_d)
+        wiring.connect(m, dma.wgt_w, wgt_wr)
+        wiring.connect(m, dma.prm_w, prm_wr)
+        with m.If(dma.error != 0):
+            m.d.comb += set_error.eq(dma.error)
 
         # ---------------------------------------------------------------- compute unit
         cm_head = Signal(isa.INSTR_BITS)
@@ -386,8 +292,6 @@ class Accelerator(wiring.Component):
                      self.perf_wait.eq(t_wait), self.perf_busy.eq(t_busy),
                      self.perf_mac.eq(t_mac)]
 
-        m.d.comb += [ub.wr_d.payload.eq(ubq.r_data), ub.wr_d.valid.eq(ubq.r_rdy & ~stop),
-                     dma_ub_we.eq(ub.wr_d.valid & ub.wr_d.ready), ubq.r_en.eq(dma_ub_we)]
         # trace = the compute write, with the intermediate codes
         tq = [Signal(WBITS, name=f"tq{i}") for i in range(WB)]
         ta = [Signal(WBITS, name=f"ta{i}") for i in range(WB)]
@@ -486,8 +390,8 @@ class Accelerator(wiring.Component):
                 m.d.comb += [c_wr_words[i].eq(dw.result.r[i]), tq[i].eq(dw.result.q[i]),
                              ta[i].eq(dw.result.a[i])]
         # DMA store reads use port B when no GEMM needs it (the compiler orders them)
-        with m.If(dma_rdb):
-            m.d.comb += rdb_addr.eq(dma_rdb_addr)
+        with m.If(dma.rd_b.en):
+            m.d.comb += rdb_addr.eq(dma.rd_b.addr)
 
         engine_busy = Signal()
         m.d.comb += engine_busy.eq(gemm_busy | gap_busy | dw_busy)
@@ -497,16 +401,14 @@ class Accelerator(wiring.Component):
 
         # ---------------------------------------------------------------- completion
         all_idle = Signal()
-        m.d.comb += all_idle.eq(end_seen & ~ldq.r_rdy & ~cmq.r_rdy & ~ld_busy & ~cm_busy
-                                & (ld_out == 0))
+        m.d.comb += all_idle.eq(end_seen & ~ldq.r_rdy & ~cmq.r_rdy & ~dma.busy & ~cm_busy)
         with m.If(running & all_idle & ~self.start):
             m.d.sync += [running.eq(0), done.eq(1)]
         # progress = something moved; an engine waiting forever on data is not progress
-        m.d.comb += progress.eq(f_grant | f_rsp | d_grant | d_rsp | mac_now | (c_wr_n != 0)
-                                | dma_ub_we | ldq.r_en | cmq.r_en | (ldq.w_en & ldq.w_rdy)
+        m.d.comb += progress.eq(f_grant | f_rsp | dma.active | mac_now | ub.active
+                                | cmq.r_en | (ldq.w_en & ldq.w_rdy)
                                 | (cmq.w_en & cmq.w_rdy) | dw.active
-                                | gemm.active | gap.active | dma_rdb
-                                | st_prev_v | stq.r_en)
+                                | gemm.active | gap.active)
         for unit in posts:
             m.d.comb += [unit.tables.addr.eq(tbl_w_addr), unit.tables.data.eq(tbl_w_data),
                          unit.tables.en.eq(tbl_w_en)]
