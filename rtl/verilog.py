@@ -37,20 +37,40 @@ NO_MEM_MODELS = "HFACCEL_NO_MEM_MODELS"
 _SOURCES = ("../accel/isa.py", "../accel/config.py")
 _FORMAT = "2"  # bump when the package layout changes
 
-# instance name of a non-memory submodule -> module name (identical bodies are merged)
+# instance name of a non-memory submodule (without a trailing index) -> module name; identical
+# bodies are merged, others of one name get a suffix (hfaccel_post_2); the rest are named after
+# their instance path (dw.window: hfaccel_dw_window)
 _UNIT_MODULES = {"ldq": "hfaccel_fifo_instr", "cmq": "hfaccel_fifo_instr",
-                 "pe_array": "hfaccel_pe_array", "dw": "hfaccel_dw", "post": "hfaccel_post",
-                 "post_gemm": "hfaccel_post_word", "post_dw": "hfaccel_post_word"}
+                 "sem_ready": "hfaccel_semaphore", "sem_free": "hfaccel_semaphore",
+                 "post": "hfaccel_post"}
+# module (without a merge suffix) -> what it is (rtl/<file>.py has the contract)
 UNITS = {
-    "hfaccel_top": "control: fetch, instruction queues' control, semaphores, DMA (load/store), "
-                   "GEMM/GAP/DW sequencers, GEMM accumulators, UB bank crossbars, counters",
-    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
-                        "operand selection (GEMM / depthwise)",
-    "hfaccel_dw": "depthwise datapath: two-slot input window, taps, per-PE accumulators and "
-                  "their write-back copy",
-    "hfaccel_post": "post-processing: bias, RNE shift, saturation, table lookups, residual add, "
-                    "SE gating of GEMM inputs, GAP requantization",
+    "hfaccel_top": "top level: the units' wiring, the shared read ports' and the compute "
+                   "results' multiplexers (rtl/top.py)",
+    "hfaccel_control": "run state, status code, watchdog (rtl/control.py)",
+    "hfaccel_semaphore": "token counter between the load and the compute units "
+                         "(rtl/control.py)",
+    "hfaccel_bus": "external memory port arbiter: fetch, then the DMA (rtl/bus.py)",
+    "hfaccel_fetch": "instruction fetch and decode into the queues (rtl/fetch.py)",
     "hfaccel_fifo_instr": "instruction FIFO (load and compute queues)",
+    "hfaccel_dma": "DMA: LOAD/STORE sequencer, buffer writes, store assembly (rtl/dma.py)",
+    "hfaccel_dma_ubq": "DMA: UB-bound beats waiting for a free bank",
+    "hfaccel_dma_stq": "DMA: assembled store beats waiting for the bus",
+    "hfaccel_dispatch": "compute dispatch: issue, token waits, per-instruction counters "
+                        "(rtl/dispatch.py)",
+    "hfaccel_ub": "unified buffer: bank crossbars of the wide and narrow read ports and of "
+                  "the compute and DMA writes (rtl/ub.py)",
+    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
+                        "operand selection (GEMM / depthwise) (rtl/pe.py)",
+    "hfaccel_gemm": "GEMM: sequencer, SE gate preload and gating lanes, row accumulators, "
+                    "residual add (rtl/gemm.py)",
+    "hfaccel_gap": "GAP: sequencer, masked adder trees, accumulators, requantization "
+                   "(rtl/gap.py)",
+    "hfaccel_dw": "depthwise: taps, MAC loop, per-PE accumulators and their write-back copy "
+                  "(rtl/dw.py)",
+    "hfaccel_dw_window": "depthwise window: reader and the two-slot window (rtl/dw_window.py)",
+    "hfaccel_post": "post-processing of a word: bias, RNE shift, saturation, table lookup, "
+                    "with the lanes' table copies (rtl/post.py)",
 }
 
 
@@ -246,6 +266,9 @@ def _restructure(text: str, top: str) -> tuple[str, dict[str, str]]:
     for i in order:
         old = mods[i][0]
         path = old.lstrip("\\").split(".", 1)[1]
+        if "$" in path:  # Amaranth suffixes a submodule's name when a wire has the same name
+            raise RuntimeError(f"submodule {path!r} was renamed in the Verilog: a port or "
+                               "signal of its parent has the same name; rename one of them")
         body, pmap = _canon_ports(texts[old])
         parent = old.rsplit(".", 1)[0] if old.count(".") > 1 else top
         texts[parent] = _rename_connections(texts[parent], old, pmap)
@@ -299,7 +322,7 @@ def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=pri
         return top
     from amaranth.back import verilog
 
-    from hfaccel.rtl.hw import Accelerator
+    from hfaccel.rtl.top import Accelerator
 
     log(f"generating Verilog for {cfg.name} ({cfg.lanes} lanes) ...")
     acc = Accelerator(cfg)
@@ -446,7 +469,8 @@ def package_readme(cfg: AccelConfig, modules: dict, mems: list[dict], paths: dic
         count[mod] = count.get(mod, 0) + 1
     w(f"| `{TOP}` | 1 | {UNITS[TOP]} |")
     for mod in sorted(count):
-        what = UNITS.get(mod) or KINDS.get(mod.removeprefix("hfaccel_mem_"), "")
+        what = (UNITS.get(re.sub(r"_\d+$", "", mod))
+                or KINDS.get(mod.removeprefix("hfaccel_mem_"), ""))
         w(f"| `{mod}` | {count[mod]} | {what} |")
     w("")
 
