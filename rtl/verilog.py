@@ -6,8 +6,9 @@
   of their own, one per memory kind (``hfaccel_mem_ub_bank`` instantiated ``ub_banks`` times,
   ``hfaccel_mem_wgt_buf``, ...; see :mod:`hfaccel.rtl.sram`) with behavioural models that FPGA
   tools infer block/distributed RAM from; defining ``HFACCEL_NO_MEM_MODELS`` leaves them out so
-  that an ASIC flow can supply SRAM-macro wrappers with the same names and ports. The PE array,
-  the depthwise datapath and post-processing are modules too (per-unit synthesis reports).
+  that an ASIC flow can supply SRAM-macro wrappers with the same names and ports. Every unit of
+  ``rtl/top.py`` is a module too (:data:`UNITS`; per-unit synthesis reports), named after its
+  instance (``hfaccel_dma``); twin instances are merged into one module.
 * ``files.f`` (the file list), ``config.json`` (the software's view of the config),
   ``hfaccel_top.vlt`` (Verilator lint waivers, each with its reason), ``memories.json`` (every
   memory instance: kind, module, width, depth, ports) and ``README.md`` (ports, the
