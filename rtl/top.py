@@ -45,6 +45,13 @@ from hfaccel.rtl.ub import UnifiedBuffer
 
 __all__ = ["Accelerator"]
 
+# the units that report errors, in priority order (the last one reporting in a cycle wins), and
+# those whose activity is progress for the watchdog
+ERROR_UNITS = ("fetch", "dma", "gemm", "gap", "dw")
+ACTIVE_UNITS = ("fetch", "dma", "dispatch", "ub", "gemm", "gap", "dw")
+# the compute units, in the priority order of their results on the UB's compute write port
+COMPUTE_UNITS = ("gemm", "gap", "dw")
+
 
 class Accelerator(wiring.Component):
     """The whole engine for one :class:`AccelConfig`.
@@ -74,8 +81,9 @@ class Accelerator(wiring.Component):
         self.cfg = c = cfg
         L, WB, WBITS = c.lanes, writeback_words(c.lanes), c.lanes * 8
         self.units = {
-            "control": Control(watchdog_cycles=c.watchdog_cycles, error_sources=5,
-                               activity_sources=7),
+            "control": Control(watchdog_cycles=c.watchdog_cycles,
+                               error_sources=len(ERROR_UNITS),
+                               activity_sources=len(ACTIVE_UNITS)),
             "bus": MemArbiter(addr_width=32, data_width=c.bus_bytes * 8),
             "fetch": Fetch(cfg=c),
             "ldq": SyncFIFOBuffered(width=isa.INSTR_BITS, depth=c.queue_depth),
@@ -132,7 +140,6 @@ class Accelerator(wiring.Component):
                                           u["dispatch"], u["ub"])
         ldq, cmq, sem_ready, sem_free = u["ldq"], u["cmq"], u["sem_ready"], u["sem_free"]
         pe, gemm, gap, dw = u["pe_array"], u["gemm"], u["gap"], u["dw"]
-        computes = (gemm, gap, dw)
         stop = ctl.stop
 
         # control: errors (the last reporting unit wins) and activity of every unit
@@ -140,10 +147,10 @@ class Accelerator(wiring.Component):
                      ctl.idle.eq(fetch.end & ~ldq.r_rdy & ~cmq.r_rdy & ~dma.busy & ~disp.busy),
                      self.busy.eq(ctl.running), self.done.eq(ctl.done),
                      self.status.eq(ctl.status), self.cycles.eq(ctl.cycles)]
-        for i, unit in enumerate((fetch, dma, gemm, gap, dw)):
-            m.d.comb += ctl.errors[i].eq(unit.error)
-        for i, unit in enumerate((fetch, dma, disp, ub, gemm, gap, dw)):
-            m.d.comb += ctl.activity[i].eq(unit.active)
+        for i, name in enumerate(ERROR_UNITS):
+            m.d.comb += ctl.errors[i].eq(u[name].error)
+        for i, name in enumerate(ACTIVE_UNITS):
+            m.d.comb += ctl.activity[i].eq(u[name].active)
         for unit in (fetch, dma, disp):
             m.d.comb += [unit.start.eq(self.start), unit.running.eq(ctl.running)]
         for unit in (fetch, dma, disp, bus, gemm, gap, dw):
@@ -205,8 +212,8 @@ class Accelerator(wiring.Component):
         wr = ub.wr_c
         q = [Signal(len(wr.data[0]), name=f"tq{i}") for i in range(len(wr.data))]
         a = [Signal(len(wr.data[0]), name=f"ta{i}") for i in range(len(wr.data))]
-        for i, unit in enumerate(computes):
-            res = unit.result
+        for i, name in enumerate(COMPUTE_UNITS):
+            res = u[name].result
             with (m.If if i == 0 else m.Elif)(res.valid):
                 m.d.comb += [wr.addr.eq(res.addr), wr.n.eq(res.n)]
                 for k in range(len(res.r)):
