@@ -19,17 +19,37 @@ buffer; activation addresses (``x``, ``out``, ``skip``, ``gaddr``) count activat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
-__all__ = ["FIELDS", "OPCODES", "Instr", "decode", "encode", "amaranth_layout", "INSTR_BITS",
-           "BUF_UB", "BUF_WGT", "BUF_PRM", "BUF_TBL", "ERRORS"]
+__all__ = ["FIELDS", "HEADER", "OPCODES", "Instr", "decode", "encode", "amaranth_layout",
+           "header_layout", "INSTR_BITS", "BUF_UB", "BUF_WGT", "BUF_PRM", "BUF_TBL", "ERRORS",
+           "Status"]
 
 INSTR_BITS = 512
 OPCODES = {"NOP": 0, "LOAD": 1, "STORE": 2, "GEMM": 3, "DW": 4, "GAP": 5, "END": 15}
 BUF_UB, BUF_WGT, BUF_PRM, BUF_TBL = 0, 1, 2, 3
-# Status codes of the engine (status register bits 7:0 hold the code).
-ERRORS = {0: "ok", 1: "bad opcode", 2: "bad DMA descriptor", 3: "bad GEMM descriptor",
-          4: "bad DW descriptor", 5: "bad GAP descriptor", 6: "watchdog: no progress",
-          7: "retired (was: UB write collision; the DMA now waits for a free bank)"}
+
+
+class Status(IntEnum):
+    """Status codes of the engine (the ``status`` port, 8 bits); the RTL raises them by name."""
+
+    OK = 0
+    BAD_OPCODE = 1
+    BAD_DMA = 2
+    BAD_GEMM = 3
+    BAD_DW = 4
+    BAD_GAP = 5
+    WATCHDOG = 6
+    UB_COLLISION = 7  # retired: no longer raised
+
+
+# code -> what it means (the Verilog package's README and error messages print it)
+ERRORS = {int(Status.OK): "ok", int(Status.BAD_OPCODE): "bad opcode",
+          int(Status.BAD_DMA): "bad DMA descriptor", int(Status.BAD_GEMM): "bad GEMM descriptor",
+          int(Status.BAD_DW): "bad DW descriptor", int(Status.BAD_GAP): "bad GAP descriptor",
+          int(Status.WATCHDOG): "watchdog: no progress",
+          int(Status.UB_COLLISION): "retired (was: UB write collision; the DMA now waits for a "
+                                    "free bank)"}
 
 # (name, bits, signed); the header is common to all opcodes.
 HEADER = [("op", 4, False), ("wait", 1, False), ("signal", 1, False), ("layer", 16, False)]
@@ -61,16 +81,16 @@ FIELDS: dict[str, list[tuple[str, int, bool]]] = {
 }
 
 
-def _offsets(op: str) -> list[tuple[str, int, int, bool]]:
+def _offsets(fields) -> list[tuple[str, int, int, bool]]:
     out, pos = [], 0
-    for name, bits, signed in HEADER + FIELDS[op]:
+    for name, bits, signed in fields:
         out.append((name, pos, bits, signed))
         pos += bits
-    assert pos <= INSTR_BITS, op
+    assert pos <= INSTR_BITS, fields
     return out
 
 
-OFFSETS = {op: _offsets(op) for op in FIELDS}
+OFFSETS = {op: _offsets(HEADER + FIELDS[op]) for op in FIELDS}
 
 
 @dataclass
@@ -121,15 +141,27 @@ def decode(word: int) -> Instr:
     return Instr(op, fields)
 
 
-def amaranth_layout(op: str):
-    """A :class:`amaranth.lib.data.StructLayout` of the opcode's fields (with padding)."""
+def _layout(fields):
     from amaranth import signed, unsigned
     from amaranth.lib import data
 
     members, pos = {}, 0
-    for name, p, bits, sgn in OFFSETS[op]:
+    for name, p, bits, sgn in fields:
         assert p == pos
         members[name] = signed(bits) if sgn else unsigned(bits)
         pos += bits
     members["_pad"] = unsigned(INSTR_BITS - pos)
     return data.StructLayout(members)
+
+
+def amaranth_layout(op: str):
+    """A :class:`amaranth.lib.data.StructLayout` of the opcode's fields (with padding), the
+    whole instruction word: ``INSTR_BITS`` wide."""
+    return _layout(OFFSETS[op])
+
+
+def header_layout():
+    """The instruction word as only its common header (:data:`HEADER`: ``op``, ``wait``,
+    ``signal``, ``layer``) and padding, ``INSTR_BITS`` wide: what the fetch and dispatch logic
+    decode before they know the opcode."""
+    return _layout(_offsets(HEADER))

@@ -88,7 +88,6 @@ def tree_sum(values):
     return values[0]
 
 
-def lanes_of(word, n: int, bits: int = 8, *, signed_: bool = True):
-    """Split a flat word into ``n`` lanes of ``bits`` (lane 0 in the low bits)."""
-    return [word[i * bits:(i + 1) * bits].as_signed() if signed_ else word[i * bits:(i + 1) * bits]
-            for i in range(n)]
+def lanes_of(word, n: int):
+    """Split a flat word into ``n`` int8 lanes (lane 0 in the low bits)."""
+    return [word[i * 8:(i + 1) * 8].as_signed() for i in range(n)]

@@ -1,6 +1,6 @@
 """On-chip memories of the accelerator, one Verilog module per memory kind.
 
-Each memory of :mod:`hfaccel.rtl.hw` is an :class:`SRAM`: a small Elaboratable around one
+Each memory of the engine's units is an :class:`SRAM`: a small Elaboratable around one
 :class:`amaranth.lib.memory.Memory` whose ports are named explicitly (``rd_a``, ``wr0``, ...), so
 that Amaranth emits it as a module of its own with a stable port list
 (``<port>__addr``, ``<port>__data``, ``<port>__en``). :func:`hfaccel.rtl.verilog.generate_verilog`

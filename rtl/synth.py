@@ -14,11 +14,13 @@ table):
 
 What is synthesized: a wrapper ``hfaccel_synth_top`` with the engine's functional ports only
 (control, counters, the memory port); the observation ports ``trace_*``/``perf_*`` are left
-open as in a product, so their logic is removed. The units (PE array, depthwise datapath,
-post-processing, every memory, the FIFOs) keep their module boundaries (``keep_hierarchy``) so
-that each is reported on its own; the rest (control, fetch, DMA, sequencers, UB crossbars) is
-the top level. The resource counts are Yosys' technology mapping before place and route:
-indicative, typically within some 10-30% of a vendor tool's, and no timing.
+open as in a product, so their logic is removed. Every unit (``rtl/top.py``: fetch, DMA, UB
+crossbars, GEMM, PE array, depthwise and its window, GAP, post-processing, control, dispatch,
+every memory, the FIFOs) keeps its module boundary (``keep_hierarchy``) so that each is
+reported on its own (:data:`UNIT_OF` groups modules into the summary's units); the top level
+is the wiring and the shared ports' multiplexers. The resource counts are Yosys' technology
+mapping before place and route: indicative, typically within some 10-30% of a vendor tool's,
+and no timing.
 
 ``lint(cfg)`` runs ``verilator --lint-only -Wall`` on the package with its waiver file.
 """
@@ -38,7 +40,8 @@ from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.progress import NO_PROGRESS, Progress
 
-__all__ = ["FAMILIES", "TARGETS", "synth", "lint", "format_summary", "synth_path"]
+__all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "lint", "synth",
+           "synth_path", "unit_of"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
 FAMILIES = ("xc7", "xcu", "xcup")  # Xilinx families whose cells _classify_xilinx knows
@@ -46,13 +49,26 @@ WRAPPER = "hfaccel_synth_top"
 _OBSERVATION = ("trace_", "perf_")
 _SRAM_KINDS = ("ub_bank", "wgt_buf", "prm_buf")  # sync-read: SRAM macros in the generic flow
 
-# unit label of each module (what the summary reports)
+# unit label of each module (what the summary reports); a module merged under a suffix
+# (hfaccel_post_2: a twin whose ports differ) belongs to its base name's unit
 UNIT_OF = {
-    WRAPPER: "control, fetch, DMA, sequencers",
-    "hfaccel_top": "control, fetch, DMA, sequencers",
+    WRAPPER: "top level (wiring, shared ports)",
+    "hfaccel_top": "top level (wiring, shared ports)",
     "hfaccel_pe_array": "PE array",
-    "hfaccel_dw": "depthwise datapath",
     "hfaccel_post": "post-processing",
+    "hfaccel_gemm": "GEMM",
+    "hfaccel_dw": "depthwise",
+    "hfaccel_dw_window": "depthwise",
+    "hfaccel_gap": "GAP",
+    "hfaccel_ub": "UB crossbars",
+    "hfaccel_dma": "DMA",
+    "hfaccel_dma_ubq": "DMA",
+    "hfaccel_dma_stq": "DMA",
+    "hfaccel_fetch": "fetch and memory port",
+    "hfaccel_bus": "fetch and memory port",
+    "hfaccel_dispatch": "compute dispatch",
+    "hfaccel_control": "control (status, watchdog, semaphores)",
+    "hfaccel_semaphore": "control (status, watchdog, semaphores)",
     "hfaccel_fifo_instr": "instruction FIFOs",
     "hfaccel_mem_ub_bank": "UB (activation buffer)",
     "hfaccel_mem_wgt_buf": "weight buffer",
@@ -60,9 +76,15 @@ UNIT_OF = {
     "hfaccel_mem_tbl_lut": "activation tables",
     "hfaccel_mem_gate_mem": "SE gate memory",
 }
-UNIT_ORDER = ["PE array", "depthwise datapath", "post-processing",
-              "control, fetch, DMA, sequencers", "instruction FIFOs", "UB (activation buffer)",
+UNIT_ORDER = ["PE array", "post-processing", "GEMM", "depthwise", "GAP", "UB crossbars", "DMA",
+              "fetch and memory port", "compute dispatch", "control (status, watchdog, semaphores)",
+              "top level (wiring, shared ports)", "instruction FIFOs", "UB (activation buffer)",
               "weight buffer", "parameter buffer", "activation tables", "SE gate memory"]
+
+
+def unit_of(module: str) -> str:
+    """The summary's unit of a module (its own name where :data:`UNIT_OF` has none)."""
+    return UNIT_OF.get(module) or UNIT_OF.get(re.sub(r"_\d+$", "", module), module)
 
 # ------------------------------------------------------------------ cell -> resource tables
 # Xilinx: LUTs a LUT-RAM/SRL primitive occupies
@@ -222,6 +244,18 @@ def _instances(modules_text: dict[str, str]) -> dict[str, dict[str, int]]:
     return res
 
 
+def _below(inst: dict[str, dict[str, int]], mod: str) -> set[str]:
+    """Every module instantiated under ``mod``, at any depth."""
+    out: set[str] = set()
+    todo = list(inst.get(mod, {}))
+    while todo:
+        sub = todo.pop()
+        if sub not in out:
+            out.add(sub)
+            todo += list(inst.get(sub, {}))
+    return out
+
+
 def _load_stat(path: Path, top: str) -> dict[str, int]:
     d = json.loads(path.read_text())
     mods = {k.lstrip("\\"): v for k, v in d["modules"].items()}
@@ -310,8 +344,10 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     plan.append((WRAPPER, texts["hfaccel_top"] + all_units + wrapper,
                  _script(target, family, WRAPPER, units)))
     for u in units:
-        if u not in srams:
-            plan.append((u, texts[u], _script(target, family, u, [])))
+        if u not in srams:  # with its submodules as black boxes (each is reported on its own)
+            subs = sorted(_below(inst, u))
+            plan.append((u, texts[u] + "".join(texts[s] for s in subs),
+                         _script(target, family, u, subs)))
     # cheap modules first (by the size of their Verilog), so partial results come early
     plan.sort(key=lambda p: len(texts["hfaccel_top"] if p[0] == WRAPPER else p[1]))
     if only is not None:
@@ -381,7 +417,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
         per_module[mod] = info
     units_res: dict[str, dict] = {}
     for mod, info in per_module.items():
-        u = units_res.setdefault(UNIT_OF.get(mod, mod), {"modules": []})
+        u = units_res.setdefault(unit_of(mod), {"modules": []})
         u["modules"].append(mod)
         for key, v in info["each"].items():
             u[key] = u.get(key, 0) + v * info["instances"]

@@ -6,8 +6,9 @@
   of their own, one per memory kind (``hfaccel_mem_ub_bank`` instantiated ``ub_banks`` times,
   ``hfaccel_mem_wgt_buf``, ...; see :mod:`hfaccel.rtl.sram`) with behavioural models that FPGA
   tools infer block/distributed RAM from; defining ``HFACCEL_NO_MEM_MODELS`` leaves them out so
-  that an ASIC flow can supply SRAM-macro wrappers with the same names and ports. The PE array,
-  the depthwise datapath and post-processing are modules too (per-unit synthesis reports).
+  that an ASIC flow can supply SRAM-macro wrappers with the same names and ports. Every unit of
+  ``rtl/top.py`` is a module too (:data:`UNITS`; per-unit synthesis reports), named after its
+  instance (``hfaccel_dma``); twin instances are merged into one module.
 * ``files.f`` (the file list), ``config.json`` (the software's view of the config),
   ``hfaccel_top.vlt`` (Verilator lint waivers, each with its reason), ``memories.json`` (every
   memory instance: kind, module, width, depth, ports) and ``README.md`` (ports, the
@@ -38,19 +39,40 @@ NO_MEM_MODELS = "HFACCEL_NO_MEM_MODELS"
 _SOURCES = ("../accel/isa.py", "../accel/config.py")
 _FORMAT = "2"  # bump when the package layout changes
 
-# instance name of a non-memory submodule -> module name (identical bodies are merged)
+# instance name of a non-memory submodule (without a trailing index) -> module name; identical
+# bodies are merged, others of one name get a suffix (hfaccel_post_2); the rest are named after
+# their instance path (dw.window: hfaccel_dw_window)
 _UNIT_MODULES = {"ldq": "hfaccel_fifo_instr", "cmq": "hfaccel_fifo_instr",
-                 "pe_array": "hfaccel_pe_array", "dw": "hfaccel_dw", "post": "hfaccel_post"}
+                 "sem_ready": "hfaccel_semaphore", "sem_free": "hfaccel_semaphore",
+                 "post": "hfaccel_post"}
+# module (without a merge suffix) -> what it is (rtl/<file>.py has the contract)
 UNITS = {
-    "hfaccel_top": "control: fetch, instruction queues' control, semaphores, DMA (load/store), "
-                   "GEMM/GAP/DW sequencers, GEMM accumulators, UB bank crossbars, counters",
-    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
-                        "operand selection (GEMM / depthwise)",
-    "hfaccel_dw": "depthwise datapath: two-slot input window, taps, per-PE accumulators and "
-                  "their write-back copy",
-    "hfaccel_post": "post-processing: bias, RNE shift, saturation, table lookups, residual add, "
-                    "SE gating of GEMM inputs, GAP requantization",
+    "hfaccel_top": "top level: the units' wiring, the shared read ports' and the compute "
+                   "results' multiplexers (rtl/top.py)",
+    "hfaccel_control": "run state, status code, watchdog (rtl/control.py)",
+    "hfaccel_semaphore": "token counter between the load and the compute units "
+                         "(rtl/control.py)",
+    "hfaccel_bus": "external memory port arbiter: fetch, then the DMA (rtl/bus.py)",
+    "hfaccel_fetch": "instruction fetch and decode into the queues (rtl/fetch.py)",
     "hfaccel_fifo_instr": "instruction FIFO (load and compute queues)",
+    "hfaccel_dma": "DMA: LOAD/STORE sequencer, buffer writes, store assembly (rtl/dma.py)",
+    "hfaccel_dma_ubq": "DMA: UB-bound beats waiting for a free bank",
+    "hfaccel_dma_stq": "DMA: assembled store beats waiting for the bus",
+    "hfaccel_dispatch": "compute dispatch: issue, token waits, per-instruction counters "
+                        "(rtl/dispatch.py)",
+    "hfaccel_ub": "unified buffer: bank crossbars of the wide and narrow read ports and of "
+                  "the compute and DMA writes (rtl/ub.py)",
+    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
+                        "operand selection (GEMM / depthwise) (rtl/pe.py)",
+    "hfaccel_gemm": "GEMM: sequencer, SE gate preload and gating lanes, row accumulators, "
+                    "residual add (rtl/gemm.py)",
+    "hfaccel_gap": "GAP: sequencer, masked adder trees, accumulators, requantization "
+                   "(rtl/gap.py)",
+    "hfaccel_dw": "depthwise: taps, MAC loop, per-PE accumulators and their write-back copy "
+                  "(rtl/dw.py)",
+    "hfaccel_dw_window": "depthwise window: reader and the two-slot window (rtl/dw_window.py)",
+    "hfaccel_post": "post-processing of a word: bias, RNE shift, saturation, table lookup, "
+                    "with the lanes' table copies (rtl/post.py)",
 }
 
 
@@ -168,6 +190,54 @@ def _canon_header(body: str) -> str:
                   body, count=1, flags=re.M)
 
 
+def _module_name(path: str, body: str) -> str:
+    """The module name of the submodule at instance ``path`` (``dw.post3``): memories by their
+    kind, units by their instance name without an index (:data:`_UNIT_MODULES`), anything else
+    after its path."""
+    km = re.search(r'\(\* hfaccel_mem = "(\w+)" \*\)', body)
+    if km:
+        return f"hfaccel_mem_{km.group(1)}"
+    leaf = re.sub(r"\d+$", "", path.rsplit(".", 1)[-1])
+    return _UNIT_MODULES.get(leaf, "hfaccel_" + path.replace(".", "_"))
+
+
+# Amaranth names a module port that is no whole signal of the module `port$<cell>$<bit>` after
+# the netlist cell that drives it, so twin instances of one unit (the depthwise write-back's
+# post-processing words) differ in these names only; they are renumbered per module to merge.
+_SYNTH_PORT = re.compile(r"\\port\$(\d+)\$(\d+)(?=\s)")
+_CONN_PORT = re.compile(r"(\.)(\\port\$\d+\$\d+)(?=\s*\()")
+
+
+def _canon_ports(body: str) -> tuple[str, dict[str, str]]:
+    """The module with its synthesized port names renumbered (``\\port$0``, ...; in the order
+    of their driving cells) and the renaming; connections of its own instances keep theirs."""
+    head = body[:body.index(");")]
+    found = sorted({(int(c), int(b)) for c, b in _SYNTH_PORT.findall(head)})
+    pmap = {f"\\port${c}${b}": f"\\port${k}" for k, (c, b) in enumerate(found)}
+    if not pmap:
+        return body, pmap
+    own = re.compile(r"(?<!\.)\\port\$\d+\$\d+(?=\s)")
+    return own.sub(lambda m: pmap.get(m.group(0), m.group(0)), body), pmap
+
+
+def _rename_connections(body: str, child: str, pmap: dict[str, str]) -> str:
+    """In the instances of module ``child`` in ``body``, connect to its renamed ports."""
+    if not pmap:
+        return body
+    out, inside = [], False
+    for line in body.split("\n"):
+        if not inside and re.match(rf"^\s+{re.escape(child)}\s+\S+\s*\(\s*$", line):
+            inside = True
+        elif inside:
+            if line.strip() == ");":
+                inside = False
+            else:
+                line = _CONN_PORT.sub(lambda m: m.group(1) + pmap.get(m.group(2), m.group(2)),
+                                      line)
+        out.append(line)
+    return "\n".join(out)
+
+
 def _restructure(text: str, top: str) -> tuple[str, dict[str, str]]:
     """Name the submodules, merge identical ones, guard the memory models.
 
@@ -176,48 +246,53 @@ def _restructure(text: str, top: str) -> tuple[str, dict[str, str]]:
     # the time-zero trigger register of each module gets one plain name (merges identical bodies)
     text = _TRIGGER.sub("hfaccel_t0 ", text)
     pre, mods = _split_modules(text)
-    named: dict[str, tuple[str, str]] = {}  # old name -> (new name, normalised body)
-    for old, body in mods:
-        if old == top:
-            continue
-        path = old.lstrip("\\").split(".", 1)[1]
-        km = re.search(r'\(\* hfaccel_mem = "(\w+)" \*\)', body)
-        if km:
-            new = f"hfaccel_mem_{km.group(1)}"
-        else:
-            new = _UNIT_MODULES.get(path, "hfaccel_" + path.replace(".", "_"))
-        norm = _compact_init(body.replace(f"module {old} (", f"module {new} (", 1))
-        named[old] = (new, norm)
+    rename: dict[str, str] = {}  # old module name -> new
+
+    def fix(t: str) -> str:  # instantiations of renamed modules
+        if not rename:
+            return t
+        pat = re.compile("|".join(re.escape(o) + r"(?=\s)" for o in
+                                  sorted(rename, key=len, reverse=True)))
+        return pat.sub(lambda m: rename[m.group(0)], t)
+
     def same(a: str, b: str) -> bool:  # equal up to the order of the header's port list
         return a == b or _canon_header(a) == _canon_header(b)
 
-    bodies: dict[str, str] = {}
-    for old, (new, norm) in named.items():
+    bodies: dict[str, str] = {}  # new name -> normalised body
+    first: dict[str, int] = {}  # new name -> position of its first instance in the text
+    # the deepest instances first: a unit's body names its submodules' new names before it is
+    # compared with its twins
+    order = sorted((i for i, (old, _) in enumerate(mods) if old != top),
+                   key=lambda i: -mods[i][0].count("."))
+    texts = dict(mods)
+    for i in order:
+        old = mods[i][0]
+        path = old.lstrip("\\").split(".", 1)[1]
+        if "$" in path:  # Amaranth suffixes a submodule's name when a wire has the same name
+            raise RuntimeError(f"submodule {path!r} was renamed in the Verilog: a port or "
+                               "signal of its parent has the same name; rename one of them")
+        body, pmap = _canon_ports(texts[old])
+        parent = old.rsplit(".", 1)[0] if old.count(".") > 1 else top
+        texts[parent] = _rename_connections(texts[parent], old, pmap)
+        new = _module_name(path, body)
+        norm = fix(_compact_init(body.replace(f"module {old} (", f"module {new} (", 1)))
         if new in bodies and not same(bodies[new], norm):  # same kind, other shape: apart
             k = 2
             while f"{new}_{k}" in bodies and not same(bodies[f"{new}_{k}"], norm):
                 k += 1
+            norm = norm.replace(f"module {new} (", f"module {new}_{k} (", 1)
             new = f"{new}_{k}"
-            norm = norm.replace(f"module {named[old][0]} (", f"module {new} (", 1)
-            named[old] = (new, norm)
         bodies.setdefault(new, norm)
-    rename = {old: new for old, (new, _) in named.items()}
-    pat = re.compile("|".join(re.escape(o) + r"(?=\s)" for o in
-                              sorted(rename, key=len, reverse=True))) if rename else None
+        first[new] = min(first.get(new, i), i)
+        rename[old] = new
 
-    def fix(t: str) -> str:
-        return pat.sub(lambda m: rename[m.group(0)], t) if pat else t
-
-    out = [pre.rstrip() + "\n"]
-    for old, body in mods:
-        if old == top:
-            out.append(fix(_compact_init(body)))
-    for new, body in bodies.items():
+    out = [pre.rstrip() + "\n", fix(_compact_init(texts[top]))]
+    for new in sorted(bodies, key=first.__getitem__):
         if new.startswith("hfaccel_mem_"):
             out.append(f"`ifndef {NO_MEM_MODELS}  // behavioural model; see README.md\n"
-                       + body + f"`endif  // {NO_MEM_MODELS}\n")
+                       + bodies[new] + f"`endif  // {NO_MEM_MODELS}\n")
         else:
-            out.append(body)
+            out.append(bodies[new])
     paths = {old.lstrip("\\").split(".", 1)[1]: new for old, new in rename.items()}
     return "\n".join(out), paths
 
@@ -252,7 +327,7 @@ def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=pri
         return top
     from amaranth.back import verilog
 
-    from hfaccel.rtl.hw import Accelerator
+    from hfaccel.rtl.top import Accelerator
 
     log(f"generating Verilog for {cfg.name} ({cfg.lanes} lanes) into {out} ...")
     phase = ["elaborating"]
@@ -267,6 +342,10 @@ def generate_verilog(cfg: AccelConfig, out: str | Path | None = None, *, log=pri
               f"// Ports, memory map and memory interfaces: README.md next to this file.\n"
               f"// Define {NO_MEM_MODELS} to leave out the memory models (SRAM macros).\n")
     text = header + text
+    renamed = sorted(set(acc.memories) - set(paths))
+    if renamed:  # Amaranth suffixes a submodule's name ($n) when a wire has the same name
+        raise RuntimeError(f"memory instance(s) {renamed} were renamed in the Verilog: a port or "
+                           "signal of their parent has the same name; rename one of them")
     mems = [{"instance": name, "module": paths[name], "kind": s.kind,
              "width": s.info.width, "depth": s.info.depth,
              "bits": s.info.width * s.info.depth,
@@ -397,7 +476,8 @@ def package_readme(cfg: AccelConfig, modules: dict, mems: list[dict], paths: dic
         count[mod] = count.get(mod, 0) + 1
     w(f"| `{TOP}` | 1 | {UNITS[TOP]} |")
     for mod in sorted(count):
-        what = UNITS.get(mod) or KINDS.get(mod.removeprefix("hfaccel_mem_"), "")
+        what = (UNITS.get(re.sub(r"_\d+$", "", mod))
+                or KINDS.get(mod.removeprefix("hfaccel_mem_"), ""))
         w(f"| `{mod}` | {count[mod]} | {what} |")
     w("")
 

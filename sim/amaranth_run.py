@@ -22,7 +22,7 @@ def run_amaranth(prog: Program, x_codes: np.ndarray, work: Path, *, latency: int
                  max_cycles: int = 200_000) -> dict:
     from amaranth.sim import Simulator
 
-    from hfaccel.rtl.hw import Accelerator
+    from hfaccel.rtl.top import Accelerator
 
     cfg = prog.cfg
     bb = cfg.bus_bytes

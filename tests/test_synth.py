@@ -41,11 +41,22 @@ def test_package_is_self_contained(pkg):
     for m in mem_mods:
         assert len(re.findall(rf"^module {m} \(", text, re.M)) == 1
         assert re.search(rf"`ifndef {NO_MEM_MODELS}[^\n]*\n(\(\*[^\n]*\n)*module {m} ", text)
-    top_body = text[text.index(f"module {TOP}("):text.index("endmodule")]
-    assert len(re.findall(r"^\s+hfaccel_mem_ub_bank\s+ub\d+ \(", top_body, re.M)) == cfg.ub_banks
-    assert len(re.findall(r"^\s+hfaccel_fifo_instr\s+\w+ \(", top_body, re.M)) == 2
-    for unit in ("hfaccel_pe_array", "hfaccel_dw", "hfaccel_post"):
-        assert unit in mods
+    def body(mod):
+        start = text.index(f"module {mod}" + ("(" if mod == TOP else " ("))
+        return text[start:text.index("endmodule", start)]
+
+    assert len(re.findall(r"^\s+hfaccel_mem_ub_bank\s+bank\d+ \(", body("hfaccel_ub"),
+                          re.M)) == cfg.ub_banks
+    assert len(re.findall(r"^\s+hfaccel_fifo_instr\s+\w+ \(", body(TOP), re.M)) == 2
+    # every unit is a module of its own (rtl/top.py), the depthwise write-back's post-processing
+    # words one module instantiated once per word
+    for unit in ("hfaccel_fetch", "hfaccel_bus", "hfaccel_dma", "hfaccel_dispatch",
+                 "hfaccel_control", "hfaccel_semaphore", "hfaccel_ub", "hfaccel_pe_array",
+                 "hfaccel_gemm", "hfaccel_gap", "hfaccel_dw", "hfaccel_dw_window",
+                 "hfaccel_post"):
+        assert unit in mods, unit
+    assert len(re.findall(r"^\s+hfaccel_post\s+post\d+ \(", body("hfaccel_dw"), re.M)) == \
+        min(8, cfg.lanes)
     # the memory interfaces: named ports, widths from the config
     ub = {p: (d, w) for p, d, w in mods["hfaccel_mem_ub_bank"]}
     assert ub["rd_a__data"] == ("output", cfg.lanes * 8)
@@ -57,6 +68,13 @@ def test_package_is_self_contained(pkg):
     assert ub_bits == cfg.ub_kib * 1024 * 8
     assert sum(m["bits"] for m in mems if m["kind"] == "wgt_buf") == cfg.wgt_tiles * \
         cfg.tile_bytes * 8
+    # every module belongs to a unit of the synthesis report and has a description
+    from hfaccel.rtl.synth import UNIT_ORDER, unit_of
+    from hfaccel.rtl.verilog import UNITS
+
+    for mod in mods:
+        assert unit_of(mod) in UNIT_ORDER, mod
+        assert mod.startswith("hfaccel_mem_") or re.sub(r"_\d+$", "", mod) in UNITS, mod
     # the README documents ports, the register/memory map, every memory module
     readme = (pkg / "README.md").read_text()
     for needle in ("req_valid", "rsp_data", "status", "Memory map", "Instruction format",
@@ -94,8 +112,8 @@ def test_every_waiver_is_needed(pkg, tmp_path):
 
 # the modules the fast check synthesizes: the PE array (lanes^2 multipliers), the memories
 # (block RAM, and the per-lane table copies as LUT RAM) and the FIFOs; about a minute on a
-# loaded 2-core machine. The control module (~1 min), the depthwise datapath (~40 s) and
-# post-processing (~5 min) run in the slow test.
+# loaded 2-core machine. The other units (the post-processing words take the longest) run in
+# the slow test.
 FAST = ["hfaccel_pe_array", "hfaccel_mem_ub_bank", "hfaccel_mem_wgt_buf", "hfaccel_mem_prm_buf",
         "hfaccel_fifo_instr", "hfaccel_mem_tbl_lut"]
 

@@ -1,12 +1,23 @@
 """Unit-level checks of the accelerator against the integer reference (issue 4, "Tests").
 
-Three levels, each in Amaranth's simulator and on generated Verilog in Verilator and Icarus:
+Four levels:
 
 * **Arithmetic units** (``rtl/arith.py`` composed as the engine composes them: the
   post-processing lane, the SE gate lane, the residual-add lane, a PE-array row, a GAP lane;
   :mod:`support.unit_tb`): a few thousand vectors, half on the edges (ties of both signs at
-  every shift, saturation, int32 extremes, ``-128 * -128``), against :mod:`hfaccel.quant.intops`.
-* **Single layers through the whole top level** (:mod:`support.layergen`): one program per
+  every shift, saturation, int32 extremes, ``-128 * -128``), against :mod:`hfaccel.quant.intops`,
+  in Amaranth's simulator and on generated Verilog in Verilator and Icarus.
+* **Stateful units against their reference models** (:mod:`support.unit_benches`, Amaranth's
+  simulator): the unified buffer's crossbars (``RefUnifiedBuffer``, cycle by cycle: bank and
+  buffer wrap-around, DMA beats clashing with compute writes, reads of words being written),
+  the table copies of a post-processing word (``ref_post_word``: every code of both tables,
+  rewrites during lookups), the depthwise window (``ref_dw_windows``: flat and row mode,
+  stride 2, lane remainders, padding, a starved and a blocked reader) and the DMA
+  (``RefDma``: random LOAD/STORE programs back to back, bursts longer than
+  ``max_outstanding``, a UB that refuses beats until the beat queue is full, a narrow port held
+  by compute), each on the small and the default preset's shapes.
+* **Single layers through the whole top level** (:mod:`support.layergen`, in the three
+  simulators): one program per
   kind (stem, pointwise with lane remainders, FC, depthwise k3/k5 at stride 1/2, GAP, residual
   add, SE gating, activation tables), loaded into memory, started, waited for and read back:
   every traced layer and the stored output equal the reference bit for bit, and the perf
@@ -32,10 +43,10 @@ import pytest
 
 from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
-from hfaccel.accel.config import SMALL
+from hfaccel.accel.config import DEFAULT, SMALL
 from hfaccel.quant import intops
 from hfaccel.sim.hwsim import compare, run_rtl
-from support import unit_tb
+from support import unit_benches, unit_tb
 from support.layergen import CASES, make_case, random_case, requant_edges
 
 SIMS = ("amaranth", "verilator", "icarus")
@@ -185,6 +196,131 @@ def test_round_shift_beyond_the_input_width():
     assert all(v["gate_x"] * v["gate_g"] < 0 and v["gate_sh"] > 17 for v in vecs)
     bad = unit_tb.mismatches(vecs, unit_tb.run_amaranth_units(vecs))
     assert not bad, bad[:3]
+
+
+# ------------------------------------------------------------------------------ stateful units
+# shapes of the unified buffer: the small preset's (8 banks, 2 words a beat, 8 write-back
+# words), the default preset's bank count and beat, and one whose beat covers every bank
+UB_SHAPES = {"small": dict(banks=8, depth=16, word_bits=16, write_words=8, beat_words=2),
+             "default": dict(banks=32, depth=4, word_bits=8, write_words=8, beat_words=2),
+             "beat_all_banks": dict(banks=4, depth=8, word_bits=8, write_words=3,
+                                    beat_words=4)}
+
+
+@pytest.mark.parametrize("shape", sorted(UB_SHAPES))
+def test_ub_crossbars_match_reference(shape):
+    """The UB's read and write crossbars equal the cycle-level model: wide reads from every
+    bank offset and across the buffer's end, narrow reads, compute writes of 1..8 words and
+    DMA beats in one cycle when their banks differ, the beat refused when they share one, and a
+    read of a word being written returns the old word."""
+    p = UB_SHAPES[shape]
+    r = unit_benches.run_ub(seed=len(shape), cycles=1500, **p)
+    assert not r["mismatches"], r["mismatches"][:3]
+    assert r["clash"] > 50 and r["wrap"] > 50 and r["read_written"] > 20, r
+    if p["beat_words"] < p["banks"]:  # else every beat shares a bank with any compute write
+        assert r["both_write"] > 0, r
+
+
+@pytest.mark.parametrize("lanes, word_bytes", [(8, 16), (4, 64), (4, 256)])
+def test_table_copies_match_reference(lanes, word_bytes):
+    """A post-processing word (bias, RNE shift, saturation, table) with its lanes' table copies
+    equals ``ref_post_word`` while the tables are written a word a cycle (the small preset's
+    16-byte words, the default's 64, the widest bus): every code of both tables looked up in
+    every lane, rows rewritten, a lookup in a write's cycle sees the old word."""
+    r = unit_benches.run_post(seed=word_bytes, cycles=700, lanes=lanes, table_slots=2,
+                              table_word_bytes=word_bytes)
+    assert not r["mismatches"], r["mismatches"][:3]
+    assert r["codes"] == [256, 256] and r["rewrites"] > 0 and r["write_and_lookup"] > 0, r
+
+
+def _dw(**f):
+    base = dict(x=100, xcs=300, h=6, w=10, ho=6, wo=10, k=3, s=1, pad=1, padt=1, g=2, flat=0,
+                wo_log2=0, wgt=0, prm=0, out=0, ocs=0, tbl=0, tslot=0)
+    return {**base, **f}
+
+
+# name -> (DW fields, lanes, banks); UB of 2**10 words
+WINDOW_CASES = {
+    "row_k3s1_lane_remainder": (_dw(), 8, 8),  # 10 columns: blocks of 8 and 2 pixels
+    "row_k5s2_15x15": (_dw(h=15, w=15, ho=8, wo=8, k=5, s=2, pad=2, padt=2, g=1), 8, 8),
+    "row_k3s2_odd_9x9": (_dw(h=9, w=9, ho=5, wo=5, k=3, s=2, g=3, xcs=81), 8, 8),
+    "flat_k3_4x4_g3": (_dw(x=0, h=4, w=4, ho=4, wo=4, flat=1, wo_log2=2, g=3, xcs=16), 8, 8),
+    "flat_k5_2x2": (_dw(h=2, w=2, ho=2, wo=2, k=5, pad=2, padt=2, flat=1, wo_log2=1), 8, 8),
+    "band_below_top": (_dw(padt=0, h=5, ho=3), 8, 8),  # a band with real rows above it
+    "x0_wraps_around": (_dw(x=0, xcs=60), 8, 8),  # the first windows start before word 0
+    "starved_reader": (_dw(s=2, h=12, w=20, ho=6, wo=10), 8, 4),  # 5 reads > 3 taps
+    "default_k5s2": (_dw(x=5, h=40, w=40, ho=20, wo=20, k=5, s=2, pad=2, padt=2, g=1), 32, 32),
+}
+
+
+@pytest.mark.parametrize("consume", [1.0, 0.3])
+@pytest.mark.parametrize("case", sorted(WINDOW_CASES))
+def test_dw_window_matches_reference(case, consume):
+    """Every tap of every window the depthwise window hands out (lane ``j`` of tap ``kx`` of
+    row ``ky`` of block ``b``) equals UB word ``base + j * s + kx`` of ``ref_dw_windows``, with
+    a consumer as fast as the MAC loop and a slow one (the reader then waits for a slot)."""
+    fields, lanes, banks = WINDOW_CASES[case]
+    window = lanes * 2 + 5 - 1
+    r = unit_benches.run_window(fields, seed=len(case), lanes=lanes, banks=banks, window=window,
+                                addr_width=10 if lanes == 8 else 12, consume=consume)
+    assert not r["mismatches"], r["mismatches"][:3]
+    assert r["windows"] > 0 and r["busy_at_end"] == 0, r
+    if consume < 1:
+        assert r["reader_waits"] > 0, r  # both slots full: the reader waited
+    if case == "starved_reader" and consume == 1:
+        assert r["stalls"] > r["windows"], r  # the consumer waited for windows
+
+
+def test_dw_window_cases_reach_their_edges():
+    """The window cases cover what they are named for: stride 2, blocks with lanes past the
+    map (row and flat mode), windows starting above or left of the map (padding) and before
+    UB word 0 (address wrap-around), a band without top padding, more reads than taps."""
+    seen = set()
+    for fields, lanes, banks in WINDOW_CASES.values():
+        nreads, nblk, bx = unit_benches.window_params(fields, lanes=lanes, banks=banks)
+        flat = fields["flat"]
+        checks = {
+            "stride2": fields["s"] == 2,
+            "flat_remainder": flat and nblk * lanes > fields["ho"] * fields["wo"],
+            "row_remainder": not flat and bx * lanes > fields["wo"],
+            "padding": fields["pad"] > 0 and fields["padt"] > 0,
+            "band": fields["padt"] == 0,
+            "wrap": fields["x"] - fields["padt"] * fields["w"] - fields["pad"] < 0,
+            "starved": nreads > fields["k"],
+        }
+        seen |= {name for name, hit in checks.items() if hit}
+    assert seen == {"stride2", "flat_remainder", "row_remainder", "padding", "band", "wrap",
+                    "starved"}, seen
+
+
+def _dma_runs():
+    fast = [(SMALL, s) for s in range(4)] + [(DEFAULT, 0)]
+    slow = [(SMALL, s) for s in range(4, 40)] + [(DEFAULT, s) for s in range(1, 8)]
+    return ([pytest.param(c, s, id=f"{c.name}-{s}") for c, s in fast]
+            + [pytest.param(c, s, id=f"{c.name}-{s}", marks=pytest.mark.slow) for c, s in slow])
+
+
+@pytest.mark.parametrize("cfg, seed", _dma_runs())
+def test_dma_matches_reference(cfg, seed):
+    """A random LOAD/STORE program, back to back (every destination; bursts longer than
+    max_outstanding; buffer addresses wrapping around; waits and signals), leaves the UB, the
+    weight and parameter buffers, the tables and external memory as ``RefDma`` says, and gives
+    one "data loaded" token per signal; with a memory that grants at random and answers after
+    a random latency, a UB that refuses beats for runs of cycles and a narrow port that compute
+    holds at random."""
+    r = unit_benches.run_dma(cfg, seed=seed, instrs=24 if cfg is SMALL else 16)
+    assert not r["mismatches"], r["mismatches"][:3]
+    assert r["max_ub_outstanding"] <= cfg.max_outstanding, r
+    assert r["ub_refused"] > 0 and r["port_b_denied"] > 0, r
+
+
+def test_dma_runs_reach_a_full_queue():
+    """Among the fast DMA seeds, UB beats pile up to ``max_outstanding`` (the beat queue full:
+    the DMA must stop requesting) while the UB refuses them; and both loads and stores run."""
+    runs = [unit_benches.run_dma(SMALL, seed=s) for s in range(4)]
+    assert any(r["max_ub_outstanding"] == SMALL.max_outstanding for r in runs)
+    ops = Counter(ins.op for r in runs for ins in r["program"])
+    assert ops["LOAD"] > 20 and ops["STORE"] > 5, ops
 
 
 # ------------------------------------------------------------------------------ single layers

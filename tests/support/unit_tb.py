@@ -1,11 +1,13 @@
 """Unit checks of the arithmetic builders (:mod:`hfaccel.rtl.arith`) in three simulators.
 
-:class:`ArithUnits` instantiates the builders the way the engine composes them
-(``rtl/hw.py``): the post-processing lane (int32 accumulator + int32 bias, per-channel
-requantization), the SE gate lane (int8 x int8, requantized), the residual-add lane (two int8
-codes aligned by left shifts in 24 bits, requantized), one PE-array row (``lanes`` int8 products
-and the adder tree) and one GAP lane (the masked sum of ``ub_banks`` words), plus the bare
-``round_shift`` and ``saturate8``. All of it is combinational; one vector per step.
+:class:`ArithUnits` instantiates the builders the engine's units use, as they compose them:
+the post-processing lane (``bias_requant8``, as in ``rtl/post.py``: int32 accumulator + int32
+bias, per-channel requantization), the SE gate lane (``gate8``, ``rtl/gemm.py``: int8 x int8,
+requantized), the residual-add lane (``add8``, ``rtl/gemm.py``: two int8 codes aligned by left
+shifts in 24 bits, requantized), one PE-array row (``rtl/pe.py``'s ``pe_row``: ``lanes`` int8
+products and the adder tree) and one GAP lane (``rtl/gap.py``'s ``gap_sum``: the masked sum of
+``ub_banks`` words), plus the bare ``round_shift`` and ``saturate8``. The row and GAP sums'
+ports are as wide as the builders' results. All of it is combinational; one vector per step.
 
 The same vectors run in Amaranth's simulator (:func:`run_amaranth_units`) and, through cocotb, on
 the Verilog that ``amaranth.back.verilog`` writes for the wrapper, in Verilator and Icarus
@@ -20,7 +22,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,8 +35,9 @@ from hfaccel.rtl.arith import (
     requant8,
     round_shift,
     saturate8,
-    tree_sum,
 )
+from hfaccel.rtl.gap import gap_sum
+from hfaccel.rtl.pe import pe_row, row_sum_shape
 from hfaccel.sim.hwsim import simulator_env
 
 __all__ = ["ArithUnits", "beyond_width_vectors", "build_units", "expected", "mismatches",
@@ -47,6 +50,12 @@ SH_MIN, SH_MAX = -16, 31
 # past their input's width; round_shift once got that wrong for negative values (-1 instead of
 # 0): :func:`beyond_width_vectors` targets exactly that region.
 GATE_SH_WIDTH, ADD_SH_WIDTH = 17, 25
+
+
+def _gap_sum_width(banks: int) -> int:
+    """The width of a GAP lane's sum of ``banks`` int8 codes (the builder's own)."""
+    codes = [Signal(signed(8)) for _ in range(banks)]
+    return Value.cast(gap_sum(codes, Signal(range(banks + 1)))).shape().width
 
 
 def _ports(lanes: int, banks: int) -> dict[str, tuple[str, int, bool]]:
@@ -67,10 +76,10 @@ def _ports(lanes: int, banks: int) -> dict[str, tuple[str, int, bool]]:
         "add_sb": ("in", 5, False), "add_sh": ("in", 8, True), "add_r": ("out", 8, True),
         # one PE-array row: sum of lanes int8 x int8 products
         "dot_x": ("in", lanes * 8, False), "dot_w": ("in", lanes * 8, False),
-        "dot_sum": ("out", 32, True),
+        "dot_sum": ("out", row_sum_shape(lanes).width, True),
         # one GAP lane: sum of the first gap_n of ub_banks int8 codes
         "gap_x": ("in", banks * 8, False), "gap_n": ("in", 8, False),
-        "gap_sum": ("out", 16, True),
+        "gap_sum": ("out", _gap_sum_width(banks), True),
     }
 
 
@@ -88,24 +97,19 @@ class ArithUnits(wiring.Component):
         m.d.comb += self.rs_out.eq(round_shift(m, self.rs_x, self.rs_sh, name="rs"))
         m.d.comb += self.rq_out.eq(requant8(m, self.rs_x, self.rs_sh, name="rq"))
         m.d.comb += self.sat_out.eq(saturate8(m, self.sat_in, name="sat"))
-        # the lane builders rtl/hw.py uses: post-processing, SE gate, residual add
+        # the lane builders of rtl/post.py and rtl/gemm.py: post-processing, SE gate, residual add
         m.d.comb += self.post_q.eq(bias_requant8(m, self.post_acc, self.post_bias, self.post_sh,
                                                  name="post"))
         m.d.comb += self.gate_q.eq(gate8(m, self.gate_x, self.gate_g, self.gate_sh, name="gate"))
         m.d.comb += self.add_r.eq(add8(m, self.add_a, self.add_sa, self.add_b, self.add_sb,
                                        self.add_sh, name="add"))
-        # as a PE-array row in GEMM mode
+        # a PE-array row in GEMM mode (rtl/pe.py's builder)
         xs, ws = lanes_of(self.dot_x, self.lanes), lanes_of(self.dot_w, self.lanes)
-        prods = []
-        for k in range(self.lanes):
-            p = Signal(signed(16), name=f"pp{k}")
-            m.d.comb += p.eq(xs[k] * ws[k])
-            prods.append(p)
-        m.d.comb += self.dot_sum.eq(tree_sum(prods))
-        # as a GAP lane (masked words of one wide read)
+        _, row_sum = pe_row(m, xs, ws, name="pp")
+        m.d.comb += self.dot_sum.eq(row_sum)
+        # a GAP lane: the masked words of one wide read (rtl/gap.py's builder)
         gx = lanes_of(self.gap_x, self.banks)
-        m.d.comb += self.gap_sum.eq(tree_sum([Mux(i < self.gap_n, gx[i], 0)
-                                              for i in range(self.banks)]))
+        m.d.comb += self.gap_sum.eq(gap_sum(gx, self.gap_n))
         return m
 
 

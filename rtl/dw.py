@@ -1,0 +1,312 @@
+"""The depthwise unit: ``k x k`` depthwise convolution, ``lanes`` pixels x ``lanes`` channels a
+cycle on the PE array.
+
+For each channel group ``gi < g`` the unit loads the group's taps (``ceil(k*k / lanes)`` weight
+tiles from ``wgt + gi * tiles``: tap ``t`` of channel ``c`` is byte ``c`` of tile row ``t``) and
+its parameter word (``prm + gi``). Then for each block of ``lanes`` output pixels (flat mode:
+consecutive pixels across rows; row mode: ``lanes`` pixels of one output row) and each tap
+``(ky, kx)`` the PE array multiplies (:class:`~hfaccel.rtl.pe.PeArray` in depthwise mode):
+PE ``(j, c)`` takes channel ``c`` of pixel ``j``'s input from the window
+(:class:`~hfaccel.rtl.dw_window.DwWindow`: word ``j * s + kx`` of row ``ky``'s span), or 0
+where that input lies in the zero padding (``pad`` left, ``padt`` top) or the pixel is past
+the map, and accumulates its product in an int32 of its own. A finished block's accumulators
+go to a write-back copy, which writes ``min(8, lanes)`` words a cycle through as many
+post-processing words (:class:`~hfaccel.rtl.post.PostWord`) to
+``out + gi * ocs + pixel`` while the next block computes.
+
+A descriptor with a kernel or stride the config does not have, ``g``, ``ho`` or ``wo`` zero,
+or flat mode at stride 2 or with ``wo != 2**wo_log2`` raises
+:attr:`~hfaccel.accel.isa.Status.BAD_DW`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hfaccel.accel import isa
+from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.isa import Status
+from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.dw_window import DwWindow, window_reads
+from hfaccel.rtl.pe import PRODUCT
+from hfaccel.rtl.ports import ReadRequest, Result
+from hfaccel.rtl.post import PostWord, table_geometry, table_port
+from hfaccel.rtl.ub import ub_addr_width
+
+__all__ = ["Depthwise", "writeback_words"]
+
+
+def writeback_words(lanes: int) -> int:
+    """Words the depthwise write-back post-processes and writes per cycle (also the trace
+    port's words)."""
+    return min(8, lanes)
+
+
+class Depthwise(wiring.Component):
+    """The depthwise unit of one :class:`AccelConfig` (see the module docstring).
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(isa.amaranth_layout("DW"), always_ready=True))``
+        A DW instruction to start (``valid`` for one cycle while the unit is idle).
+    stop : ``In(1)``
+        The engine has stopped on an error.
+    rd_a : ``Out(ReadRequest(ub address, lanes * 8, words=ub_banks))``
+        The UB's wide port (the window's reads).
+    wgt, prm : ``Out(ReadRequest(...))``
+        The weight buffer (taps) and the parameter buffer.
+    pe_x, pe_valid, pe_tap, pe_products :
+        The PE array's depthwise side: per row its input word (``Out(lanes * 8).array(lanes)``)
+        and whether it is inside the map (``Out(1).array(lanes)``), the tap word, the products
+        (``In(signed(16)).array(lanes, lanes)``).
+    tables : ``Out(table_port(cfg))``
+        Table writes (inputs, passed to the write-back's post-processing words).
+    result : ``Out(Result(ub address, lanes * 8, words=min(8, lanes)))``
+        The output words.
+    error : ``Out(8)``
+        A :class:`~hfaccel.accel.isa.Status` code in the cycle a bad descriptor arrives.
+    busy, mac, active : ``Out(1)``
+        An instruction is in progress; the PE array computes for it this cycle; something
+        moved (reads, taps, parameters, MACs, write-back: the watchdog's notion of progress).
+    """
+
+    def __init__(self, *, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        self.cfg = cfg
+        L = cfg.lanes
+        A, W = ub_addr_width(cfg), L * 8
+        self.wb = writeback_words(L)
+        word_bytes = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[0]
+        self.posts = [PostWord(lanes=L, table_slots=cfg.table_slots,
+                               table_word_bytes=word_bytes) for _ in range(self.wb)]
+        self.memories = {f"post{i}.{k}": v for i, post in enumerate(self.posts)
+                         for k, v in post.memories.items()}
+        super().__init__({
+            "cmd": In(stream.Signature(isa.amaranth_layout("DW"), always_ready=True)),
+            "stop": In(1),
+            "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
+            "wgt": Out(ReadRequest(addr_width=ceil_log2(cfg.wgt_tiles), data_width=L * W)),
+            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
+            "pe_x": Out(W).array(L), "pe_valid": Out(1).array(L), "pe_tap": Out(W),
+            "pe_products": In(PRODUCT).array(L, L),
+            "tables": Out(table_port(cfg)),
+            "result": Out(Result(addr_width=A, word_bits=W, words=self.wb)),
+            "error": Out(8), "busy": Out(1), "mac": Out(1), "active": Out(1),
+        })
+
+    def elaborate(self, platform):
+        c = self.cfg
+        m = Module()
+        L, NB, WB, WBITS = c.lanes, c.ub_banks, self.wb, c.lanes * 8
+        l_log2 = ceil_log2(L)
+        stop = self.stop
+        TPG = -(-max(c.dw_kernels) ** 2 // L)  # weight tiles per channel group, at most
+        m.submodules.window = win = DwWindow(lanes=L, banks=NB, window=c.dw_window,
+                                             addr_width=len(self.rd_a.addr))
+        wiring.connect(m, wiring.flipped(self.rd_a), win.rd_a)
+
+        d = Signal(isa.amaranth_layout("DW"))  # the instruction in progress
+        tpg = Signal(range(TPG + 1))  # weight tiles per group
+        nreads = Signal(range(window_reads(banks=NB, window=c.dw_window)))
+        nblk = Signal(24)  # blocks per group
+        bx = Signal(8)  # blocks per row (row mode)
+        m.d.comb += [win.instr.eq(d), win.nreads.eq(nreads), win.nblk.eq(nblk), win.bx.eq(bx),
+                     win.stop.eq(stop)]
+        # the MAC loop
+        run = Signal()
+        gi, b, ky, kx = Signal(8), Signal(24), Signal(3), Signal(3)
+        # block -> coordinates: flat mode n0 = b * L; row mode (oy, ox0 = bxi * L), kept as
+        # running counters because the blocks per row need not be a power of two.
+        oy, bxi = Signal(12), Signal(8)
+        taps_ok = Signal()
+        tap_i = Signal(range(TPG + 2))
+        taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
+        prm = Signal(L * 64)
+        prm_ok = Signal()
+        acc = [[Signal(signed(32), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
+        first = Signal()
+        # write-back
+        wb_busy = Signal()
+        wb_acc = [[Signal(signed(32), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
+        wb_prm = Signal(L * 64)
+        wb_addr = Signal(len(self.result.addr))
+        wb_n = Signal(range(L + 1))
+        wb_i = Signal(range(L + 1))
+
+        with m.If(self.cmd.valid):
+            hd = self.cmd.payload
+            m.d.sync += d.eq(hd)
+            kk = Signal(8)
+            m.d.comb += kk.eq(hd.k * hd.k)
+            span = Signal(16)
+            m.d.comb += span.eq(Mux(hd.s == 2, 2 * L, L) + hd.k - 1)
+            n_out = Signal(24)
+            m.d.comb += n_out.eq(hd.ho * hd.wo)
+            ok_k = Signal()
+            for kv in c.dw_kernels:
+                with m.If(hd.k == kv):
+                    m.d.comb += ok_k.eq(1)
+            ok_s = Signal()
+            for sv in c.dw_strides:
+                with m.If(hd.s == sv):
+                    m.d.comb += ok_s.eq(1)
+            bad = (~ok_k | ~ok_s | (hd.g == 0) | (hd.ho == 0) | (hd.wo == 0)
+                   | (hd.flat & ((hd.s != 1) | (Const(1, 12) << hd.wo_log2 != hd.wo))))
+            with m.If(bad):
+                m.d.comb += self.error.eq(Status.BAD_DW)
+            with m.Else():
+                row_blocks = Signal(8)
+                m.d.comb += [row_blocks.eq((hd.wo + L - 1) >> l_log2), win.start.eq(1)]
+                m.d.sync += [tpg.eq((kk + L - 1) >> l_log2),
+                             nreads.eq((span + NB - 1) >> ceil_log2(NB)), bx.eq(row_blocks),
+                             nblk.eq(Mux(hd.flat, (n_out + L - 1) >> l_log2,
+                                         hd.ho * row_blocks)),
+                             run.eq(1), gi.eq(0), b.eq(0), ky.eq(0), kx.eq(0), taps_ok.eq(0),
+                             prm_ok.eq(0), tap_i.eq(0), first.eq(1), oy.eq(0), bxi.eq(0)]
+
+        # per group: the taps (a weight tile a cycle, data one cycle later) and parameters
+        tap_cap_v = Signal()
+        tap_cap_i = Signal(range(TPG + 2))
+        m.d.sync += tap_cap_v.eq(0)
+        prm_cap_v = Signal()
+        m.d.sync += prm_cap_v.eq(0)
+        with m.If(run & ~taps_ok & ~stop):
+            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(d.wgt + gi * tpg + tap_i)]
+            with m.If(tap_i < tpg):
+                m.d.sync += [tap_cap_v.eq(1), tap_cap_i.eq(tap_i), tap_i.eq(tap_i + 1)]
+            with m.Elif(~tap_cap_v):
+                m.d.sync += taps_ok.eq(1)
+        with m.If(tap_cap_v):
+            for t in range(TPG * L):
+                ti, row = divmod(t, L)
+                with m.If(tap_cap_i == ti):
+                    m.d.sync += taps[t].eq(self.wgt.data.word_select(row, WBITS))
+        with m.If(run & ~prm_ok & ~stop):
+            m.d.comb += [self.prm.en.eq(1), self.prm.addr.eq(d.prm + gi)]
+            m.d.sync += prm_cap_v.eq(1)
+            with m.If(prm_cap_v):
+                m.d.sync += [prm.eq(self.prm.data), prm_ok.eq(1), prm_cap_v.eq(0)]
+
+        # the lanes' output pixels in the current block, and which inputs are inside the map
+        valid = self._lane_valid(m, d, b, oy, bxi, ky, kx)
+        mac_go = Signal()
+        wb_take = Signal()  # hand the finished block to write-back
+        m.d.comb += mac_go.eq(run & taps_ok & prm_ok & win.ready & ~stop)
+        # a block's final MAC cycle must wait for a free write-back copy
+        block_end = Signal()
+        m.d.comb += block_end.eq((kx + 1 == d.k) & (ky + 1 == d.k))
+        fire = Signal()
+        m.d.comb += fire.eq(mac_go & (~block_end | ~wb_busy))
+        tap_idx = Signal(8)
+        m.d.comb += tap_idx.eq(ky * d.k + kx)
+        m.d.comb += self.pe_tap.eq(Array(taps)[tap_idx])
+        for j in range(L):
+            m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_valid[j].eq(valid[j])]
+        prods = self.pe_products
+        with m.If(fire):
+            for j in range(L):
+                for k in range(L):
+                    m.d.sync += acc[j][k].eq(Mux(first, 0, acc[j][k]) + prods[j][k])
+        with m.If(fire):
+            m.d.comb += [self.mac.eq(1), win.shift.eq(1)]
+            m.d.sync += first.eq(0)
+            nest = step_nest(m, [(kx, d.k), (ky, d.k), (b, nblk), (gi, d.g)])
+            with m.If(nest.wraps[0]):
+                m.d.comb += win.release.eq(1)
+            with m.If(nest.wraps[1]):
+                m.d.sync += first.eq(1)
+                m.d.comb += wb_take.eq(1)
+            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
+                step_nest(m, [(bxi, bx), (oy, None)])
+            with m.If(nest.wraps[2]):
+                m.d.sync += [oy.eq(0), bxi.eq(0)]
+                with m.If(nest.last[3]):
+                    m.d.sync += run.eq(0)
+                with m.Else():
+                    m.d.sync += [taps_ok.eq(0), prm_ok.eq(0), tap_i.eq(0)]
+        # hand-over: the accumulators after this cycle's MAC go to the write-back copy
+        with m.If(wb_take):
+            for j in range(L):
+                for k in range(L):
+                    m.d.sync += wb_acc[j][k].eq(Mux(first, 0, acc[j][k]) + prods[j][k])
+            cnt = Signal(24)
+            start = Signal(32)
+            n0 = Signal(24)
+            m.d.comb += n0.eq(b << l_log2)
+            with m.If(d.flat):
+                m.d.comb += [start.eq(n0),
+                             cnt.eq(Mux(d.ho * d.wo - n0 > L, L, d.ho * d.wo - n0))]
+            with m.Else():
+                ox0 = Signal(16)
+                m.d.comb += ox0.eq(bxi << l_log2)
+                m.d.comb += [start.eq(oy * d.wo + ox0),
+                             cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
+            m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(d.out + gi * d.ocs + start),
+                         wb_n.eq(cnt), wb_i.eq(0)]
+
+        # write-back: WB words per cycle through post-processing
+        rows = Array([Cat(*wb_acc[j]) for j in range(L)] + [Const(0, L * 32)] * WB)
+        for i, post in enumerate(self.posts):
+            m.submodules[f"post{i}"] = post
+            wiring.connect(m, wiring.flipped(self.tables), post.tables)
+            word = Signal(L * 32, name=f"wsel{i}")
+            m.d.comb += word.eq(rows[wb_i + i])
+            for k in range(L):
+                m.d.comb += post.acc[k].eq(word[k * 32:(k + 1) * 32].as_signed())
+            m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot)]
+        res = self.result
+        w1_v = Signal()
+        w1_addr = Signal(len(res.addr))
+        w1_n = Signal(range(WB + 1))
+        w1_q = [Signal(WBITS, name=f"w1q{i}") for i in range(WB)]
+        w1_a = [Signal(WBITS, name=f"w1a{i}") for i in range(WB)]
+        m.d.sync += w1_v.eq(0)
+        with m.If(wb_busy & ~wb_take & ~stop):
+            left = Signal(range(L + 1))
+            m.d.comb += left.eq(wb_n - wb_i)
+            m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
+                         w1_n.eq(Mux(left > WB, WB, left))]
+            for i, post in enumerate(self.posts):
+                m.d.sync += [w1_q[i].eq(post.q), w1_a[i].eq(post.a)]
+            with m.If(wb_i + WB >= wb_n):
+                m.d.sync += wb_busy.eq(0)
+            with m.Else():
+                m.d.sync += wb_i.eq(wb_i + WB)
+        m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
+        for i in range(WB):
+            m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]
+        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | w1_v),
+                     self.active.eq(win.active | tap_cap_v | prm_cap_v | wb_busy | fire)]
+        return m
+
+    def _lane_valid(self, m, d, b, oy, bxi, ky, kx):
+        """Per lane (output pixel ``j`` of block ``b``): its input for tap ``(ky, kx)`` lies
+        inside the map (not in the padding) and the pixel inside the output."""
+        L = self.cfg.lanes
+        l_log2 = ceil_log2(L)
+        valid = []
+        for j in range(L):
+            lane_oy, lane_ox = Signal(signed(16), name=f"loy{j}"), Signal(signed(16),
+                                                                         name=f"lox{j}")
+            lane_ok = Signal(name=f"lok{j}")
+            n = Signal(24, name=f"ln{j}")
+            m.d.comb += n.eq((b << l_log2) + j)
+            with m.If(d.flat):
+                m.d.comb += [lane_oy.eq(n >> d.wo_log2),
+                             lane_ox.eq(n & ((Const(1, 12) << d.wo_log2) - 1)),
+                             lane_ok.eq(n < d.ho * d.wo)]
+            with m.Else():
+                ox = Signal(16, name=f"lrx{j}")
+                m.d.comb += ox.eq((bxi << l_log2) + j)
+                m.d.comb += [lane_oy.eq(oy), lane_ox.eq(ox), lane_ok.eq(ox < d.wo)]
+            iy = Signal(signed(18), name=f"iy{j}")
+            ix = Signal(signed(18), name=f"ix{j}")
+            m.d.comb += [iy.eq(lane_oy * d.s + ky - d.padt), ix.eq(lane_ox * d.s + kx - d.pad)]
+            v = Signal(name=f"dv{j}")
+            m.d.comb += v.eq(lane_ok & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
+            valid.append(v)
+        return valid

@@ -1,0 +1,207 @@
+"""The depthwise window: a two-slot queue of input row spans, filled by wide UB reads.
+
+A depthwise instruction (``isa.FIELDS["DW"]``) computes, for each channel group ``gi < g``
+and each block ``b < nblk`` of ``lanes`` output pixels, ``k`` rows ``ky`` of ``k`` taps
+``kx``. For every ``(gi, b, ky)``, in that order, the reader fills a slot with the
+``nreads * ub_banks`` consecutive UB words from the window's base address (``nreads`` wide
+reads; the span ``lanes * s + k - 1`` words rounded up to whole reads):
+
+* flat mode (stride 1, power-of-two width: ``lanes`` consecutive output pixels across rows):
+  ``x + gi * xcs + b * lanes + (ky - padt) * w - pad``;
+* row mode (``lanes`` pixels of output row ``oy``, from column ``ox0 = bxi * lanes``):
+  ``x + gi * xcs + (oy * s + ky - padt) * w + ox0 * s - pad``, with ``(oy, bxi)`` counting the
+  blocks of a row (``bx`` per row) as running counters.
+
+Addresses wrap modulo the UB size (a window at the map's top or left edge starts before the
+map; the depthwise unit masks those lanes). The consumer (the depthwise unit's MAC loop) sees
+``lane_words[j]`` = word ``j * s`` of its slot (``ready`` when the slot is full); each ``shift``
+moves the slot by one word (tap ``kx`` sees word ``j * s + kx``), and ``release`` (with the
+last shift) frees the slot for the reader and moves on to the other one. The reader runs ahead
+by at most one slot.
+
+Timing: one read per cycle while the slot being filled is free; the data land in the slot one
+cycle later, and the slot is full the cycle after its last read's data.
+:func:`ref_dw_windows` is the reference model (``tests/test_units.py`` holds the unit to it).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hfaccel.accel import isa
+from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.ports import ReadRequest
+
+__all__ = ["DwWindow", "ref_dw_windows", "window_reads"]
+
+
+def window_reads(*, banks: int, window: int) -> int:
+    """The largest ``nreads`` (wide reads per window) + 1: the reader's counter range."""
+    return window // banks + 3
+
+
+class DwWindow(wiring.Component):
+    """The two-slot window and its reader (see the module docstring).
+
+    Parameters
+    ----------
+    lanes : int
+        Output pixels per block (the PE array's rows).
+    banks : int
+        Words per wide read (the UB's banks).
+    window : int
+        Words a slot holds (``lanes * max(strides) + max(kernels) - 1``).
+    addr_width : int
+        Bits of a UB word address.
+
+    Members
+    -------
+    start : ``In(1)``
+        Begin an instruction: ``instr``, ``nreads``, ``nblk`` and ``bx`` hold from this cycle on
+        until the reader and the consumer are done.
+    instr : ``In(isa.amaranth_layout("DW"))``
+        The instruction (``x``, ``xcs``, ``w``, ``s``, ``k``, ``pad``, ``padt``, ``flat``,
+        ``g``).
+    nreads, nblk, bx : ``In``
+        Wide reads per window, blocks per channel group, blocks per output row (row mode).
+    stop : ``In(1)``
+        The engine has stopped on an error: no more reads.
+    rd_a : ``Out(ReadRequest(addr_width, lanes * 8, words=banks))``
+        The UB's wide port.
+    ready : ``Out(1)``
+        The consumer's slot is full.
+    lane_words : ``Out(lanes * 8).array(lanes)``
+        Word ``j * s`` of the consumer's slot (after its shifts).
+    shift, release : ``In(1)``
+        The consumer moves its slot by one word; with the last shift, frees it.
+    busy : ``Out(1)``
+        The reader has windows left to read.
+    active : ``Out(1)``
+        Read data land in a slot this cycle (the watchdog's notion of progress).
+    """
+
+    def __init__(self, *, lanes: int, banks: int, window: int, addr_width: int):
+        for name, v in (("lanes", lanes), ("banks", banks)):
+            if not isinstance(v, int) or v < 2 or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two >= 2, not {v!r}")
+        for name, v in (("window", window), ("addr_width", addr_width)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        if window < lanes:
+            raise ValueError(f"window ({window}) must hold at least lanes ({lanes}) words")
+        self.lanes, self.banks, self.window = lanes, banks, window
+        W = lanes * 8
+        super().__init__({
+            "start": In(1),
+            "instr": In(isa.amaranth_layout("DW")),
+            "nreads": In(range(window_reads(banks=banks, window=window))),
+            "nblk": In(24), "bx": In(8),
+            "stop": In(1),
+            "rd_a": Out(ReadRequest(addr_width=addr_width, data_width=W, words=banks)),
+            "ready": Out(1),
+            "lane_words": Out(W).array(lanes),
+            "shift": In(1), "release": In(1),
+            "busy": Out(1), "active": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, NB, W = self.lanes, self.banks, self.window
+        nb_log2, l_log2 = ceil_log2(NB), ceil_log2(L)
+        d = self.instr
+        nr = window_reads(banks=NB, window=W)
+        win = [[Signal(L * 8, name=f"win{s}_{i}") for i in range(W)] for s in range(2)]
+        full = Signal(2)  # per slot: filled, not yet released
+        run = Signal()
+        gi, b, ky = Signal(8), Signal(24), Signal(3)
+        i = Signal(range(nr))
+        slot = Signal()  # the slot the reader fills
+        q_slot = Signal()  # the slot the consumer reads
+        oy, bxi = Signal(12), Signal(8)  # row mode: output row and block within it
+        with m.If(self.start):
+            m.d.sync += [run.eq(1), gi.eq(0), b.eq(0), ky.eq(0), i.eq(0), slot.eq(0),
+                         full.eq(0), oy.eq(0), bxi.eq(0), q_slot.eq(0)]
+
+        def base_of(gi, oy, bxi, b, ky):
+            flat = (d.x + gi * d.xcs + (b << l_log2) + (ky - d.padt) * d.w - d.pad)
+            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.padt) * d.w
+                   + ((bxi << l_log2) * d.s) - d.pad)
+            return Mux(d.flat, flat, row)
+
+        # reader: fill slot `slot` with the span of row ky of block b
+        cap_v = Signal()
+        cap_i = Signal(range(nr))
+        cap_slot = Signal()
+        cap_last = Signal()
+        m.d.sync += cap_v.eq(0)
+        fill = Signal(2)
+        free = Signal(2)
+        with m.If(run & ~self.stop & ~full.bit_select(slot, 1)):
+            base = Signal(32)
+            m.d.comb += base.eq(base_of(gi, oy, bxi, b, ky))
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(base + (i << nb_log2))]
+            nest = step_nest(m, [(i, self.nreads), (ky, d.k), (b, self.nblk), (gi, d.g)])
+            m.d.sync += [cap_v.eq(1), cap_i.eq(i), cap_slot.eq(slot), cap_last.eq(nest.last[0])]
+            with m.If(nest.wraps[0]):
+                m.d.sync += slot.eq(~slot)
+            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
+                step_nest(m, [(bxi, self.bx), (oy, None)])
+            with m.If(nest.wraps[2]):
+                m.d.sync += [oy.eq(0), bxi.eq(0)]
+            with m.If(nest.done):
+                m.d.sync += run.eq(0)
+        # capture read data into the slot (positions i*NB .. i*NB+NB-1), or shift the
+        # consumer's slot by one word
+        for s in range(2):
+            with m.If(cap_v & (cap_slot == s)):
+                for pos in range(W):
+                    blk, off = divmod(pos, NB)
+                    with m.If(cap_i == blk):
+                        m.d.sync += win[s][pos].eq(self.rd_a.data[off])
+            with m.Elif(self.shift & (q_slot == s)):
+                for pos in range(W - 1):
+                    m.d.sync += win[s][pos].eq(win[s][pos + 1])
+        with m.If(cap_v & cap_last):
+            m.d.comb += fill.eq(Mux(cap_slot, 2, 1))
+        with m.If(self.release):
+            m.d.comb += free.eq(Mux(q_slot, 2, 1))
+            m.d.sync += q_slot.eq(~q_slot)
+        m.d.sync += full.eq((full | fill) & ~free)
+        # lane j reads word j * s
+        for j in range(L):
+            i1, i2 = j, min(2 * j, W - 1)
+            m.d.comb += self.lane_words[j].eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
+                                             Mux(d.s == 2, win[0][i2], win[0][i1])))
+        m.d.comb += [self.ready.eq(full.bit_select(q_slot, 1)), self.busy.eq(run),
+                     self.active.eq(cap_v)]
+        return m
+
+
+def ref_dw_windows(instr: dict, *, lanes: int, banks: int, ub: list[int]):
+    """The reference: for every window in order (``(gi, b, ky)``), ``(key, taps)`` where
+    ``taps[kx][j]`` is the word lane ``j`` sees after ``kx`` shifts: UB word
+    ``base + j * s + kx`` (modulo the UB's size ``len(ub)``), ``base`` as in the module
+    docstring. ``instr`` holds the DW fields; ``nblk``/``bx`` are derived as the unit's
+    user derives them."""
+    f = instr
+    L = lanes
+    words = len(ub)
+    k, s = f["k"], f["s"]
+    bx = -(-f["wo"] // L)
+    nblk = -(-(f["ho"] * f["wo"]) // L) if f["flat"] else f["ho"] * bx
+    out = []
+    for gi in range(f["g"]):
+        for b in range(nblk):
+            oy, bxi = divmod(b, bx)
+            for ky in range(k):
+                if f["flat"]:
+                    base = f["x"] + gi * f["xcs"] + b * L + (ky - f["padt"]) * f["w"] - f["pad"]
+                else:
+                    base = (f["x"] + gi * f["xcs"] + (oy * s + ky - f["padt"]) * f["w"]
+                            + bxi * L * s - f["pad"])
+                taps = [[ub[(base + j * s + kx) % words] for j in range(L)] for kx in range(k)]
+                out.append(((gi, b, ky), taps))
+    return out

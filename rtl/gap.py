@@ -1,0 +1,124 @@
+"""The GAP unit: global average pooling as an integer sum of ``2**hw_log2`` pixels and one shift.
+
+For each of ``g`` channel groups (words ``x + gi * xcs + p``, ``p < 2**hw_log2``) the unit
+reads ``ub_banks`` words per cycle through the UB's wide port, sums the valid ones per lane
+(:func:`gap_sum`) into an int32 accumulator per lane, and writes
+``sat8(round_shift(sum, shift))`` to UB word ``out + gi``. A map streamed in pieces sums across
+instructions: ``acc`` continues the previous GAP's sums instead of starting from 0, ``part``
+only accumulates (no shift, no write); both need ``g == 1`` (the sums live in one group's
+accumulators). A descriptor with ``g == 0``, ``hw_log2 > 16`` or ``acc``/``part`` with
+``g != 1`` raises :attr:`~hfaccel.accel.isa.Status.BAD_GAP`.
+
+Timing: one read per cycle; the sum one cycle after the read (with the data), the write the
+cycle after the group's last sum.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hfaccel.accel import isa
+from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.isa import Status
+from hfaccel.rtl.arith import lanes_of, requant8, tree_sum
+from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.ports import ReadRequest, Result
+from hfaccel.rtl.ub import ub_addr_width
+
+__all__ = ["Gap", "gap_sum"]
+
+
+def gap_sum(values, n):
+    """One lane of a GAP read: the sum of the first ``n`` of ``values`` (the lane's int8 code in
+    each of the wide read's words), from a balanced adder tree over the masked values."""
+    return tree_sum([Mux(i < n, v, 0) for i, v in enumerate(values)])
+
+
+class Gap(wiring.Component):
+    """The GAP unit of one :class:`AccelConfig` (see the module docstring).
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(isa.amaranth_layout("GAP"), always_ready=True))``
+        A GAP instruction to start (``valid`` for one cycle while the unit is idle).
+    stop : ``In(1)``
+        The engine has stopped on an error: no more reads, sums or writes.
+    rd_a : ``Out(ReadRequest(addr_width, lanes * 8, words=ub_banks))``
+        The UB's wide read port.
+    result : ``Out(Result(addr_width, lanes * 8, words=1))``
+        The pooled words.
+    error : ``Out(8)``
+        A :class:`~hfaccel.accel.isa.Status` code in the cycle a bad descriptor arrives, else 0.
+    busy : ``Out(1)``
+        An instruction is in progress (reads, sums or the last write).
+    active : ``Out(1)``
+        A sum this cycle (the watchdog's notion of progress).
+    """
+
+    def __init__(self, *, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        self.cfg = cfg
+        A, W = ub_addr_width(cfg), cfg.lanes * 8
+        super().__init__({
+            "cmd": In(stream.Signature(isa.amaranth_layout("GAP"), always_ready=True)),
+            "stop": In(1),
+            "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
+            "result": Out(Result(addr_width=A, word_bits=W, words=1)),
+            "error": Out(8), "busy": Out(1), "active": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L, NB = self.cfg.lanes, self.cfg.ub_banks
+        nb_log2 = ceil_log2(NB)
+        stop = self.stop
+        p = Signal(isa.amaranth_layout("GAP"))  # the instruction in progress
+        run = Signal()
+        gi, r = Signal(8), Signal(16)  # group, read within the group
+        nreads = Signal(17)
+        npix = Signal(32)
+        with m.If(self.cmd.valid):
+            hp = self.cmd.payload
+            m.d.sync += p.eq(hp)
+            with m.If((hp.g == 0) | (hp.hw_log2 > 16) | ((hp.acc | hp.part) & (hp.g != 1))):
+                m.d.comb += self.error.eq(Status.BAD_GAP)
+            with m.Else():
+                hw = Signal(32)
+                m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
+                m.d.sync += [run.eq(1), gi.eq(0), r.eq(0), npix.eq(hw),
+                             nreads.eq((hw + NB - 1) >> nb_log2)]
+        # stage 1: the read (data one cycle later)
+        s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_n = Signal(range(NB + 1))  # valid words of the read
+        s1_g = Signal(8)
+        m.d.sync += s1_v.eq(0)
+        with m.If(run & ~stop):
+            rem = Signal(32)
+            m.d.comb += [rem.eq(npix - (r << nb_log2)), self.rd_a.en.eq(1),
+                         self.rd_a.addr.eq(p.x + gi * p.xcs + (r << nb_log2))]
+            nest = step_nest(m, [(r, nreads), (gi, p.g)])
+            m.d.sync += [s1_v.eq(1), s1_first.eq(r == 0), s1_last.eq(nest.last[0]),
+                         s1_n.eq(Mux(rem > NB, NB, rem)), s1_g.eq(gi)]
+            with m.If(nest.done):
+                m.d.sync += run.eq(0)
+        # stage 2: the sums; the group's result is written the cycle after its last sum
+        acc = [Signal(signed(32), name=f"pacc{j}") for j in range(L)]
+        words = [lanes_of(self.rd_a.data[i], L) for i in range(NB)]
+        s2_v = Signal()
+        s2_g = Signal(8)
+        m.d.sync += s2_v.eq(s1_v & s1_last & ~p.part & ~stop)
+        with m.If(s1_v & ~stop):
+            for j in range(L):
+                total = gap_sum([words[i][j] for i in range(NB)], s1_n)
+                m.d.sync += acc[j].eq(Mux(s1_first & ~p.acc, 0, acc[j]) + total)
+            m.d.sync += s2_g.eq(s1_g)
+        out = Cat(*[requant8(m, acc[j], p.shift, name=f"prq{j}") for j in range(L)])
+        res = self.result
+        m.d.comb += [res.valid.eq(s2_v), res.addr.eq(p.out + s2_g), res.n.eq(1),
+                     res.r[0].eq(out), res.q[0].eq(out), res.a[0].eq(out),
+                     self.busy.eq(run | s1_v | s2_v), self.active.eq(s1_v)]
+        return m

@@ -1,0 +1,219 @@
+"""The GEMM unit: ``out[co, p] = post(sum_ci W[co, ci] . g(x[ci, p]))`` on the PE array.
+
+Pointwise and FC layers, the stem (im2col patches), SE squeeze/excite: for every output channel
+tile ``co < cot``, pixel ``p < npix`` and input channel tile ``ci < cit`` (innermost) the unit
+reads the input word ``x + ci * xcs + p`` (UB wide port, word 0), the weight tile
+``wgt + co * cit + ci`` and the parameter word ``prm + co``, and the PE array sums one output
+tile's ``lanes`` rows (:class:`~hfaccel.rtl.pe.PeArray` in GEMM mode) into int32 accumulators.
+After the last input tile the word is post-processed (:class:`~hfaccel.rtl.post.PostWord`:
+bias, RNE shift, saturation, optional table), optionally added to the residual word
+``skip + co * scs + p`` (UB narrow port; ``sat8(rne((a << sa) + (b << sb), ashift))``) and
+written to ``out + co * ocs + p``.
+
+Squeeze-excitation gating (``gate``): before the first MAC the unit copies the ``cit`` gate
+words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gate_mem``
+:class:`~hfaccel.rtl.sram.SRAM`), and multiplies every input lane by its gate:
+``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`).
+
+Timing: one MAC cycle per ``(co, p, ci)``; reads in stage 0, MACs in stage 1 (with the read
+data), post-processing in stage 2, the write in stage 3. A descriptor with ``npix``, ``cit`` or
+``cot`` zero, or gating with more input tiles than gate words, raises
+:attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hfaccel.accel import isa
+from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.isa import Status
+from hfaccel.rtl.arith import add8, gate8, lanes_of
+from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.pe import row_sum_shape
+from hfaccel.rtl.ports import ReadRequest, Result
+from hfaccel.rtl.post import PostWord, table_geometry, table_port
+from hfaccel.rtl.sram import SRAM
+from hfaccel.rtl.ub import ub_addr_width
+
+__all__ = ["Gemm", "gate_words"]
+
+
+def gate_words(lanes: int) -> int:
+    """Words of the SE gate memory: input channel tiles a gated GEMM may have."""
+    return max(64, 2048 // lanes)
+
+
+def trace_gate_signature(*, addr_width: int, word_bits: int) -> wiring.Signature:
+    """The gated-input observation port: ``valid``, the input word's UB ``addr``, the gated
+    ``word``."""
+    return wiring.Signature({"valid": Out(1), "addr": Out(addr_width), "word": Out(word_bits)})
+
+
+class Gemm(wiring.Component):
+    """The GEMM unit of one :class:`AccelConfig` (see the module docstring).
+
+    Members
+    -------
+    cmd : ``In(stream.Signature(isa.amaranth_layout("GEMM"), always_ready=True))``
+        A GEMM instruction to start (``valid`` for one cycle while the unit is idle).
+    stop : ``In(1)``
+        The engine has stopped on an error.
+    rd_a : ``Out(ReadRequest(ub address, lanes * 8, words=ub_banks))``
+        The UB's wide port (the input word is word 0).
+    rd_b : ``Out(ReadRequest(ub address, lanes * 8))``
+        The UB's narrow port: gate words and residual inputs; ``en`` only when the unit needs
+        the data (the DMA's stores use the port in the other cycles).
+    wgt, prm : ``Out(ReadRequest(...))``
+        The weight buffer (a tile a word) and the parameter buffer.
+    pe_gemm, pe_x, pe_w, pe_sums :
+        The PE array's GEMM side: mode (``Out(1)``, set while stage 1 computes), the gated
+        input lanes (``Out(signed(8)).array(lanes)``), the weight tile, the row sums (``In``).
+    tables : ``Out(table_port(cfg))``
+        Table writes (inputs, passed to the post-processing word's copies).
+    result : ``Out(Result(ub address, lanes * 8, words=1))``
+        The output words.
+    trace_g : ``Out(trace_gate_signature(...))``
+        Observation: each gated input word, during the first output tile.
+    error : ``Out(8)``
+        A :class:`~hfaccel.accel.isa.Status` code in the cycle a bad descriptor arrives.
+    busy, mac, active : ``Out(1)``
+        An instruction is in progress; the PE array computes for it this cycle; a MAC or a
+        gate word moved (the watchdog's notion of progress).
+    """
+
+    def __init__(self, *, cfg: AccelConfig):
+        if not isinstance(cfg, AccelConfig):
+            raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
+        self.cfg = cfg
+        L = cfg.lanes
+        A, W = ub_addr_width(cfg), L * 8
+        self.memories = {"gate": SRAM("gate_mem", width=W, depth=gate_words(L))}
+        self.post = PostWord(lanes=L, table_slots=cfg.table_slots,
+                             table_word_bytes=table_geometry(bus_bytes=cfg.bus_bytes,
+                                                             table_slots=cfg.table_slots)[0])
+        self.memories.update({f"post.{k}": v for k, v in self.post.memories.items()})
+        super().__init__({
+            "cmd": In(stream.Signature(isa.amaranth_layout("GEMM"), always_ready=True)),
+            "stop": In(1),
+            "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
+            "rd_b": Out(ReadRequest(addr_width=A, data_width=W)),
+            "wgt": Out(ReadRequest(addr_width=ceil_log2(cfg.wgt_tiles), data_width=L * W)),
+            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
+            "pe_gemm": Out(1), "pe_x": Out(signed(8)).array(L), "pe_w": Out(L * W),
+            "pe_sums": In(row_sum_shape(L)).array(L),
+            "tables": Out(table_port(cfg)),
+            "result": Out(Result(addr_width=A, word_bits=W, words=1)),
+            "trace_g": Out(trace_gate_signature(addr_width=A, word_bits=W)),
+            "error": Out(8), "busy": Out(1), "mac": Out(1), "active": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.cfg.lanes
+        stop = self.stop
+        gate_mem = self.memories["gate"]
+        m.submodules.gate = gate_mem
+        gate_wr = gate_mem.write_port("wr")
+        gate_rd = gate_mem.read_port("rc", domain="comb")
+        m.submodules.post = post = self.post
+        wiring.connect(m, wiring.flipped(self.tables), post.tables)
+
+        g = Signal(isa.amaranth_layout("GEMM"))  # the instruction in progress
+        run, pre = Signal(), Signal()  # MACs; gate preload
+        ci, p, co = Signal(8), Signal(16), Signal(8)
+        pre_i = Signal(8)
+        with m.If(self.cmd.valid):
+            hg = self.cmd.payload
+            m.d.sync += g.eq(hg)
+            bad = ((hg.npix == 0) | (hg.cit == 0) | (hg.cot == 0)
+                   | (hg.gate & (hg.cit > gate_words(L))))
+            with m.If(bad):
+                m.d.comb += self.error.eq(Status.BAD_GEMM)
+            with m.Else():
+                m.d.sync += [pre.eq(hg.gate), run.eq(~hg.gate), ci.eq(0), p.eq(0), co.eq(0),
+                             pre_i.eq(0)]
+        # gate preload through port B (one word per cycle, data one cycle later)
+        pre_v = Signal()
+        pre_d = Signal(8)
+        m.d.sync += pre_v.eq(0)
+        with m.If(pre & ~stop):
+            m.d.comb += [self.rd_b.en.eq(1), self.rd_b.addr.eq(g.gaddr + pre_i)]
+            m.d.sync += [pre_v.eq(1), pre_d.eq(pre_i), pre_i.eq(pre_i + 1)]
+            with m.If(pre_i + 1 == g.cit):
+                m.d.sync += [pre.eq(0), run.eq(1)]
+        with m.If(pre_v):
+            m.d.comb += [gate_wr.addr.eq(pre_d), gate_wr.data.eq(self.rd_b.data),
+                         gate_wr.en.eq(1)]
+        # stage 0: issue reads
+        s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
+        s1_xaddr = Signal(len(self.rd_a.addr))
+        m.d.sync += s1_v.eq(0)
+        with m.If(run & ~stop):
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(g.x + ci * g.xcs + p),
+                         self.wgt.en.eq(1), self.wgt.addr.eq(g.wgt + co * g.cit + ci),
+                         self.prm.en.eq(1), self.prm.addr.eq(g.prm + co)]
+            nest = step_nest(m, [(ci, g.cit), (p, g.npix), (co, g.cot)])
+            m.d.sync += [s1_v.eq(1), s1_first.eq(ci == 0), s1_last.eq(nest.last[0]),
+                         s1_ci.eq(ci), s1_p.eq(p), s1_co.eq(co),
+                         s1_xaddr.eq(g.x + ci * g.xcs + p)]
+            with m.If(nest.done):
+                m.d.sync += run.eq(0)
+        # stage 1: gate, MACs, accumulate
+        x_lanes = lanes_of(self.rd_a.data[0], L)
+        m.d.comb += gate_rd.addr.eq(s1_ci)
+        gw = gate_rd.data
+        xg = []
+        for k in range(L):
+            xq = gate8(m, x_lanes[k], gw[k * 8:(k + 1) * 8].as_signed(), g.gshift,
+                       name=f"gx{k}")
+            xk = Signal(signed(8), name=f"xg{k}")
+            m.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
+            xg.append(xk)
+        m.d.comb += [self.trace_g.valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
+                     self.trace_g.addr.eq(s1_xaddr), self.trace_g.word.eq(Cat(*xg))]
+        acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
+        m.d.comb += [self.pe_gemm.eq(s1_v), self.pe_w.eq(self.wgt.data)]
+        for k in range(L):
+            m.d.comb += self.pe_x[k].eq(xg[k])
+        with m.If(s1_v & ~stop):
+            m.d.comb += self.mac.eq(1)
+            for r in range(L):
+                m.d.sync += acc[r].eq(Mux(s1_first, 0, acc[r]) + self.pe_sums[r])
+        s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
+        s2_prm = Signal(L * 64)
+        m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
+        with m.If(s1_v & s1_last):
+            m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(self.prm.data)]
+            with m.If(g.add):  # the residual input, read with the last MAC
+                m.d.comb += [self.rd_b.en.eq(1),
+                             self.rd_b.addr.eq(g.skip + s1_co * g.scs + s1_p)]
+        # stage 2: post-processing (+ residual add), register for the write
+        for j in range(L):
+            m.d.comb += post.acc[j].eq(acc[j])
+        m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot)]
+        ga = lanes_of(post.a, L)
+        skip = lanes_of(self.rd_b.data, L)
+        r_lanes = []
+        for j in range(L):
+            rr = add8(m, ga[j], g.sa, skip[j], g.sb, g.ashift, name=f"gadd{j}")
+            rj = Signal(signed(8), name=f"gr{j}")
+            m.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
+            r_lanes.append(rj)
+        s3_v = Signal()
+        res = self.result
+        s3_addr = Signal(len(res.addr))
+        s3_q, s3_a, s3_r = Signal(L * 8), Signal(L * 8), Signal(L * 8)
+        m.d.sync += s3_v.eq(s2_v & ~stop)
+        with m.If(s2_v):
+            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(post.q),
+                         s3_a.eq(post.a), s3_r.eq(Cat(*r_lanes))]
+        m.d.comb += [res.valid.eq(s3_v), res.addr.eq(s3_addr), res.n.eq(1), res.r[0].eq(s3_r),
+                     res.q[0].eq(s3_q), res.a[0].eq(s3_a),
+                     self.busy.eq(pre | run | s1_v | s2_v | s3_v),
+                     self.active.eq(pre_v | self.mac)]
+        return m

@@ -1,0 +1,135 @@
+"""Post-processing of one output word: per lane bias, RNE shift, saturation and table lookup.
+
+Lane ``j`` of a word computes, per the numeric contract (``docs/numerics.md``)::
+
+    q[j] = sat8(round_shift(acc[j] + bias[j], shift[j]))     # bias_requant8
+    a[j] = table[tslot][q[j]] if tbl else q[j]               # the activation table
+
+where ``bias[j]`` is the int32 in bits ``[64 j, 64 j + 32)`` of the parameter word and
+``shift[j]`` the int8 in bits ``[64 j + 32, 64 j + 40)``. The GEMM unit post-processes one word
+per cycle (one :class:`PostWord`), the depthwise write-back ``min(8, lanes)`` words (one each).
+
+The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
+128``) are stateful: every lane has its own copy (a ``tbl_lut`` :class:`~hfaccel.rtl.sram.SRAM`
+of words of ``table_word_bytes`` entries, one combinational read port) and every copy takes the
+same writes, a word per cycle from the DMA (``tables``: the write port's signature,
+:class:`amaranth.lib.memory.WritePort.Signature`). One table with a read port per lane and a
+write port per byte of a beat would be the same function, but no FPGA RAM has that many ports:
+Yosys built it from flip-flops and a 512:1 multiplexer per lane (~2,900 LUTs a lane on xc7); a
+copy of beat-wide words is distributed RAM and a byte select.
+
+:func:`ref_post_word` is the reference model (``tests/test_units.py`` holds the unit to it).
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hfaccel.rtl.arith import bias_requant8
+from hfaccel.rtl.sram import SRAM
+
+__all__ = ["PostWord", "ref_post_word", "table_geometry", "table_port"]
+
+
+def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
+    """``(word_bytes, rows)`` of a table copy: a word per bus beat (the DMA writes a beat per
+    cycle), at most the whole tables."""
+    word_bytes = min(bus_bytes, table_slots * 256)
+    return word_bytes, table_slots * 256 // word_bytes
+
+
+def table_port(cfg) -> WritePort.Signature:
+    """The activation tables' write port for an :class:`~hfaccel.accel.config.AccelConfig`:
+    a word of ``table_geometry`` per write, every table copy takes the same writes."""
+    word_bytes, rows = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)
+    return WritePort.Signature(addr_width=ceil_log2(rows), shape=unsigned(word_bytes * 8))
+
+
+class PostWord(wiring.Component):
+    """``lanes`` post-processing lanes with their table copies (see the module docstring).
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes (int8 channels) of a word.
+    table_slots : int
+        Activation tables (256 entries each).
+    table_word_bytes : int
+        Entries per table word (the DMA's bus beat); divides ``table_slots * 256``.
+
+    Members
+    -------
+    acc : ``In(signed(32)).array(lanes)``
+        The accumulators.
+    params : ``In(lanes * 64)``
+        The parameter word: per lane an int32 bias, an int8 shift and 3 bytes of padding.
+    tbl, tslot : ``In(1)``
+        Look ``q`` up in table ``tslot`` (``tbl`` = 1) or pass it on.
+    q, a : ``Out(lanes * 8)``
+        Lane ``j`` in bits ``[8 j, 8 j + 8)``: the requantized code and the code after the
+        table. Combinational from the inputs and the tables' contents.
+    tables : ``Out(WritePort.Signature(addr_width=ceil_log2(rows), shape=unsigned(8 *
+    table_word_bytes)))``
+        Table writes (inputs): where ``en``, word ``addr`` of every copy takes ``data`` at the
+        clock edge; a lookup in the same cycle sees the old word.
+    """
+
+    def __init__(self, *, lanes: int, table_slots: int, table_word_bytes: int):
+        for name, v in (("lanes", lanes), ("table_slots", table_slots),
+                        ("table_word_bytes", table_word_bytes)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        if table_slots * 256 % table_word_bytes or table_word_bytes & (table_word_bytes - 1):
+            raise ValueError(f"table_word_bytes must be a power of two dividing "
+                             f"{table_slots * 256}, not {table_word_bytes}")
+        self.lanes, self.table_slots, self.word_bytes = lanes, table_slots, table_word_bytes
+        self.rows = table_slots * 256 // table_word_bytes
+        self.memories = {f"tbl{j}": SRAM("tbl_lut", width=table_word_bytes * 8, depth=self.rows)
+                         for j in range(lanes)}
+        self._rd = [mem.read_port("rc", domain="comb") for mem in self.memories.values()]
+        self._wr = [mem.write_port("wr") for mem in self.memories.values()]
+        super().__init__({
+            "acc": In(signed(32)).array(lanes),
+            "params": In(lanes * 64),
+            "tbl": In(1), "tslot": In(1),
+            "q": Out(lanes * 8), "a": Out(lanes * 8),
+            "tables": Out(WritePort.Signature(addr_width=ceil_log2(self.rows),
+                                              shape=unsigned(table_word_bytes * 8))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        sel = ceil_log2(self.word_bytes)  # entry bits within a word
+        qs, as_ = [], []
+        for j in range(self.lanes):
+            m.submodules[f"tbl{j}"] = self.memories[f"tbl{j}"]
+            wr, rd = self._wr[j], self._rd[j]
+            m.d.comb += [wr.addr.eq(self.tables.addr), wr.data.eq(self.tables.data),
+                         wr.en.eq(self.tables.en)]
+            bias = self.params[j * 64:j * 64 + 32].as_signed()
+            sh = self.params[j * 64 + 32:j * 64 + 40].as_signed()
+            q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}")
+            idx = Signal(9, name=f"tbl{j}_idx")  # slot * 256 + code + 128
+            m.d.comb += [idx.eq((q + 128)[:8] | (self.tslot << 8)), rd.addr.eq(idx >> sel)]
+            looked = (rd.data.word_select(idx[:sel], 8) if sel else rd.data).as_signed()
+            a = Signal(signed(8), name=f"a{j}")
+            m.d.comb += a.eq(Mux(self.tbl, looked, q))
+            qs.append(q)
+            as_.append(a)
+        m.d.comb += [self.q.eq(Cat(*qs)), self.a.eq(Cat(*as_))]
+        return m
+
+
+def ref_post_word(acc, prm_lanes, tables, tbl: bool, tslot: int):
+    """The reference: ``(q, a)`` lists of int8 for accumulators ``acc`` (ints), per-lane
+    ``(bias, shift)`` pairs ``prm_lanes`` and ``tables`` (``table_slots`` lists of 256 int8,
+    indexed by ``code + 128``)."""
+    from hfaccel.quant import intops
+
+    q = [int(intops.requantize(int(x) + int(b), int(s))) for x, (b, s) in zip(acc, prm_lanes)]
+    a = [int(tables[tslot][v + 128]) if tbl else v for v in q]
+    return q, a
