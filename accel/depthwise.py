@@ -10,8 +10,8 @@ outputs' receptive field along the row) in ``ceil(span / ub_banks)`` wide reads,
 
 The compiler (tap tiles, flat mode, band halos), the tiling planner (input rows of a band), the
 cycle model (:func:`hfaccel.accel.perf.dw_cycles`) and the reports (mapping efficiency, window
-words, halo factor) all read these definitions; the RTL (``rtl/hw.py``, the DW unit) implements
-the same ones.
+words, halo factor) all read these definitions; the RTL (``rtl/dw.py``, ``rtl/dw_window.py``)
+implements the same ones.
 """
 
 from __future__ import annotations
