@@ -91,8 +91,7 @@ def test_waves_of_the_first_failing_layer(tmp_path, tiny, monkeypatch):
 
     monkeypatch.setattr(hwsim, "compile_graph", corrupted)
     monkeypatch.setenv("WAVES", "1")  # as `make hw-sim WAVES=1` exports it (hidden from cocotb)
-    rep = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path, waves=True,
-                 progress=False)
+    rep = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path, waves=True)
     assert not rep["bit_exact"]
     bad = [r for r in rep["layers"] if not r["bit_exact"]]
     assert bad[0]["name"] == stem["name"] and bad[0]["mismatch"].startswith("image 0: index")
