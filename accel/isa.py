@@ -41,6 +41,7 @@ class Status(IntEnum):
     BAD_GAP = 5
     WATCHDOG = 6
     UB_COLLISION = 7  # retired: no longer raised
+    BUS_ERROR = 8  # the AXI master got an error response (SLVERR or DECERR)
 
 
 # code -> what it means (the Verilog package's README and error messages print it)
@@ -49,7 +50,8 @@ ERRORS = {int(Status.OK): "ok", int(Status.BAD_OPCODE): "bad opcode",
           int(Status.BAD_DW): "bad DW descriptor", int(Status.BAD_GAP): "bad GAP descriptor",
           int(Status.WATCHDOG): "watchdog: no progress",
           int(Status.UB_COLLISION): "retired (was: UB write collision; the DMA now waits for a "
-                                    "free bank)"}
+                                    "free bank)",
+          int(Status.BUS_ERROR): "bus error: SLVERR/DECERR response on the AXI master"}
 
 # (name, bits, signed); the header is common to all opcodes.
 HEADER = [("op", 4, False), ("wait", 1, False), ("signal", 1, False), ("layer", 16, False)]

@@ -43,7 +43,7 @@ from hfaccel.rtl.pe import PeArray
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import UnifiedBuffer
 
-__all__ = ["Accelerator"]
+__all__ = ["Accelerator", "engine_ports"]
 
 # the units that report errors, in priority order (the last one reporting in a cycle wins), and
 # those whose activity is progress for the watchdog
@@ -58,7 +58,8 @@ class Accelerator(wiring.Component):
 
     Control: pulse ``start`` with ``prog`` = beat address of the program; ``busy`` rises, and
     ``done`` rises (and stays) when the program has finished or stopped on an error; ``status``
-    is 0 on success, else a code of :class:`hfaccel.accel.isa.Status`.
+    is 0 on success, else a code of :class:`hfaccel.accel.isa.Status`. ``ext_error`` (a
+    Status code, 0: none) stops the engine like a unit's error: the AXI shell's bus errors.
 
     Memory port: ``req_*`` is a valid/ready request (``req_we`` write with ``req_wdata``, else
     read; ``req_addr`` in beats; ``req_tag`` returned with the response); ``rsp_*`` returns read
@@ -82,7 +83,7 @@ class Accelerator(wiring.Component):
         L, WB, WBITS = c.lanes, writeback_words(c.lanes), c.lanes * 8
         self.units = {
             "control": Control(watchdog_cycles=c.watchdog_cycles,
-                               error_sources=len(ERROR_UNITS),
+                               error_sources=len(ERROR_UNITS) + 1,  # + ext_error
                                activity_sources=len(ACTIVE_UNITS)),
             "bus": MemArbiter(addr_width=32, data_width=c.bus_bytes * 8),
             "fetch": Fetch(cfg=c),
@@ -106,20 +107,7 @@ class Accelerator(wiring.Component):
         self._wgt_wr = self.units["wgt"].write_port("wr", granularity=c.bus_bytes * 8)
         self._prm_rd = self.units["prm"].read_port("rd")
         self._prm_wr = self.units["prm"].write_port("wr", granularity=c.bus_bytes * 8)
-        super().__init__({
-            "start": In(1), "prog": In(32),
-            "busy": Out(1), "done": Out(1), "status": Out(8),
-            "cycles": Out(32), "cmp_busy": Out(32), "cmp_wait": Out(32), "ld_busy": Out(32),
-            "mac_cycles": Out(32), "instrs": Out(32),
-            "req_valid": Out(1), "req_ready": In(1), "req_we": Out(1), "req_addr": Out(32),
-            "req_wdata": Out(c.bus_bytes * 8), "req_tag": Out(1),
-            "rsp_valid": In(1), "rsp_data": In(c.bus_bytes * 8), "rsp_tag": In(1),
-            "trace_valid": Out(WB), "trace_layer": Out(16), "trace_addr": Out(32),
-            "trace_q": Out(WB * WBITS), "trace_a": Out(WB * WBITS), "trace_r": Out(WB * WBITS),
-            "perf_valid": Out(1), "perf_layer": Out(16), "perf_t": Out(32), "perf_wait": Out(32),
-            "perf_busy": Out(32), "perf_mac": Out(32),
-            "trace_g_valid": Out(1), "trace_g_addr": Out(32), "trace_g": Out(WBITS),
-        })
+        super().__init__(engine_ports(c))
 
     @property
     def memories(self) -> dict[str, SRAM]:
@@ -149,6 +137,7 @@ class Accelerator(wiring.Component):
                      self.status.eq(ctl.status), self.cycles.eq(ctl.cycles)]
         for i, name in enumerate(ERROR_UNITS):
             m.d.comb += ctl.errors[i].eq(u[name].error)
+        m.d.comb += ctl.errors[len(ERROR_UNITS)].eq(self.ext_error)  # the AXI shell's
         for i, name in enumerate(ACTIVE_UNITS):
             m.d.comb += ctl.activity[i].eq(u[name].active)
         for unit in (fetch, dma, disp):
@@ -234,6 +223,28 @@ class Accelerator(wiring.Component):
                      self.perf_t.eq(disp.perf.t), self.perf_wait.eq(disp.perf.wait),
                      self.perf_busy.eq(disp.perf.busy), self.perf_mac.eq(disp.perf.mac)]
         return m
+
+
+
+def engine_ports(cfg: AccelConfig) -> dict:
+    """The members of :class:`Accelerator`'s signature for ``cfg`` (without building the
+    units: the AXI top instantiates the engine's Verilog module by these ports)."""
+    c = cfg
+    WB, WBITS = writeback_words(c.lanes), c.lanes * 8
+    return {
+        "start": In(1), "prog": In(32), "ext_error": In(8),
+        "busy": Out(1), "done": Out(1), "status": Out(8),
+        "cycles": Out(32), "cmp_busy": Out(32), "cmp_wait": Out(32), "ld_busy": Out(32),
+        "mac_cycles": Out(32), "instrs": Out(32),
+        "req_valid": Out(1), "req_ready": In(1), "req_we": Out(1), "req_addr": Out(32),
+        "req_wdata": Out(c.bus_bytes * 8), "req_tag": Out(1),
+        "rsp_valid": In(1), "rsp_data": In(c.bus_bytes * 8), "rsp_tag": In(1),
+        "trace_valid": Out(WB), "trace_layer": Out(16), "trace_addr": Out(32),
+        "trace_q": Out(WB * WBITS), "trace_a": Out(WB * WBITS), "trace_r": Out(WB * WBITS),
+        "perf_valid": Out(1), "perf_layer": Out(16), "perf_t": Out(32), "perf_wait": Out(32),
+        "perf_busy": Out(32), "perf_mac": Out(32),
+        "trace_g_valid": Out(1), "trace_g_addr": Out(32), "trace_g": Out(WBITS),
+    }
 
 
 def _share(m: Module, addr, data, requests) -> None:

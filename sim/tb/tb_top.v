@@ -45,7 +45,7 @@ module tb_top #(
     wire [31:0] perf_t, perf_wait, perf_busy, perf_mac;
 
     hfaccel_top dut (
-        .clk(clk), .rst(rst), .start(start), .prog(prog), .busy(busy), .done(done),
+        .clk(clk), .rst(rst), .start(start), .prog(prog), .ext_error(8'd0), .busy(busy), .done(done),
         .status(status), .cycles(cycles), .cmp_busy(cmp_busy), .cmp_wait(cmp_wait),
         .ld_busy(ld_busy), .mac_cycles(mac_cycles), .instrs(instrs),
         .req_valid(req_valid), .req_ready(1'b1), .req_we(req_we), .req_addr(req_addr),

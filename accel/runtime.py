@@ -1,0 +1,148 @@
+"""The host runtime of the AXI-integrated engine: load a program, write the input, run, read.
+
+The runtime talks to a :class:`Device`, a small interface any platform can implement: 32-bit
+reads and writes of the register file (``hfaccel_axi_top``'s ``s_axi`` port, offsets from
+:mod:`hfaccel.accel.regs`), byte reads and writes of a DMA-able buffer at the bus addresses the
+engine's AXI master sees, and a wait for the interrupt. The methods are coroutines so that a
+simulator (cocotb: ``tests/support/axi_cocotb.py`` drives the RTL through cocotbext-axi's
+``AxiLiteMaster`` and ``AxiRam``) and a real platform (blocking MMIO wrapped in ``async def``)
+share one runtime.
+
+Relocation: the program image is position-independent (every address in it counts beats from
+the ``base`` register), so :meth:`Runtime.load` copies it to whatever buffer address the
+platform's allocator gave and writes that address to ``base_lo``/``base_hi``.
+
+The runtime refuses (:class:`DeviceMismatch`) a device that is not the engine (``id``) or a
+program compiled for a configuration whose :func:`~hfaccel.accel.regs.config_hash` differs from
+the device's ``cfg_hash``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from hfaccel.accel import regs
+from hfaccel.accel.compiler import Program, from_words, pack_input
+from hfaccel.accel.isa import ERRORS
+from hfaccel.errors import HfaccelError
+
+__all__ = ["Device", "DeviceError", "DeviceMismatch", "Runtime", "COUNTERS"]
+
+COUNTERS = ("cycles", "cmp_busy", "cmp_wait", "ld_busy", "mac_cycles", "instrs")
+
+
+class DeviceMismatch(HfaccelError):
+    """The device is not the engine, or not the configuration the program was compiled for."""
+
+
+class DeviceError(HfaccelError):
+    """The engine stopped on an error, rejected a start, or did not finish in time."""
+
+
+class Device(Protocol):
+    """What the runtime needs of a platform."""
+
+    async def read32(self, offset: int) -> int:
+        """Read the register at byte ``offset``."""
+
+    async def write32(self, offset: int, value: int) -> None:
+        """Write the register at byte ``offset``."""
+
+    async def mem_write(self, addr: int, data: bytes) -> None:
+        """Write ``data`` to the DMA buffer at bus byte address ``addr``."""
+
+    async def mem_read(self, addr: int, n: int) -> bytes:
+        """Read ``n`` bytes of the DMA buffer at bus byte address ``addr``."""
+
+    async def wait_irq(self, timeout_s: float) -> bool:
+        """Wait until ``irq`` is high; False on timeout."""
+
+
+class Runtime:
+    """One engine behind a :class:`Device`."""
+
+    def __init__(self, device: Device):
+        self.dev = device
+        self.base: int | None = None
+        self.prog: Program | None = None
+
+    async def read(self, reg: str) -> int:
+        return await self.dev.read32(regs.offset(reg))
+
+    async def write(self, reg: str, value: int) -> None:
+        await self.dev.write32(regs.offset(reg), value)
+
+    async def check(self, prog: Program) -> None:
+        """Refuse a device that is not the engine or was built for another configuration."""
+        ident = await self.read("id")
+        if ident != regs.MAGIC:
+            raise DeviceMismatch(f"no hfaccel engine at this register window: id reads "
+                                 f"{ident:#010x}, expected {regs.MAGIC:#010x}")
+        have, want = await self.read("cfg_hash"), regs.config_hash(prog.cfg)
+        if have != want:
+            raise DeviceMismatch(f"the program was compiled for hardware '{prog.cfg.name}' "
+                                 f"(hash {want:#010x}) but the device's configuration hash is "
+                                 f"{have:#010x}; recompile for the device's config.json")
+
+    async def load(self, prog: Program, base: int) -> None:
+        """Check the device, copy the image to bus address ``base`` and point ``base`` at it."""
+        bb = prog.cfg.bus_bytes
+        if base < 0 or base % bb or base >= 1 << 64:
+            raise ValueError(f"base address {base:#x} must be a 64-bit address aligned to the "
+                             f"bus width ({bb} bytes)")
+        await self.check(prog)
+        await self.dev.mem_write(base, bytes(prog.image))
+        await self.write("base_lo", base & 0xFFFF_FFFF)
+        await self.write("base_hi", base >> 32)
+        await self.write("prog", 0)  # the compiler puts the first instruction at beat 0
+        self.base, self.prog = base, prog
+
+    def _need_loaded(self) -> Program:
+        if self.prog is None or self.base is None:
+            raise DeviceError("no program loaded: call load(prog, base) first")
+        return self.prog
+
+    async def write_input(self, x_codes: np.ndarray) -> None:
+        """The network input (C, H, W int8 codes) into the loaded image."""
+        prog = self._need_loaded()
+        await self.dev.mem_write(self.base + prog.input_beat * prog.cfg.bus_bytes,
+                                 pack_input(prog, x_codes))
+
+    async def start(self, *, irq: bool = True) -> None:
+        """Start the loaded program; a start the engine ignores (busy) is a DeviceError."""
+        self._need_loaded()
+        await self.write("irq_status", regs.pack("irq_status", done=1))  # a stale one
+        await self.write("control", regs.pack("control", start=1, irq_enable=int(irq)))
+        st = regs.unpack("status", await self.read("status"))
+        if st["rejected"]:
+            raise DeviceError("the engine is busy: start ignored (wait for status.done or "
+                              "write control.soft_reset)")
+
+    async def wait(self, timeout_s: float = 60.0) -> dict[str, int]:
+        """Wait for the interrupt, acknowledge it, and return the counters; an error status is
+        a DeviceError naming the code."""
+        if not await self.dev.wait_irq(timeout_s):
+            raise DeviceError(f"no interrupt within {timeout_s} s (status "
+                              f"{regs.unpack('status', await self.read('status'))})")
+        await self.write("irq_status", regs.pack("irq_status", done=1))
+        st = regs.unpack("status", await self.read("status"))
+        if st["error"]:
+            be = regs.unpack("bus_error", await self.read("bus_error"))
+            raise DeviceError(f"the engine stopped with status {st['error']} "
+                              f"({ERRORS.get(st['error'], 'unknown')}); bus_error {be}")
+        return {n: await self.read(n) for n in COUNTERS}
+
+    async def read_output(self) -> np.ndarray:
+        """The network's output codes (the classifier's logits)."""
+        prog = self._need_loaded()
+        cfg = prog.cfg
+        raw = await self.dev.mem_read(self.base + prog.output_beat * cfg.bus_bytes,
+                                      prog.output_words * cfg.lanes)
+        words = np.frombuffer(raw, np.int8).reshape(-1, cfg.lanes).astype(np.int64)
+        if prog.graph is None:
+            return words
+        out = prog.graph[prog.graph.output]
+        shape = out.shape if len(out.shape) == 3 else (out.shape[0],)
+        return from_words(words, out.shape[0], shape, cfg.lanes)
