@@ -526,8 +526,9 @@ def format_summary(rep: dict) -> str:
 # ------------------------------------------------------------------ lint
 def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print,
          progress: Progress = NO_PROGRESS) -> dict:
-    """``verilator --lint-only -Wall`` on the package with its waiver file."""
-    from hfaccel.rtl.verilog import TOP, generate_verilog, rtl_dir
+    """``verilator --lint-only -Wall`` on the package with its waiver file, once per top level
+    (the engine ``hfaccel_top`` and the SoC top ``hfaccel_axi_top``)."""
+    from hfaccel.rtl.verilog import AXI_TOP, TOP, generate_verilog, rtl_dir
 
     exe = shutil.which("verilator")
     if exe is None:
@@ -536,14 +537,18 @@ def lint(cfg: AccelConfig, *, rtl_root: str | Path = "build/rtl", log=print,
                            "verilator.__file__))')/bin)")
     top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log, progress=progress)
     vlt = top_v.with_suffix(".vlt")
-    cmd = [exe, "--lint-only", "-Wall", "--top-module", TOP, str(vlt.name), str(top_v.name)]
     t0 = time.time()
-    with progress.timer("verilator --lint-only"):
-        r = subprocess.run(cmd, cwd=top_v.parent, capture_output=True, text=True,
-                           env={**os.environ})
-    out = r.stdout + r.stderr
-    (top_v.parent / "lint.log").write_text(" ".join(cmd) + "\n" + out)
+    cmds, out, rc = [], "", 0
+    for top in (TOP, AXI_TOP):
+        cmd = [exe, "--lint-only", "-Wall", "--top-module", top, str(vlt.name), str(top_v.name)]
+        with progress.timer(f"verilator --lint-only {top}"):
+            r = subprocess.run(cmd, cwd=top_v.parent, capture_output=True, text=True,
+                               env={**os.environ})
+        cmds.append(" ".join(cmd))
+        out += r.stdout + r.stderr
+        rc = rc or r.returncode
+    (top_v.parent / "lint.log").write_text("\n".join(cmds) + "\n" + out)
     warnings = sorted(set(re.findall(r"%(?:Warning|Error)-?([A-Z0-9_]*)", out)))
-    return {"ok": r.returncode == 0 and not warnings, "returncode": r.returncode,
+    return {"ok": rc == 0 and not warnings, "returncode": rc,
             "classes": warnings, "seconds": round(time.time() - t0, 1),
-            "command": " ".join(cmd), "log": str(top_v.parent / "lint.log"), "output": out}
+            "command": "; ".join(cmds), "log": str(top_v.parent / "lint.log"), "output": out}

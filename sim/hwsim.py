@@ -37,6 +37,11 @@ from hfaccel.quant.ir import Graph
 __all__ = ["hw_sim", "run_rtl", "compare", "format_report", "simulator_env"]
 
 TB = Path(__file__).parent / "tb" / "tb_top.v"
+# the testbench of each shell: "axi" runs hfaccel_axi_top through its AXI ports (an AXI memory
+# model with random stalls, an AXI-Lite host sequencer), "port" the engine's own memory port
+BENCHES = {"axi": (Path(__file__).parent / "tb" / "tb_axi_top.v", "tb_axi_top"),
+           "port": (TB, "tb_top")}
+AXI_BASE = 0x1_2340_0000  # where the AXI bench places the image: above 4 GiB, not 0
 
 
 @dataclass
@@ -121,7 +126,7 @@ def simulator_env(sim: str):
 
 def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int,
                     latency: int, log=print, waves: bool = False,
-                    progress: Progress = NO_PROGRESS):
+                    progress: Progress = NO_PROGRESS, shell: str = "port"):
     if sim not in ("verilator", "icarus"):
         raise HfaccelError(f"unknown simulator {sim!r}; use verilator or icarus")
     # parallel runs (pytest -n, two users) share the Verilog and the simulator build: one
@@ -131,7 +136,7 @@ def build_simulator(cfg: AccelConfig, sim: str, build_dir: Path, depth_log2: int
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves,
-                                    progress)
+                                    progress, shell)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -149,7 +154,7 @@ def _verilator_status(build_dir: Path, t0: float) -> tuple[int | None, int | Non
     return min(done, total), total, "compiling C++"
 
 
-def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progress):
+def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progress, shell):
     from cocotb_tools.runner import get_runner
 
     from hfaccel.rtl.verilog import generate_verilog
@@ -170,7 +175,8 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
     with simulator_env(sim), progress.timer(f"{sim} build", status=status,
                                             unit="objects" if sim == "verilator" else None):
         try:
-            runner.build(sources=[top.resolve(), TB.resolve()], hdl_toplevel="tb_top",
+            tb, tb_top = BENCHES[shell]
+            runner.build(sources=[top.resolve(), tb.resolve()], hdl_toplevel=tb_top,
                          build_dir=build_dir, parameters=params, build_args=build_args,
                          timescale=("1ns", "1ps"), always=False, waves=waves,
                          log_file=build_dir / "build.log")
@@ -183,9 +189,17 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
 def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
             work: Path, max_cycles: int = 20_000_000, latency: int = 8, log=print,
             waves: bool = False, vcd_window: tuple[int, int] | None = None,
-            progress: Progress = NO_PROGRESS) -> dict:
+            progress: Progress = NO_PROGRESS, shell: str = "port", stall: int = 25) -> dict:
     """Run ``prog`` on one input in RTL; returns raw results (files, counters, wall times).
-    ``progress`` shows the simulator build and the run, layer by layer."""
+    ``progress`` shows the simulator build and the run, layer by layer.
+
+    ``shell``: ``"port"`` runs the engine on its own memory port (a memory answering every
+    read after ``latency`` cycles); ``"axi"`` runs ``hfaccel_axi_top`` through its AXI ports,
+    the image at :data:`AXI_BASE`, every AXI channel stalled in ``stall`` percent of cycles."""
+    if shell not in BENCHES:
+        raise HfaccelError(f"unknown shell {shell!r}; use {' or '.join(BENCHES)}")
+    if not 0 <= stall < 100:
+        raise HfaccelError(f"stall must be a percentage from 0 to 99, not {stall}")
     cfg = prog.cfg
     work.mkdir(parents=True, exist_ok=True)
     image = bytearray(prog.image)
@@ -198,10 +212,11 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     mem = work / "mem.hex"
     _hexfile(image[:len(prog.image)], cfg.bus_bytes, mem)
     build_dir = (Path("build/hwsim")
-                 / f"{cfg.name}-{sim}-d{depth_log2}-l{latency}{'-waves' if waves else ''}")
+                 / f"{cfg.name}-{sim}-d{depth_log2}-l{latency}{'-waves' if waves else ''}"
+                   f"{'-axi' if shell == 'axi' else ''}")
     t = time.perf_counter()
     runner, _ = build_simulator(cfg, sim, build_dir, depth_log2, latency, log=log, waves=waves,
-                                progress=progress)
+                                progress=progress, shell=shell)
     build_s = time.perf_counter() - t
     out_beats = -(-prog.output_words // cfg.words_per_beat)
     files = {k: (work / f"{k}.txt").resolve() for k in ("trace", "perf", "out")}
@@ -212,6 +227,8 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     env = {"HFACCEL_RESULT": str(result), "HFACCEL_MAX_CYCLES": str(max_cycles)}
     plusargs = [f"+MEM={mem.resolve()}", f"+TRACE={files['trace']}", f"+PERF={files['perf']}",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
+    if shell == "axi":
+        plusargs += [f"+BASE={AXI_BASE:x}", f"+STALL={stall}"]
     dump = None
     if waves:
         # Icarus writes FST (cocotb's runner passes -fst to vvp) and its runner adds a dump
@@ -233,7 +250,7 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
         watcher.start()
     try:
         with simulator_env(sim):
-            runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel="tb_top",
+            runner.test(test_module="hfaccel.sim.cocotb_tb", hdl_toplevel=BENCHES[shell][1],
                         build_dir=build_dir, test_dir=work, plusargs=plusargs, extra_env=env,
                         log_file=work / "sim.log", waves=waves and sim == "icarus")
     finally:
@@ -245,7 +262,9 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
         raise HfaccelError(f"the simulation did not finish; see {work / 'sim.log'}")
     res = json.loads(result.read_text())
     res.update(build_s=build_s, run_s=run_s, files={k: str(v) for k, v in files.items()},
-               simulator=sim)
+               simulator=sim, shell=shell)
+    if shell == "axi":
+        res.update(base=AXI_BASE, stall_percent=stall)
     if dump is not None:
         if not dump.is_file():
             raise HfaccelError(f"the {sim} run wrote no waveform {dump}; see {work / 'sim.log'}")
@@ -376,8 +395,11 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, images: int = 1,
            data: str = "fashion-mnist", seed: int = 1, sim: str = "verilator",
            out_dir: Path, log=print, waves: bool = False,
-           progress: Progress = NO_PROGRESS) -> dict:
-    """The whole job; returns the report (also written to ``out_dir / 'report.json'``)."""
+           progress: Progress = NO_PROGRESS, shell: str = "axi", stall: int = 25) -> dict:
+    """The whole job; returns the report (also written to ``out_dir / 'report.json'``).
+
+    ``shell`` and ``stall``: see :func:`run_rtl` (by default the SoC top through its AXI ports,
+    every AXI channel stalled in a quarter of the cycles)."""
     import onnx
 
     from hfaccel.accel.perf import PerfLog, roofline, simulate
@@ -411,7 +433,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
         inp = ref[graph.layers[0].output][n]
         work = out_dir / "hwsim" / f"image{n}"
         res = run_rtl(prog, inp, sim=sim, work=work, max_cycles=max(200_000, 4 * pred.total),
-                      log=log, progress=progress)
+                      log=log, progress=progress, shell=shell, stall=stall)
         sims.append(res)
         if res["timed_out"]:
             raise HfaccelError(f"watchdog: the RTL did not finish within {res['budget_cycles']} "
@@ -450,8 +472,9 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
             t1 = ends.get(first, res["cycles"])
             # the run stops right after that layer (Verilator ignores $dumpoff, so the dump
             # starts at cycle 0 there; Icarus honours the window)
-            wres = run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 8,
-                           log=log, waves=True, vcd_window=(t0, t1 + 4))
+            wres = run_rtl(prog, inp, sim=sim, work=work / "waves", max_cycles=t1 + 72,
+                           log=log, waves=True, vcd_window=(t0, t1 + 68), shell=shell,
+                           stall=stall)
             per_image[-1]["waves"] = {"layer": prog.ops[first].name, "cycles": [t0, t1],
                                       "file": wres["files"]["waves"]}
             log(f"waveform of {prog.ops[first].name} (cycles {t0}..{t1}): "
@@ -493,6 +516,9 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
                   "cycles_over_roofline": round(cycles / max(1, roof_total), 3),
                   "counters": {k: last[k] for k in ("cmp_busy", "cmp_wait", "ld_busy",
                                                     "mac_cycles", "instrs")}},
+        "shell": ({"top": "hfaccel_axi_top", "ports": "AXI4 master + AXI4-Lite registers",
+                   "base": hex(sims[0]["base"]), "stall_percent": stall} if shell == "axi"
+                  else {"top": "hfaccel_top", "ports": "engine memory port"}),
         "sim": {"simulator": sim, "wall_s": round(time.perf_counter() - t_all, 1),
                 "build_s": round(sum(s["build_s"] for s in sims), 1),
                 "run_s": round(sum(s["run_s"] for s in sims), 1),
@@ -528,6 +554,11 @@ def format_report(rep: dict) -> str:
     lines.append(f"total: {t['macs'] / 1e6:.2f} M MACs in {t['cycles']} cycles (predicted "
                  f"{t['cycles_predicted']}), utilization {100 * t['utilization']:.1f}%, "
                  f"{t['cycles_over_roofline']}x the roofline ({t['roofline_cycles']} cycles)")
+    sh = rep.get("shell")
+    if sh:
+        lines.append(f"shell: {sh['top']} ({sh['ports']}"
+                     + (f", image at {sh['base']}, every AXI channel stalled in "
+                        f"{sh['stall_percent']}% of cycles)" if "base" in sh else ")"))
     s = rep["sim"]
     lines.append(f"simulation: {s['simulator']}, {s['cycles_per_s']} cycles/s, build "
                  f"{s['build_s']} s, run {s['run_s']} s, wall {s['wall_s']} s")

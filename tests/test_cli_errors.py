@@ -55,6 +55,8 @@ BAD_INPUTS = [
                                                "file"),
     ("check-reference --onnx {dir_onnx}", 2, "{dir_onnx} is a directory, not an ONNX file"),
     ("synth --family bogus --target xilinx", 2, "argument --family: invalid choice: 'bogus'"),
+    ("regs --format yaml", 2, "argument --format: invalid choice: 'yaml'"),
+    ("hw-sim HF3 --stall 100", 2, "argument --stall: '100' is not allowed"),
     # --- hardware limits, found before anything expensive
     ("check-reference --onnx {dw7}", 0, "hardware: does not fit default: layer dw.Q: depthwise "
                                         "kernel 7x7 not supported by default (dw_kernels"),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from hfaccel.commands.args import HW_HELP, data_source, hw_config, input_file, out_dir, positive_int
+from hfaccel.commands.args import (
+    HW_HELP,
+    data_source,
+    hw_config,
+    input_file,
+    int_range,
+    out_dir,
+    positive_int,
+)
 from hfaccel.commands.common import (
     add_model_arguments,
     add_quant_arguments,
@@ -46,10 +54,29 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     out = Path(args.report_dir) if args.report_dir else run_dir(name, cfg)
     rep = hw_sim(Path(path), graph, meta, cfg, images=images, data=data, sim=args.sim,
-                 out_dir=out, waves=args.waves, log=args.log, progress=args.progress)
+                 out_dir=out, waves=args.waves, log=args.log, progress=args.progress,
+                 shell=args.shell, stall=args.stall)
     print(format_report(rep))
     print(f"report: {out / 'report.json'}")
     return 0 if rep["bit_exact"] else 1
+
+
+def cmd_regs(args: argparse.Namespace) -> int:
+    from hfaccel.accel import regs
+
+    if args.format == "markdown":
+        text = regs.markdown_table()
+    elif args.format == "c":
+        text = regs.c_header(args.hw)
+    else:
+        import json
+
+        text = json.dumps({"cfg_hash": regs.config_hash(args.hw), "magic": regs.MAGIC,
+                           "registers": [{"name": r.name, "offset": r.offset, "doc": r.doc,
+                                          "fields": [vars(f) for f in r.fields]}
+                                         for r in regs.REGISTERS]}, indent=1) + "\n"
+    print(text, end="")
+    return 0
 
 
 def register(sub) -> None:
@@ -93,4 +120,23 @@ def register(sub) -> None:
                         "for other hardware)")
     p.add_argument("--waves", action="store_true",
                    help="on a mismatch, re-run and dump a waveform of the first failing layer")
+    p.add_argument("--shell", default="axi", choices=("axi", "port"),
+                   help="axi: the SoC top hfaccel_axi_top through its AXI4/AXI4-Lite ports; "
+                        "port: the engine on its internal memory port")
+    p.add_argument("--stall", type=int_range(0, 99), default=25,
+                   help="with --shell axi: percent of cycles each AXI channel of the memory "
+                        "model stalls (random back-pressure)")
     p.set_defaults(func=cmd_hw_sim)
+
+    p = sub.add_parser(
+        "regs", help="the AXI4-Lite register map: Markdown table, C header or JSON",
+        description="Prints a view generated from the one register-map description "
+                    "(accel/regs.py): the same one the RTL decode, the Verilog package's "
+                    "hfaccel_regs.h and the host runtime use.",
+        epilog="examples:\n"
+               "  hfaccel regs                        # Markdown table (docs/soc.md)\n"
+               "  hfaccel regs --format c --hw small  # C header with small's config hash")
+    p.add_argument("--format", default="markdown", choices=("markdown", "c", "json"),
+                   help="what to print")
+    p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
+    p.set_defaults(func=cmd_regs)
