@@ -28,7 +28,7 @@ from hfaccel.accel.compiler import Program, from_words, pack_input
 from hfaccel.accel.isa import ERRORS
 from hfaccel.errors import HfaccelError
 
-__all__ = ["Device", "DeviceError", "DeviceMismatch", "Runtime", "COUNTERS"]
+__all__ = ["COUNTERS", "Device", "DeviceError", "DeviceMismatch", "MmapDevice", "Runtime"]
 
 COUNTERS = ("cycles", "cmp_busy", "cmp_wait", "ld_busy", "mac_cycles", "instrs")
 
@@ -146,3 +146,67 @@ class Runtime:
         out = prog.graph[prog.graph.output]
         shape = out.shape if len(out.shape) == 3 else (out.shape[0],)
         return from_words(words, out.shape[0], shape, cfg.lanes)
+
+
+class MmapDevice:
+    """A Linux :class:`Device` over ``mmap`` (UNTESTED ON HARDWARE: no board here has run it).
+
+    ``regs_path`` at ``regs_offset`` is the register window (``/dev/mem`` at the ``s_axi``
+    base of the address map, or a UIO device's ``/dev/uioN`` at 0), 4 KiB; ``buf_path`` at
+    ``buf_offset`` is a buffer the engine's master reaches at bus address ``buf_bus`` (a
+    reserved-memory region through ``/dev/mem``, a udmabuf/CMA device), ``buf_bytes`` long.
+    The interrupt is polled from ``status.done`` (``irq_status``), which needs no kernel
+    driver; a UIO interrupt could replace :meth:`wait_irq`. The tests exercise it on plain files.
+    """
+
+    def __init__(self, regs_path: str, buf_path: str, *, regs_offset: int = 0,
+                 buf_offset: int = 0, buf_bus: int = 0, buf_bytes: int = 1 << 24,
+                 poll_s: float = 1e-4):
+        import mmap
+        import os
+
+        self._fds = [os.open(regs_path, os.O_RDWR | os.O_SYNC),
+                     os.open(buf_path, os.O_RDWR | os.O_SYNC)]
+        self.regs = mmap.mmap(self._fds[0], 4096, offset=regs_offset)
+        self.buf = mmap.mmap(self._fds[1], buf_bytes, offset=buf_offset)
+        self.buf_bus, self.buf_bytes, self.poll_s = buf_bus, buf_bytes, poll_s
+
+    def close(self) -> None:
+        import os
+
+        self.regs.close()
+        self.buf.close()
+        for fd in self._fds:
+            os.close(fd)
+
+    def _span(self, addr: int, n: int) -> int:
+        off = addr - self.buf_bus
+        if off < 0 or off + n > self.buf_bytes:
+            raise ValueError(f"bus address {addr:#x}+{n} is outside the DMA buffer "
+                             f"[{self.buf_bus:#x}, {self.buf_bus + self.buf_bytes:#x})")
+        return off
+
+    async def read32(self, offset: int) -> int:
+        return int.from_bytes(self.regs[offset:offset + 4], "little")
+
+    async def write32(self, offset: int, value: int) -> None:
+        self.regs[offset:offset + 4] = int(value).to_bytes(4, "little")
+
+    async def mem_write(self, addr: int, data: bytes) -> None:
+        off = self._span(addr, len(data))
+        self.buf[off:off + len(data)] = data
+
+    async def mem_read(self, addr: int, n: int) -> bytes:
+        off = self._span(addr, n)
+        return bytes(self.buf[off:off + n])
+
+    async def wait_irq(self, timeout_s: float) -> bool:
+        import asyncio
+        import time
+
+        t_end = time.monotonic() + timeout_s
+        while time.monotonic() < t_end:
+            if regs.unpack("irq_status", await self.read32(regs.offset("irq_status")))["done"]:
+                return True
+            await asyncio.sleep(self.poll_s)
+        return False

@@ -526,7 +526,9 @@ def package_readme(cfg: AccelConfig, modules: dict, mems: list[dict], paths: dic
       "address of a program is relative to the `base` register: the image runs wherever the "
       "host puts it. The `trace_*`/`perf_*` outputs are observation ports; leave them open.\n")
     w("| port | dir | bits |\n| --- | --- | --: |")
-    for p, d, bits in modules.get(AXI_TOP, []):
+    group = ("aclk", "aresetn", "irq", "s_axi_", "m_axi_")  # clock first, observation last
+    for p, d, bits in sorted(modules.get(AXI_TOP, []), key=lambda q: next(
+            (i for i, g in enumerate(group) if q[0].startswith(g)), len(group))):
         w(f"| `{p}` | {d} | {bits} |")
     w("")
     w("### Register map (`s_axi`)\n")

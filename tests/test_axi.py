@@ -49,6 +49,17 @@ def test_register_map_is_consistent_and_generates_its_views():
     assert regs.config_hash(SMALL) == regs.config_hash(SMALL.replace(name="other"))
 
 
+def test_docs_register_table_is_the_generated_one(capsys):
+    from hfaccel.cli import main
+
+    doc = (Path(__file__).parents[1] / "docs" / "soc.md").read_text()
+    table = doc.split("<!-- regs:begin -->\n", 1)[1].split("<!-- regs:end -->", 1)[0]
+    assert table == regs.markdown_table(), "docs/soc.md: paste `hfaccel regs` between the markers"
+    assert main(["regs"]) == 0 and capsys.readouterr().out == table
+    assert main(["regs", "--format", "c", "--hw", "small"]) == 0
+    assert f"0x{regs.config_hash(SMALL):08x}u" in capsys.readouterr().out
+
+
 def test_c_header_and_driver_compile_with_wall_werror(tmp_path):
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
@@ -126,6 +137,35 @@ def test_register_file_matches_reference():
     assert not errors, errors[:5]
 
 
+def test_mmap_device_maps_registers_and_buffer(tmp_path):
+    """The Linux device on plain files (no hardware here): register offsets, the DMA buffer at
+    its bus address, out-of-buffer addresses refused, and a polled interrupt."""
+    import asyncio
+
+    from hfaccel.accel.runtime import MmapDevice
+
+    (tmp_path / "regs").write_bytes(bytes(4096))
+    (tmp_path / "buf").write_bytes(bytes(8192))
+    dev = MmapDevice(str(tmp_path / "regs"), str(tmp_path / "buf"), buf_bus=0x8000_0000,
+                     buf_bytes=8192)
+
+    async def go():
+        await dev.write32(regs.offset("base_hi"), 0x1234)
+        assert await dev.read32(regs.offset("base_hi")) == 0x1234
+        await dev.mem_write(0x8000_0010, b"abc")
+        assert await dev.mem_read(0x8000_000F, 5) == b"\0abc\0"
+        with pytest.raises(ValueError, match="outside the DMA buffer"):
+            await dev.mem_read(0x8000_1FFF, 2)
+        assert not await dev.wait_irq(0.01)
+        await dev.write32(regs.offset("irq_status"), 1)
+        assert await dev.wait_irq(0.01)
+
+    asyncio.run(go())
+    dev.close()
+    raw = (tmp_path / "regs").read_bytes()
+    assert raw[regs.offset("base_hi"):regs.offset("base_hi") + 4] == (0x1234).to_bytes(4, "little")
+
+
 # ------------------------------------------------------------------------------ the AXI top
 def _net_case(cfg, seed: int, base: int, **kw) -> tuple[dict, np.ndarray]:
     graph, x = random_block_net(seed, res=16)
@@ -157,6 +197,7 @@ def axi_runs(tmp_path_factory):
                           SMALL.replace(name="other", watchdog_cycles=1000))
     cases["hash"] = {"prog": other, "x": cases["network"]["x"], "base": 0}
     cases["restart"] = {**cases["network"], "restart": True, "pause": 0}
+    cases["reset"], want["reset"] = _net_case(SMALL, 1, 0x10000, soft_reset=800)
     spill_prog = cases["spill"]["prog"]
     assert spill_prog.spilled, "the spill case must spill a map (read after write)"
     cfile = work / "cases.pkl"
@@ -218,6 +259,16 @@ def test_write_error_stops_cleanly(axi_runs):
 def test_runtime_refuses_other_configuration(axi_runs):
     res = axi_runs[0]["hash"]
     assert "configuration hash" in res.get("mismatch", ""), res
+
+
+def test_soft_reset_mid_run_then_a_clean_run(axi_runs):
+    """control.soft_reset stops the engine mid-run (not done, not busy once the bus drained);
+    the next start runs the program bit-exact."""
+    res = axi_runs[0]["reset"]
+    st = res["status_after_reset"]
+    assert st["busy"] == 0 and st["done"] == 0, res
+    _ok(res)
+    np.testing.assert_array_equal(np.array(res["output"]), axi_runs[1]["reset"])
 
 
 def test_start_while_busy_is_rejected(axi_runs):

@@ -121,6 +121,15 @@ async def _run_case(dut, name: str) -> None:
         return
     await rt.write_input(case["x"])
     await rt.start()
+    if case.get("soft_reset"):  # reset the engine mid-run, wait for the bus, start again
+        await ClockCycles(dut.aclk, case["soft_reset"])
+        await rt.write("control", regs.pack("control", soft_reset=1))
+        for _ in range(1000):
+            st = regs.unpack("status", await rt.read("status"))
+            if not st["busy"]:
+                break
+        res["status_after_reset"] = st
+        await rt.start()
     if case.get("restart"):  # start again while busy: ignored, status.rejected
         await rt.write("control", regs.pack("control", start=1, irq_enable=1))
         res["status_after_restart"] = regs.unpack("status", await rt.read("status"))
@@ -150,5 +159,6 @@ def _make(name: str):
 
 
 # one cocotb test per case the pytest side may write (it selects them with ``testcase``)
-for _name in ("network", "spill", "based", "slverr_read", "slverr_write", "hash", "restart"):
+for _name in ("network", "spill", "based", "slverr_read", "slverr_write", "hash", "restart",
+              "reset"):
     globals()[f"test_{_name}"] = _make(_name)
