@@ -112,7 +112,8 @@ class AxiMaster(wiring.Component):
     mem : ``In(MemPort(addr_width=32, data_width=data_width))``
         The engine's port (served).
     base : ``In(64)``
-        Byte address of beat 0 (aligned to ``data_width // 8``; lower bits are ignored).
+        Byte address of beat 0; it must be aligned to ``data_width // 8`` (the runtime and
+        the driver refuse another).
     axi : ``Out(Axi4(addr_width, data_width, id_width))``
         The AXI4 master port.
     error : ``Out(8)``
