@@ -39,9 +39,14 @@ def _check_report(rep: dict, out: Path) -> None:
 
 
 def test_hf3_whole_network_verilator_bit_exact(tmp_path):
+    """Through the AXI shell (hfaccel_axi_top, image above 4 GiB) with a memory that never
+    stalls, so that the cycles are the engine's and the shell's: the analytic model of the
+    engine tracks them (the shell costs under 2% on HF3)."""
     cfg = get_config("hf3")
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
-    rep = hw_sim(Path(path), graph, meta, DEFAULT, images=1, sim="verilator", out_dir=tmp_path)
+    rep = hw_sim(Path(path), graph, meta, DEFAULT, images=1, sim="verilator", out_dir=tmp_path,
+                 stall=0)
+    assert rep["shell"]["top"] == "hfaccel_axi_top"
     _check_report(rep, tmp_path)
     # the analytic model tracks the RTL (the per-layer 10% target is a benchmark, not a test)
     assert abs(rep["total"]["cycles_predicted"] / rep["total"]["cycles"] - 1) < 0.1
@@ -49,7 +54,9 @@ def test_hf3_whole_network_verilator_bit_exact(tmp_path):
 
 def test_hf3_tiled_in_a_third_of_its_buffer_verilator_bit_exact(tmp_path):
     """HF3's maps peak at 384 KiB; on a 128 KiB buffer the compiler spills maps to external
-    memory and streams them in row bands (depthwise halos, SE pools summed across pieces)."""
+    memory and streams them in row bands (depthwise halos, SE pools summed across pieces). Run
+    through the AXI shell with every AXI channel stalled at random in a quarter of the cycles
+    (hw-sim's default): every spilled map is written and read back through AXI."""
     cfg = get_config("hf3")
     path, graph, meta = quantize_to_onnx(cfg, default_out_dir(cfg.name))
     rep = hw_sim(Path(path), graph, meta, get_preset("default,ub_kib=128"), images=1,
@@ -57,7 +64,9 @@ def test_hf3_tiled_in_a_third_of_its_buffer_verilator_bit_exact(tmp_path):
     t = rep["tiling"]
     assert t["spilled_maps"] >= 5 and t["banded_ops"] >= 10 and t["ub_peak_kib"] <= 128
     _check_report(rep, tmp_path)
-    assert abs(rep["total"]["cycles_predicted"] / rep["total"]["cycles"] - 1) < 0.1
+    assert rep["shell"]["stall_percent"] == 25
+    # a memory that delivers at most 3 beats in 4 costs cycles the engine's model leaves out
+    assert rep["total"]["cycles"] >= rep["total"]["cycles_predicted"]
 
 
 @pytest.fixture(scope="module")
