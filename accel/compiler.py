@@ -135,6 +135,9 @@ class HwOp:
     mul: Layer | None = None  # SE gating fused into the input
     gate: str | None = None
     gap: Layer | None = None
+    # the post-processing table (256 codes): the fused activation's, or a ReLU/Clip folded into
+    # the conv's requantization (``Layer.clamp``) as a table of clamped codes
+    table: np.ndarray | None = None
     # IR layers covered and which trace stage shows each: q (conv), a (act), r (final), g (gated)
     stages: dict[str, str] = field(default_factory=dict)
     instrs: list[int] = field(default_factory=list)  # indices of its compute instructions
@@ -266,13 +269,8 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
                 raise CompileError(f"layer {ly.name}: {kind} conv {ly.weight.shape} is not "
                                    "supported (pointwise, FC, depthwise, and a dense stem conv "
                                    "on the network input are)")
-            cur = ly
+            cur = _fuse_table(op, ly, only_consumer(ly.output))
             nxt = only_consumer(cur.output)
-            if nxt is not None and nxt.op == "act":
-                op.act = nxt
-                op.stages[nxt.name] = "a"
-                cur = nxt
-                nxt = only_consumer(cur.output)
             if (op.kind == "gemm" and nxt is not None and nxt.op == "add"
                     and nxt.inputs[0] == cur.output and nxt.inputs[1] in done):
                 op.add = nxt
@@ -299,6 +297,23 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
         raise CompileError(f"layer {ly.name}: a standalone {ly.op} is not supported (activations "
                            "fuse into the conv before them, adds into the conv that feeds them)")
     return ops, stem
+
+
+def _fuse_table(op: HwOp, ly: Layer, nxt: Layer | None) -> Layer:
+    """The post-processing table of conv ``ly``: the activation ``nxt`` fused after it, or the
+    clamp folded into its requantization; returns the last layer fused so far."""
+    if nxt is not None and nxt.op == "act":
+        if ly.clamp is not None:
+            raise CompileError(f"layer {nxt.name}: an activation after the clamp folded into "
+                               f"{ly.name} (ReLU/Clip before its quantizer) is not supported; "
+                               "quantize between them")
+        op.act, op.table = nxt, nxt.table
+        op.stages[nxt.name] = "a"
+        return nxt
+    if ly.clamp is not None:  # the clamp is the table; the trace shows the code after it
+        op.table = np.clip(np.arange(-128, 128), *ly.clamp)
+        op.stages[ly.name] = "a"
+    return ly
 
 
 # ------------------------------------------------------------------------------------ memory
@@ -369,7 +384,7 @@ def _weight_plan(op: HwOp, cfg: AccelConfig) -> WeightPlan | None:
     """Weights, parameters and tables of an op, chunked to fit half the weight buffer."""
     L = cfg.lanes
     half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
-    tbl = _table_bytes(op.act.table) if op.act is not None else None
+    tbl = _table_bytes(op.table) if op.table is not None else None
     if op.kind == "gap":
         _check_shift(op.gap.shift, f"layer {op.name}", cfg)
         return None
@@ -692,7 +707,7 @@ class _Scheduler:
             for ci, ch in enumerate(op.weights.chunks):
                 slot = self._weights(op, ci, ch)
                 cit, n, co0 = op.weights.in_tiles, ch.n, ch.t0
-                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
+                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.table is not None),
                          tslot=slot, x=xa, xcs=xcs, npix=npix, cit=cit, cot=n,
                          out=oa + co0 * ocs, ocs=ocs)
                 rd = [("ub", xa, xa + (cit - 1) * xcs + npix),
@@ -764,7 +779,7 @@ class _Scheduler:
                     whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
                     flat = whole and is_flat(h=h, w=w, ho=ho, wo=wo, s=st)
                     wgt, prm = slot * half_t + gsub * tpg, slot * half_p + gsub
-                    f = dict(wgt=wgt, prm=prm, tbl=int(op.act is not None), tslot=slot, x=x0,
+                    f = dict(wgt=wgt, prm=prm, tbl=int(op.table is not None), tslot=slot, x=x0,
                              xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k, s=st, pad=pad,
                              padt=b.padt, g=n, flat=int(flat),
                              wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)

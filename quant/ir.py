@@ -37,6 +37,8 @@ __all__ = ["Graph", "Layer", "OnnxError", "lower", "tabulate"]
 ELEMENTWISE = {"Sigmoid", "Mul", "Add", "Sub", "Div", "Relu", "LeakyRelu", "Tanh", "HardSigmoid",
                "HardSwish", "Clip", "Elu", "Selu", "Exp", "Neg", "Abs", "Softplus", "Min", "Max",
                "Identity", "Erf", "Sqrt", "Pow", "Gelu", "Mish"}
+# Ops that may only compute a Reshape's target shape (``x.view(x.size(0), -1)`` exports them).
+SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast"}
 ACC_EXACT_LIMIT = 1 << 24  # float32 in onnxruntime is exact below this (docs/numerics.md)
 ACC_INT32_LIMIT = 1 << 31
 
@@ -68,6 +70,9 @@ class Layer:
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
     acc_bound: int = 0  # max over channels of sum|w| * 128 + |b|
+    # the output codes' range after requantization: a ReLU / ReLU6 / Clip between the conv and
+    # its QuantizeLinear, folded (monotone functions commute with rounding and saturation)
+    clamp: tuple[int, int] | None = None
     # act
     table: np.ndarray | None = None  # 256 int8 codes, indexed by input code + 128
     function: str = ""  # e.g. "swish", "sigmoid" (for people; the table is the definition)
@@ -154,8 +159,9 @@ def layer_name(node: onnx.NodeProto) -> str:
 
     ``/blocks/blocks.9/se/reduce/act_quant/act_quant/export_handler/QuantizeLinear`` ->
     ``blocks.9.se.reduce.act``; ``.../conv/output_quant/...`` -> the conv module's name;
-    ``/blocks/blocks.9/add_quant/act_quant/...`` -> ``blocks.9.add``. Other graphs keep the
-    node's own name.
+    ``/blocks/blocks.9/add_quant/act_quant/...`` -> ``blocks.9.add``; ``/relu/act_quant/...``
+    (a QuantReLU or QuantIdentity) and ``/pool/trunc_quant/...`` (TruncAvgPool2d) -> the
+    module's name. Other graphs keep the node's own name.
     """
     if not _QUANT_SUFFIX.search(node.name):
         return node.name or node.output[0]
@@ -173,6 +179,8 @@ def layer_name(node: onnx.NodeProto) -> str:
         parts = parts[:-2] + ["act"]
     elif len(parts) >= 2 and parts[-1] == "act_quant" and parts[-2].endswith("_quant"):
         parts = parts[:-2] + [parts[-2][:-len("_quant")]]
+    elif len(parts) >= 2 and parts[-1] in ("act_quant", "trunc_quant"):
+        parts = parts[:-1]  # a QuantIdentity / QuantReLU / TruncAvgPool2d module's own name
     return ".".join(parts) or node.name
 
 
@@ -290,17 +298,24 @@ class _Lowering:
                 self.quantize(node, inp.name, input_shape)
             elif op in ("Clip",) and node.input[0] in self.inits:
                 continue
-            elif op in ("Conv", "Gemm", "Flatten", "Reshape", "GlobalAveragePool", "Add", "Mul",
-                        "Sigmoid") or op in ELEMENTWISE:
+            elif op in ("Conv", "Gemm", "Flatten", "Reshape", "GlobalAveragePool", "ReduceMean",
+                        "AveragePool", "Add", "Mul", "Sigmoid") or op in ELEMENTWISE:
                 continue  # consumed by the QuantizeLinear that follows
+            elif op in SHAPE_OPS and self.only_shape(node):
+                continue  # computes a Reshape's target shape (x.view(x.size(0), -1))
             else:
-                raise OnnxError(f"node {node.name!r}: op {op} is not in the supported subset "
-                                "(Conv, Gemm, element-wise activations, Add, Mul, "
-                                "GlobalAveragePool, Flatten between QuantizeLinear/"
-                                "DequantizeLinear pairs)")
+                raise OnnxError(unsupported(node))
+        for o in g.output:
+            p = self.producer.get(o.name)
+            if p is not None and p.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+                raise OnnxError(f"node {p.name!r} ({p.op_type}) computes the graph output "
+                                f"{o.name!r} without a QuantizeLinear after it: every result must "
+                                "be quantized; give the last layer an output quantizer (Brevitas: "
+                                "QuantLinear(..., output_quant=Int8ActPerTensorFixedPoint))")
         for node in g.node:
             if node.op_type != "Constant" and node.name not in self.used \
-                    and node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Clip"):
+                    and node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Clip") \
+                    and node.op_type not in SHAPE_OPS:
                 raise OnnxError(f"node {node.name!r} ({node.op_type}) is not followed by a "
                                 "QuantizeLinear: its result would leave the int8 contract")
         outs = [o.name for o in g.output]
@@ -338,18 +353,25 @@ class _Lowering:
         if p is None:
             raise OnnxError(f"node {q.name!r}: input {src!r} is not computed by the graph")
         self.used.add(p.name)
+        clamp = self.clamp_chain(p, f) if p.op_type in ELEMENTWISE else None
+        if clamp is not None:
+            p, lo, hi, chain = clamp
+            self.used.add(p.name)
+            nodes = (p.name, *chain, q.name)
+            n0 = len(self.layers)
+            if p.op_type == "Conv":
+                self.conv(p, q, name, f)
+            else:
+                self.gemm(p, q, name, f)
+            ly = self.layers[n0]
+            ly.clamp, ly.nodes = (lo, hi), nodes
+            return
         if p.op_type == "Conv":
             self.conv(p, q, name, f)
         elif p.op_type == "Gemm":
             self.gemm(p, q, name, f)
-        elif p.op_type == "GlobalAveragePool":
-            a, fa = self.act_input(p.input[0], p)
-            c, h, w = self.shape_of(a)
-            if (h * w) & (h * w - 1):
-                raise OnnxError(f"node {p.name!r} (GlobalAveragePool): H*W = {h}x{w} = {h * w} "
-                                "is not a power of two; pooling must be a shift (no divider)")
-            self.add(Layer(name, "gap", (a,), out, (c, 1, 1), f, (p.name, q.name), f_in=(fa,),
-                           extra={"in_hw": h * w}))
+        elif p.op_type in ("GlobalAveragePool", "ReduceMean", "AveragePool"):
+            self.pool(p, q, name, f)
         elif p.op_type in ("Add", "Mul") and all(i in self.dq_act for i in p.input):
             (a, fa), (b, fb) = (self.act_input(i, p) for i in p.input)
             if p.input[0] == p.input[1]:
@@ -371,8 +393,104 @@ class _Lowering:
         elif p.op_type in ELEMENTWISE:
             self.activation(p, q, name, f)
         else:
-            raise OnnxError(f"node {p.name!r}: op {p.op_type} before QuantizeLinear {q.name!r} "
-                            "is not in the supported subset")
+            raise OnnxError(unsupported(p, f" before QuantizeLinear {q.name!r}"))
+
+    def pool(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
+        """GlobalAveragePool, ReduceMean over (H, W) (``x.mean((2, 3))``), or an AveragePool
+        whose window is the whole map (Brevitas' TruncAvgPool2d exports one): a global average
+        pool, a sum and one shift for a power-of-two H*W."""
+        attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
+        a, fa = self.act_input(p.input[0], p)
+        c, h, w = self.shape_of(a)
+        shape: tuple[int, ...] = (c, 1, 1)
+        if p.op_type == "ReduceMean":
+            axes = attrs.get("axes")
+            if axes is None and len(p.input) > 1 and p.input[1]:  # opset 18: axes is an input
+                axes = self.const(p.input[1], p, "axes").tolist()
+            if axes is None or sorted(int(x) % 4 for x in axes) != [2, 3]:
+                raise OnnxError(f"node {p.name!r} (ReduceMean): axes {axes} — only the mean over "
+                                "H and W (axes (2, 3), global average pooling) is supported")
+            if not attrs.get("keepdims", 1):
+                shape = (c,)
+        elif p.op_type == "AveragePool":
+            k = list(attrs.get("kernel_shape", []))
+            pads = list(attrs.get("pads", [0, 0, 0, 0]))
+            if k != [h, w] or any(pads) or attrs.get("ceil_mode", 0):
+                raise OnnxError(f"node {p.name!r} (AveragePool): kernel {k}, pads {pads} on a "
+                                f"{h}x{w} map — only a window of the whole map without padding "
+                                "(global pooling: AvgPool2d/TruncAvgPool2d with kernel_size = "
+                                "the last map) is supported")
+        if (h * w) & (h * w - 1):
+            raise OnnxError(f"node {p.name!r} ({p.op_type}): H*W = {h}x{w} = {h * w} "
+                            "is not a power of two; pooling must be a shift (no divider)")
+        self.add(Layer(name, "gap", (a,), q.output[0], shape, f, (p.name, q.name), f_in=(fa,),
+                       extra={"in_hw": h * w}))
+
+    def clamp_chain(self, p: onnx.NodeProto, f: int):
+        """``p`` (element-wise, before a QuantizeLinear at exponent ``f``) reads a Conv or a
+        Gemm directly, with no quantizer between: ``(conv node, lo, hi, chain node names)``
+        where the chain is ReLU / Clip / Identity (folded into the requantization as a clamp of
+        the codes); ``None`` when the element-wise nodes read dequantized tensors only (an
+        ordinary activation table). Any other function of a float conv output is an error: a
+        table needs int8 codes in."""
+        nodes, convs, stack, seen = [], [], [p], set()
+        while stack:
+            n = stack.pop()
+            if n.name in seen:
+                continue
+            seen.add(n.name)
+            nodes.append(n)
+            for i in n.input:
+                if not i or i in self.inits or i in self.dq_act:
+                    continue
+                src = self.producer.get(i)
+                if src is not None and src.op_type in ELEMENTWISE:
+                    stack.append(src)
+                elif src is not None and src.op_type in ("Conv", "Gemm"):
+                    convs.append(src)
+        if not convs:
+            return None
+        n = convs[0]
+        chain = [c for c in self.model.graph.node if c.name in seen]
+        simple = all(c.op_type in ("Relu", "Clip", "Identity") for c in chain)
+        if not simple or len({c.name for c in convs}) != 1 or len(convs) != len(chain):
+            bad = next((c for c in chain if c.op_type not in ("Relu", "Clip", "Identity")),
+                       chain[0])
+            raise OnnxError(f"node {bad.name!r} ({bad.op_type}) reads the float output of "
+                            f"{n.op_type} {n.name!r} directly: only ReLU, ReLU6/Clip fold "
+                            "into the requantization; quantize the conv's output first "
+                            "(Brevitas: output_quant=Int8ActPerTensorFixedPoint, "
+                            "return_quant_tensor=True) so the function reads int8 codes")
+        lo, hi = -np.inf, np.inf
+        for c in chain:
+            if c.op_type == "Relu":
+                lo = max(lo, 0.0)
+            elif c.op_type == "Clip":
+                attrs = {a.name: helper.get_attribute_value(a) for a in c.attribute}
+                ins = list(c.input) + [""] * (3 - len(c.input))
+                b_lo = float(self.const(ins[1], c, "clip bound")) if ins[1] else attrs.get("min")
+                b_hi = float(self.const(ins[2], c, "clip bound")) if ins[2] else attrs.get("max")
+                lo = max(lo, b_lo) if b_lo is not None else lo
+                hi = min(hi, b_hi) if b_hi is not None else hi
+            self.used.add(c.name)
+
+        def code(v: float) -> int:  # QuantizeLinear of a bound (monotone: commutes with clip)
+            if not np.isfinite(v):
+                return -128 if v < 0 else 127
+            return int(np.clip(np.rint(np.float32(v) * np.float32(2.0 ** f)), -128, 127))
+        return n, code(lo), code(hi), [c.name for c in chain]
+
+    def only_shape(self, node: onnx.NodeProto) -> bool:
+        """Every path from ``node`` ends in a Reshape's shape input (its second)."""
+        for o in node.output:
+            for c in self.consumers.get(o, []):
+                if c.op_type == "Reshape" and len(c.input) > 1 and c.input[1] == o \
+                        and c.input[0] != o:
+                    continue
+                if c.op_type in SHAPE_OPS and self.only_shape(c):
+                    continue
+                return False
+        return True
 
     def conv(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
@@ -488,6 +606,35 @@ class _Lowering:
         self.add(Layer(name, "act", (a,), q.output[0], self.shape_of(a), f,
                        tuple(n.name for n in order) + (q.name,), table=table, function=fn,
                        f_in=(fa,)))
+
+
+# Ops outside the subset with a known fix: the message says how.
+_FIXES = {
+    "BatchNormalization": "merge BatchNorm into the convolution before quantization: fold it in "
+                          "float (w * gamma / sqrt(var + eps), beta + (b - mean) * gamma / "
+                          "sqrt(var + eps)) before building the quantized model, or with Brevitas "
+                          "brevitas.nn.utils.merge_bn(conv, bn) / the graph transform "
+                          "brevitas.graph.MergeBatchNorm, then export again",
+    "MaxPool": "the engine has no max pooling: use a strided convolution, or an AvgPool2d/"
+               "TruncAvgPool2d over the whole last map before the classifier",
+    "AveragePool": "only an average pool over the whole map (global pooling) is supported",
+    "MatMul": "export the classifier as a Linear (Gemm) with an Int32Bias bias quantizer",
+    "Softmax": "leave Softmax out of the exported graph (apply it to the logits on the host)",
+    "Concat": "concatenation is not supported by the engine",
+    "Resize": "upsampling is not supported by the engine",
+    "Upsample": "upsampling is not supported by the engine",
+    "ConvTranspose": "transposed convolutions are not supported by the engine",
+    "Quant": "this is a QONNX graph (FINN's format): convert it to QCDQ first",
+}
+
+
+def unsupported(node: onnx.NodeProto, where: str = "") -> str:
+    """The one-line refusal of an op outside the subset, with the fix where one is known."""
+    fix = _FIXES.get(node.op_type, "supported: Conv, Gemm, element-wise activations, Add, Mul, "
+                     "GlobalAveragePool/ReduceMean over H,W/AveragePool over the whole map, "
+                     "Flatten/Reshape before Gemm, between QuantizeLinear/DequantizeLinear pairs; "
+                     "see docs/onnx.md")
+    return f"node {node.name!r}: op {node.op_type}{where} is not in the supported subset ({fix})"
 
 
 def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: int,

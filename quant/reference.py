@@ -30,6 +30,8 @@ def run_layer(layer: Layer, args: list[np.ndarray]) -> np.ndarray:
         acc = intops.conv2d(x4, layer.weight, layer.bias, stride=layer.stride, pads=layer.pads,
                             groups=layer.groups)
         y = intops.requantize(acc, np.asarray(layer.shift)[None, :, None, None])
+        if layer.clamp is not None:  # a ReLU / Clip folded into the requantization
+            y = intops.saturate(y, *layer.clamp)
         return y.reshape(y.shape[0], -1) if len(layer.shape) == 1 else y
     if layer.op == "act":
         return intops.lookup(layer.table, args[0])
@@ -38,7 +40,8 @@ def run_layer(layer: Layer, args: list[np.ndarray]) -> np.ndarray:
     if layer.op == "mul":
         return intops.mul(args[0], layer.f_in[0], args[1], layer.f_in[1], layer.f_out)
     if layer.op == "gap":
-        return intops.global_avg_pool(args[0], layer.f_in[0], layer.f_out)
+        y = intops.global_avg_pool(args[0], layer.f_in[0], layer.f_out)
+        return y.reshape(y.shape[0], -1) if len(layer.shape) == 1 else y
     raise ValueError(f"layer {layer.name!r}: unknown op {layer.op!r}")
 
 
