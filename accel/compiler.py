@@ -255,6 +255,10 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
                     raise CompileError(f"layer {ly.name}: a 1x1 conv with stride {ly.stride} / "
                                        f"pads {ly.pads} is not supported")
                 if src.op == "mul":
+                    if src.unsigned or any(src.u_in):
+                        raise CompileError(f"layer {src.name}: gating with uint8 operands or "
+                                           "result is not supported by the engine (int8 only); "
+                                           "quantize the gate, its input and the product as int8")
                     op.mul = src
                     op.x, op.gate = src.inputs[0], src.inputs[1]
                     if layers[op.gate].shape[1:] not in ((), (1, 1)):
@@ -273,6 +277,10 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
             nxt = only_consumer(cur.output)
             if (op.kind == "gemm" and nxt is not None and nxt.op == "add"
                     and nxt.inputs[0] == cur.output and nxt.inputs[1] in done):
+                if nxt.unsigned or any(nxt.u_in):
+                    raise CompileError(f"layer {nxt.name}: a residual add with uint8 operands "
+                                       "or result is not supported by the engine (int8 only); "
+                                       "quantize both inputs and the sum as int8")
                 op.add = nxt
                 op.skip = nxt.inputs[1]
                 op.stages[nxt.name] = "r"
@@ -310,8 +318,11 @@ def _fuse_table(op: HwOp, ly: Layer, nxt: Layer | None) -> Layer:
         op.act, op.table = nxt, nxt.table
         op.stages[nxt.name] = "a"
         return nxt
-    if ly.clamp is not None:  # the clamp is the table; the trace shows the code after it
-        op.table = np.clip(np.arange(-128, 128), *ly.clamp)
+    lo, hi = (0, 255) if ly.unsigned else (-128, 127)
+    if ly.clamp is not None and tuple(ly.clamp) != (lo, hi):
+        # the clamp is the table (indexed by the code, + 128 for int8); the trace shows the
+        # code after it. A clamp to the whole code range is the requantization's own saturation.
+        op.table = np.clip(np.arange(lo, hi + 1), *ly.clamp)
         op.stages[ly.name] = "a"
     return ly
 
@@ -339,7 +350,8 @@ def _check_shift(v, what: str, cfg: AccelConfig) -> None:
 
 
 def _table_bytes(table: np.ndarray) -> bytes:
-    return np.asarray(table, np.int64).astype(np.int8).tobytes()
+    """256 entries of output codes (int8 or uint8: the consumer reads the bytes either way)."""
+    return (np.asarray(table, np.int64) & 0xFF).astype(np.uint8).tobytes()
 
 
 # ------------------------------------------------------------------------------------ compile
@@ -660,7 +672,7 @@ class _Scheduler:
         if x.home == "ub":
             hw = g.extra["in_hw"]
             f = dict(x=x.addr, xcs=x.hw, hw_log2=hw.bit_length() - 1, g=groups, out=o.addr,
-                     shift=int(g.shift))
+                     shift=int(g.shift), xu=int(self.layers[op.x].unsigned), ou=int(g.unsigned))
             self._compute(op, "GAP", f, [("ub", x.addr, x.addr + (groups - 1) * x.hw + hw)],
                           [("ub", o.addr, o.addr + groups)], [Segment(o.addr, groups, 0)])
             return
@@ -675,7 +687,8 @@ class _Scheduler:
                           offset=gi * x.plane_beats(R) + b.p0 // R)
                 last = j == len(op.stream.bands) - 1
                 f = dict(x=slot, xcs=0, hw_log2=b.npix.bit_length() - 1, g=1, out=o.addr + gi,
-                         shift=int(g.shift), acc=int(j > 0), part=int(not last))
+                         shift=int(g.shift), acc=int(j > 0), part=int(not last),
+                         xu=int(self.layers[op.x].unsigned), ou=int(g.unsigned))
                 self._compute(op, "GAP", f, [("ub", slot, slot + b.npix)],
                               [("ub", o.addr + gi, o.addr + gi + 1)] if last else [],
                               [Segment(o.addr + gi, 1, gi)] if last else [])
@@ -709,7 +722,8 @@ class _Scheduler:
                 cit, n, co0 = op.weights.in_tiles, ch.n, ch.t0
                 f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.table is not None),
                          tslot=slot, x=xa, xcs=xcs, npix=npix, cit=cit, cot=n,
-                         out=oa + co0 * ocs, ocs=ocs)
+                         out=oa + co0 * ocs, ocs=ocs, qu=int(conv.unsigned),
+                         xu=int(self.layers[op.x].unsigned and op.mul is None))
                 rd = [("ub", xa, xa + (cit - 1) * xcs + npix),
                       ("wgt", slot * half_t * bpt, (slot * half_t + n * cit) * bpt),
                       ("prm", slot * half_p * bpp, (slot * half_p + n) * bpp)]
@@ -782,7 +796,8 @@ class _Scheduler:
                     f = dict(wgt=wgt, prm=prm, tbl=int(op.table is not None), tslot=slot, x=x0,
                              xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k, s=st, pad=pad,
                              padt=b.padt, g=n, flat=int(flat),
-                             wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)
+                             wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs,
+                             xu=int(self.layers[op.x].unsigned), qu=int(conv.unsigned))
                     rd = [("ub", x0, x0 + (n - 1) * xcs + (b.i1 - b.i0) * w),
                           ("wgt", wgt * bpt, (wgt + n * tpg) * bpt),
                           ("prm", prm * bpp, (prm + n) * bpp)]

@@ -31,7 +31,7 @@ from onnx import helper, numpy_helper
 
 from hfaccel.errors import HfaccelError
 
-__all__ = ["Graph", "Layer", "OnnxError", "lower", "tabulate"]
+__all__ = ["Graph", "Layer", "OnnxError", "lower", "read_onnx", "tabulate"]
 
 # Element-wise unary ops an activation table may be built from (with constant operands).
 ELEMENTWISE = {"Sigmoid", "Mul", "Add", "Sub", "Div", "Relu", "LeakyRelu", "Tanh", "HardSigmoid",
@@ -51,8 +51,9 @@ class OnnxError(HfaccelError):
 class Layer:
     """One integer operation producing one int8 tensor ``output`` with exponent ``f_out``.
 
-    The real value of a code ``q`` is ``q * 2**-f_out``. ``shape`` excludes the batch
-    dimension and is (C, H, W) for feature maps, (C,) for the classifier's logits.
+    The real value of a code ``q`` is ``q * 2**-f_out``; codes are int8, or uint8 where
+    ``unsigned``. ``shape`` excludes the batch dimension and is (C, H, W) for feature maps, (C,)
+    for the classifier's logits.
     """
 
     name: str
@@ -69,7 +70,7 @@ class Layer:
     stride: int = 1
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
-    acc_bound: int = 0  # max over channels of sum|w| * 128 + |b|
+    acc_bound: int = 0  # max over channels of sum|w| * max|x| + |b| (max|x|: 128, uint8 255)
     # the output codes' range after requantization: a ReLU / ReLU6 / Clip between the conv and
     # its QuantizeLinear, folded (monotone functions commute with rounding and saturation)
     clamp: tuple[int, int] | None = None
@@ -78,6 +79,9 @@ class Layer:
     function: str = ""  # e.g. "swish", "sigmoid" (for people; the table is the definition)
     # inputs' exponents, filled at lowering (conv/act/add/mul/gap)
     f_in: tuple[int, ...] = ()
+    # uint8 codes 0..255 (zero point 0, Brevitas' Uint8ActPerTensorFixedPoint) instead of int8
+    unsigned: bool = False
+    u_in: tuple[bool, ...] = ()  # the inputs' signedness, filled at lowering
     extra: dict = field(default_factory=dict)
 
     @property
@@ -205,6 +209,7 @@ class _Lowering:
         self.layers: list[Layer] = []
         self.by_output: dict[str, Layer] = {}
         self.used: set[str] = set()
+        self.unsigned_out = False  # the signedness of the QuantizeLinear being lowered
 
     # ---------------------------------------------------------------- helpers
     def const(self, name: str, node: onnx.NodeProto, what: str) -> np.ndarray:
@@ -253,8 +258,14 @@ class _Lowering:
         return self.dq_act[name]
 
     def add(self, layer: Layer) -> None:
+        layer.unsigned = self.unsigned_out
+        layer.u_in = tuple(self.by_output[i].unsigned for i in layer.inputs)
         self.layers.append(layer)
         self.by_output[layer.output] = layer
+
+    def xmax(self, a: str) -> int:
+        """The largest |code| of tensor ``a``: 128 (int8) or 255 (uint8)."""
+        return 255 if self.by_output[a].unsigned else 128
 
     def shape_of(self, q: str) -> tuple[int, ...]:
         return self.by_output[q].shape
@@ -332,11 +343,13 @@ class _Lowering:
 
     def quantize(self, q: onnx.NodeProto, graph_input: str, input_shape) -> None:
         self.zero_point(q)
+        self.unsigned_out = False
         if len(q.input) > 2 and q.input[2]:
             zp = self.const(q.input[2], q, "zero point")
-            if zp.dtype != np.int8:
-                raise OnnxError(f"node {q.name!r} (QuantizeLinear): output must be int8, got "
-                                f"{zp.dtype}")
+            if zp.dtype not in (np.int8, np.uint8):
+                raise OnnxError(f"node {q.name!r} (QuantizeLinear): output must be int8 or "
+                                f"uint8, got {zp.dtype}")
+            self.unsigned_out = zp.dtype == np.uint8
         f_arr = _exponent(self.const(q.input[1], q, "scale"), q)
         if f_arr.size != 1:
             raise OnnxError(f"node {q.name!r}: activations need one per-tensor scale, got "
@@ -474,10 +487,12 @@ class _Lowering:
                 hi = min(hi, b_hi) if b_hi is not None else hi
             self.used.add(c.name)
 
+        lo_c, hi_c = (0, 255) if self.unsigned_out else (-128, 127)
+
         def code(v: float) -> int:  # QuantizeLinear of a bound (monotone: commutes with clip)
             if not np.isfinite(v):
-                return -128 if v < 0 else 127
-            return int(np.clip(np.rint(np.float32(v) * np.float32(2.0 ** f)), -128, 127))
+                return lo_c if v < 0 else hi_c
+            return int(np.clip(np.rint(np.float32(v) * np.float32(2.0 ** f)), lo_c, hi_c))
         return n, code(lo), code(hi), [c.name for c in chain]
 
     def only_shape(self, node: onnx.NodeProto) -> bool:
@@ -524,7 +539,7 @@ class _Lowering:
         self.add(Layer(name, "conv", (a,), q.output[0], (w.shape[0], ho, wo), f,
                        (p.name, q.name), weight=w.astype(np.int8), bias=b.astype(np.int64),
                        f_w=fw, stride=s, pads=(pads[0], pads[1], pads[2], pads[3]),
-                       groups=groups, acc_bound=self.bound(p, w, b), f_in=(fa,)))
+                       groups=groups, acc_bound=self.bound(p, w, b, self.xmax(a)), f_in=(fa,)))
 
     def gemm(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
@@ -548,7 +563,7 @@ class _Lowering:
                             f"with C = {w.shape[1]}")
         self.add(Layer(name, "conv", (a,), q.output[0], (w.shape[0],), f, (p.name, q.name),
                        weight=w.reshape(w.shape[0], w.shape[1], 1, 1).astype(np.int8),
-                       bias=b.astype(np.int64), f_w=fw, acc_bound=self.bound(p, w, b),
+                       bias=b.astype(np.int64), f_w=fw, acc_bound=self.bound(p, w, b, self.xmax(a)),
                        f_in=(fa,)))
 
     @staticmethod
@@ -559,9 +574,9 @@ class _Lowering:
                             "not exact in onnxruntime")
 
     @staticmethod
-    def bound(p: onnx.NodeProto, w: np.ndarray, b: np.ndarray) -> int:
+    def bound(p: onnx.NodeProto, w: np.ndarray, b: np.ndarray, xmax: int) -> int:
         wf = w.reshape(w.shape[0], -1)
-        bound = int((np.abs(wf).sum(axis=1) * 128 + np.abs(b)).max())
+        bound = int((np.abs(wf).sum(axis=1) * xmax + np.abs(b)).max())
         if bound >= ACC_INT32_LIMIT:
             raise OnnxError(f"node {p.name!r} ({p.op_type}): worst-case accumulator {bound} "
                             "overflows int32")
@@ -602,7 +617,8 @@ class _Lowering:
         ops = [n.op_type for n in order]
         fn = {("Sigmoid",): "sigmoid", ("Sigmoid", "Mul"): "swish"}.get(tuple(ops),
                                                                          "+".join(ops).lower())
-        table = tabulate(order, src, p.output[0], fa, f, self.inits)
+        table = tabulate(order, src, p.output[0], fa, f, self.inits,
+                         unsigned_in=self.by_output[a].unsigned, unsigned_out=self.unsigned_out)
         self.add(Layer(name, "act", (a,), q.output[0], self.shape_of(a), f,
                        tuple(n.name for n in order) + (q.name,), table=table, function=fn,
                        f_in=(fa,)))
@@ -638,8 +654,11 @@ def unsupported(node: onnx.NodeProto, where: str = "") -> str:
 
 
 def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: int,
-             inits: dict[str, np.ndarray]) -> np.ndarray:
-    """Run the activation's own nodes in onnxruntime over all 256 int8 codes -> int8 table.
+             inits: dict[str, np.ndarray], *, unsigned_in: bool = False,
+             unsigned_out: bool = False) -> np.ndarray:
+    """Run the activation's own nodes in onnxruntime over all 256 input codes -> a table of
+    output codes, indexed by ``code + 128`` (by ``code`` for a uint8 input); int8 codes, uint8
+    with ``unsigned_out``.
 
     The table is computed by the same engine and session that define the reference outputs
     (:data:`~hfaccel.quant.ort.GOLDEN`), so they cannot disagree (a float64 table differs from
@@ -650,17 +669,37 @@ def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: 
     used = {i for n in nodes for i in n.input if i in inits}
     consts = [numpy_helper.from_array(inits[i], i) for i in sorted(used)]
     qs = numpy_helper.from_array(np.array(2.0 ** -f_out, np.float32), "__table_scale")
-    qz = numpy_helper.from_array(np.array(0, np.int8), "__table_zp")
+    qz = numpy_helper.from_array(np.array(0, np.uint8 if unsigned_out else np.int8),
+                                 "__table_zp")
     g = helper.make_graph(
         list(nodes) + [helper.make_node("QuantizeLinear", [dst, "__table_scale", "__table_zp"],
                                         ["__table_out"])],
         "table", [helper.make_tensor_value_info(src, onnx.TensorProto.FLOAT, [256])],
-        [helper.make_tensor_value_info("__table_out", onnx.TensorProto.INT8, [256])],
+        [helper.make_tensor_value_info("__table_out", onnx.TensorProto.UINT8 if unsigned_out
+                                       else onnx.TensorProto.INT8, [256])],
         initializer=consts + [qs, qz])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     sess = session(m, GOLDEN)
-    codes = np.arange(-128, 128, dtype=np.float32) * np.float32(2.0 ** -f_in)
+    codes = (np.arange(0, 256) if unsigned_in else np.arange(-128, 128)).astype(np.float32) \
+        * np.float32(2.0 ** -f_in)
     return sess.run(None, {src: codes})[0].astype(np.int64)
+
+
+def read_onnx(path: str | Path) -> onnx.ModelProto:
+    """An ONNX file, or a one-line :class:`OnnxError` saying why it cannot be read."""
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise OnnxError(f"ONNX file {source!r} "
+                        f"{'is a directory' if p.is_dir() else 'does not exist'}")
+    try:
+        model = onnx.load(source)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several unrelated types
+        raise OnnxError(f"cannot read ONNX file {source!r}: {e}") from None
+    if not model.graph.node:  # protobuf parses an empty (or foreign) file as an empty model
+        raise OnnxError(f"ONNX file {source!r} holds no graph (empty or not an ONNX model, "
+                        f"{p.stat().st_size} bytes)")
+    return model
 
 
 def lower(model: onnx.ModelProto | str | Path) -> Graph:
@@ -668,15 +707,11 @@ def lower(model: onnx.ModelProto | str | Path) -> Graph:
     source = ""
     if isinstance(model, (str, Path)):
         source = str(model)
-        p = Path(model)
-        if not p.is_file():
-            raise OnnxError(f"ONNX file {source!r} "
-                            f"{'is a directory' if p.is_dir() else 'does not exist'}")
-        try:
-            model = onnx.load(source)
-        except Exception as e:  # noqa: BLE001 - protobuf raises several unrelated types
-            raise OnnxError(f"cannot read ONNX file {source!r}: {e}") from None
-        if not model.graph.node:  # protobuf parses an empty (or foreign) file as an empty model
-            raise OnnxError(f"ONNX file {source!r} holds no graph (empty or not an ONNX model, "
-                            f"{p.stat().st_size} bytes)")
+        model = read_onnx(model)
+    q = next((n for n in model.graph.node if n.domain in ("qonnx.custom_op.general",
+                                                           "finn.custom_op.general")), None)
+    if q is not None:
+        raise OnnxError(f"node {q.name!r}: op {q.op_type} ({q.domain}) — this is a QONNX graph "
+                        "(FINN's format): convert it to QCDQ first (hfaccel.quant.qonnx."
+                        "qonnx_to_qcdq; the CLI's --onnx does it itself)")
     return _Lowering(model, source).run()

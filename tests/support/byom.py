@@ -174,7 +174,7 @@ class _SENet(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def se_net(*, channels: int = 16, num_classes: int = 10, unsigned: bool = False,
+def se_net(*, channels: int = 16, num_classes: int = 10, unsigned: bool = True,
            seed: int = 0) -> nn.Module:
     """The squeeze-excitation net of the module docstring (random weights)."""
     torch.manual_seed(seed)
@@ -213,8 +213,11 @@ class _MobileNetV2(nn.Module):
         self.input_quant = qnn.QuantIdentity(Int8ActPerTensorFixedPoint, return_quant_tensor=True)
         self.stem = qnn.QuantConv2d(3, 16, 3, stride=2, padding=1, **kw)
         self.stem_act = qnn.QuantReLU(a, return_quant_tensor=True)
-        self.blocks = nn.Sequential(_InvertedResidual(16, 16, 2, 1, unsigned),
-                                    _InvertedResidual(16, 32, 2, 2, unsigned),
+        # as in MobileNetV2, a residual block reads a linear bottleneck (int8), never the
+        # ReLU'd stem: the first block changes the width
+        self.blocks = nn.Sequential(_InvertedResidual(16, 24, 2, 1, unsigned),
+                                    _InvertedResidual(24, 24, 2, 1, unsigned),
+                                    _InvertedResidual(24, 32, 2, 2, unsigned),
                                     _InvertedResidual(32, 32, 2, 1, unsigned))
         self.head = qnn.QuantConv2d(32, 64, 1, **kw)
         self.head_act = qnn.QuantReLU(a, return_quant_tensor=True)
