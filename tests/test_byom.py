@@ -123,6 +123,59 @@ def test_brevitas_mobilenet_v1_128_default_verilator(tmp_path):
     assert not bad and rep["bit_exact"], bad
 
 
+# ---------------------------------------------------------------------------------- QONNX
+def _qonnx(model, path: Path, res: int) -> Path:
+    import warnings
+
+    from brevitas.export import export_qonnx
+
+    byom.calibrate(model, res)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model, args=torch.zeros(1, 3, res, res), export_path=str(path),
+                     dynamo=False, opset_version=13, input_names=["input"],
+                     output_names=["logits"], dynamic_axes={"input": {0: "N"},
+                                                            "logits": {0: "N"}})
+    return path
+
+
+def test_qonnx_converted_and_bit_exact(tmp_path):
+    """FINN's format (brevitas.export.export_qonnx): Quant nodes become QuantizeLinear /
+    DequantizeLinear pairs and integer weights; the converted graph computes what Brevitas
+    computes (logits equal in float) and is bit-exact with the reference; the CLI converts it."""
+    from hfaccel.cli import main
+    from hfaccel.quant.ort import GOLDEN, session
+    from hfaccel.quant.qonnx import as_qcdq_file, qonnx_to_qcdq
+
+    m = byom.se_net()
+    path = _qonnx(m, tmp_path / "se.qonnx.onnx", 16)
+    with pytest.raises(OnnxError, match=r"this is a QONNX graph \(FINN's format\): convert it"):
+        lower(path)
+    q = qonnx_to_qcdq(onnx.load(str(path)))
+    onnx.checker.check_model(q)
+    g = lower(q)
+    assert [ly.name for ly in g.layers][:3] == ["input", "stem", "block.expand_q"]
+    assert g["block.expand_q"].unsigned
+    x = _images(16)
+    assert check_reference(q, g, x, None).bit_exact
+    with torch.no_grad():
+        want = byom._v(m(torch.from_numpy(x))).numpy()
+    assert np.array_equal(session(q, GOLDEN).run(None, {"input": x})[0], want)
+    out = as_qcdq_file(path, tmp_path / "conv")
+    assert out.name == "se.qonnx.qcdq.onnx" and as_qcdq_file(out) == out
+    assert main(["check-reference", "--onnx", str(path), "--images", "1",
+                 "--deployment", "none"]) == 0
+
+
+def test_qonnx_trunc_avgpool_refused(tmp_path):
+    from hfaccel.quant.qonnx import qonnx_to_qcdq
+
+    path = _qonnx(byom.mobilenet_v2(), tmp_path / "m.onnx", 16)
+    with pytest.raises(OnnxError, match=r"QONNX op Trunc cannot be converted to QCDQ "
+                                        r"\(TruncAvgPool2d's QONNX form rounds twice"):
+        qonnx_to_qcdq(onnx.load(str(path)))
+
+
 # ------------------------------------------------------------------------------- refusals
 def _export(model: torch.nn.Module, path: Path, res: int = 8) -> Path:
     return byom.export_qcdq(model, path, res)
