@@ -357,7 +357,8 @@ def test_uint8_chain_reaches_its_edges():
     assert ((ref["input.q"][0] == 255)[None] & (w == -128)).any()  # 255 * -128 occurs
 
 
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("sim", ["verilator",
+                                 pytest.param("icarus", marks=pytest.mark.slow)])
 def test_uint8_chain_bit_exact_in_rtl(tmp_path, sim):
     from hfaccel.accel.compiler import compile_graph
     from hfaccel.sim.hwsim import compare, run_rtl
