@@ -135,6 +135,9 @@ class HwOp:
     mul: Layer | None = None  # SE gating fused into the input
     gate: str | None = None
     gap: Layer | None = None
+    # the post-processing table (256 codes): the fused activation's, or a ReLU/Clip folded into
+    # the conv's requantization (``Layer.clamp``) as a table of clamped codes
+    table: np.ndarray | None = None
     # IR layers covered and which trace stage shows each: q (conv), a (act), r (final), g (gated)
     stages: dict[str, str] = field(default_factory=dict)
     instrs: list[int] = field(default_factory=list)  # indices of its compute instructions
@@ -252,6 +255,10 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
                     raise CompileError(f"layer {ly.name}: a 1x1 conv with stride {ly.stride} / "
                                        f"pads {ly.pads} is not supported")
                 if src.op == "mul":
+                    if src.unsigned or any(src.u_in):
+                        raise CompileError(f"layer {src.name}: gating with uint8 operands or "
+                                           "result is not supported by the engine (int8 only); "
+                                           "quantize the gate, its input and the product as int8")
                     op.mul = src
                     op.x, op.gate = src.inputs[0], src.inputs[1]
                     if layers[op.gate].shape[1:] not in ((), (1, 1)):
@@ -266,15 +273,14 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
                 raise CompileError(f"layer {ly.name}: {kind} conv {ly.weight.shape} is not "
                                    "supported (pointwise, FC, depthwise, and a dense stem conv "
                                    "on the network input are)")
-            cur = ly
+            cur = _fuse_table(op, ly, only_consumer(ly.output))
             nxt = only_consumer(cur.output)
-            if nxt is not None and nxt.op == "act":
-                op.act = nxt
-                op.stages[nxt.name] = "a"
-                cur = nxt
-                nxt = only_consumer(cur.output)
             if (op.kind == "gemm" and nxt is not None and nxt.op == "add"
                     and nxt.inputs[0] == cur.output and nxt.inputs[1] in done):
+                if nxt.unsigned or any(nxt.u_in):
+                    raise CompileError(f"layer {nxt.name}: a residual add with uint8 operands "
+                                       "or result is not supported by the engine (int8 only); "
+                                       "quantize both inputs and the sum as int8")
                 op.add = nxt
                 op.skip = nxt.inputs[1]
                 op.stages[nxt.name] = "r"
@@ -301,6 +307,26 @@ def fuse(graph: Graph, cfg: AccelConfig) -> tuple[list[HwOp], Im2col | None]:
     return ops, stem
 
 
+def _fuse_table(op: HwOp, ly: Layer, nxt: Layer | None) -> Layer:
+    """The post-processing table of conv ``ly``: the activation ``nxt`` fused after it, or the
+    clamp folded into its requantization; returns the last layer fused so far."""
+    if nxt is not None and nxt.op == "act":
+        if ly.clamp is not None:
+            raise CompileError(f"layer {nxt.name}: an activation after the clamp folded into "
+                               f"{ly.name} (ReLU/Clip before its quantizer) is not supported; "
+                               "quantize between them")
+        op.act, op.table = nxt, nxt.table
+        op.stages[nxt.name] = "a"
+        return nxt
+    lo, hi = (0, 255) if ly.unsigned else (-128, 127)
+    if ly.clamp is not None and tuple(ly.clamp) != (lo, hi):
+        # the clamp is the table (indexed by the code, + 128 for int8); the trace shows the
+        # code after it. A clamp to the whole code range is the requantization's own saturation.
+        op.table = np.clip(np.arange(lo, hi + 1), *ly.clamp)
+        op.stages[ly.name] = "a"
+    return ly
+
+
 # ------------------------------------------------------------------------------------ memory
 def _prm_words(bias: np.ndarray, shift: np.ndarray, cfg: AccelConfig) -> bytes:
     """Parameter words: per lane int32 bias, int8 shift, 3 zero bytes (channels padded)."""
@@ -324,7 +350,8 @@ def _check_shift(v, what: str, cfg: AccelConfig) -> None:
 
 
 def _table_bytes(table: np.ndarray) -> bytes:
-    return np.asarray(table, np.int64).astype(np.int8).tobytes()
+    """256 entries of output codes (int8 or uint8: the consumer reads the bytes either way)."""
+    return (np.asarray(table, np.int64) & 0xFF).astype(np.uint8).tobytes()
 
 
 # ------------------------------------------------------------------------------------ compile
@@ -369,7 +396,7 @@ def _weight_plan(op: HwOp, cfg: AccelConfig) -> WeightPlan | None:
     """Weights, parameters and tables of an op, chunked to fit half the weight buffer."""
     L = cfg.lanes
     half_t, half_p = cfg.wgt_tiles // 2, cfg.prm_words // 2
-    tbl = _table_bytes(op.act.table) if op.act is not None else None
+    tbl = _table_bytes(op.table) if op.table is not None else None
     if op.kind == "gap":
         _check_shift(op.gap.shift, f"layer {op.name}", cfg)
         return None
@@ -645,7 +672,7 @@ class _Scheduler:
         if x.home == "ub":
             hw = g.extra["in_hw"]
             f = dict(x=x.addr, xcs=x.hw, hw_log2=hw.bit_length() - 1, g=groups, out=o.addr,
-                     shift=int(g.shift))
+                     shift=int(g.shift), xu=int(self.layers[op.x].unsigned), ou=int(g.unsigned))
             self._compute(op, "GAP", f, [("ub", x.addr, x.addr + (groups - 1) * x.hw + hw)],
                           [("ub", o.addr, o.addr + groups)], [Segment(o.addr, groups, 0)])
             return
@@ -660,7 +687,8 @@ class _Scheduler:
                           offset=gi * x.plane_beats(R) + b.p0 // R)
                 last = j == len(op.stream.bands) - 1
                 f = dict(x=slot, xcs=0, hw_log2=b.npix.bit_length() - 1, g=1, out=o.addr + gi,
-                         shift=int(g.shift), acc=int(j > 0), part=int(not last))
+                         shift=int(g.shift), acc=int(j > 0), part=int(not last),
+                         xu=int(self.layers[op.x].unsigned), ou=int(g.unsigned))
                 self._compute(op, "GAP", f, [("ub", slot, slot + b.npix)],
                               [("ub", o.addr + gi, o.addr + gi + 1)] if last else [],
                               [Segment(o.addr + gi, 1, gi)] if last else [])
@@ -692,9 +720,10 @@ class _Scheduler:
             for ci, ch in enumerate(op.weights.chunks):
                 slot = self._weights(op, ci, ch)
                 cit, n, co0 = op.weights.in_tiles, ch.n, ch.t0
-                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.act is not None),
+                f = dict(wgt=slot * half_t, prm=slot * half_p, tbl=int(op.table is not None),
                          tslot=slot, x=xa, xcs=xcs, npix=npix, cit=cit, cot=n,
-                         out=oa + co0 * ocs, ocs=ocs)
+                         out=oa + co0 * ocs, ocs=ocs, qu=int(conv.unsigned),
+                         xu=int(self.layers[op.x].unsigned and op.mul is None))
                 rd = [("ub", xa, xa + (cit - 1) * xcs + npix),
                       ("wgt", slot * half_t * bpt, (slot * half_t + n * cit) * bpt),
                       ("prm", slot * half_p * bpp, (slot * half_p + n) * bpp)]
@@ -764,10 +793,11 @@ class _Scheduler:
                     whole = b.r0 == 0 and b.r1 == ho and b.i0 == 0 and b.i1 == h
                     flat = whole and is_flat(h=h, w=w, ho=ho, wo=wo, s=st)
                     wgt, prm = slot * half_t + gsub * tpg, slot * half_p + gsub
-                    f = dict(wgt=wgt, prm=prm, tbl=int(op.act is not None), tslot=slot, x=x0,
+                    f = dict(wgt=wgt, prm=prm, tbl=int(op.table is not None), tslot=slot, x=x0,
                              xcs=xcs, h=b.i1 - b.i0, w=w, ho=rows_out, wo=wo, k=k, s=st, pad=pad,
                              padt=b.padt, g=n, flat=int(flat),
-                             wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs)
+                             wo_log2=max(0, wo.bit_length() - 1), out=out0, ocs=ocs,
+                             xu=int(self.layers[op.x].unsigned), qu=int(conv.unsigned))
                     rd = [("ub", x0, x0 + (n - 1) * xcs + (b.i1 - b.i0) * w),
                           ("wgt", wgt * bpt, (wgt + n * tpg) * bpt),
                           ("prm", prm * bpp, (prm + n) * bpp)]

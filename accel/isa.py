@@ -11,6 +11,11 @@ unit (load waits on "buffer freed" tokens of compute, compute on "data loaded" t
 one with ``signal`` gives one token to the other unit when it has finished. ``END`` stops the
 engine once both queues have drained.
 
+Signedness (uint8 activations, zero point 0): ``xu`` says the input map holds uint8 codes (the
+PE array and the pool sum them zero-extended, as 9-bit signed operands), ``qu`` / ``ou`` that the
+result is requantized to uint8 (saturation to 0..255; a table is then indexed by the code
+itself, not by code + 128). Gate and residual operands are int8 (the compiler refuses others).
+
 Addresses: ``dram`` and ``stride`` count bus beats, ``buf`` counts beats inside the destination
 buffer; activation addresses (``x``, ``out``, ``skip``, ``gaddr``) count activation words of
 ``lanes`` bytes; ``wgt`` counts weight tiles; ``prm`` parameter words.
@@ -67,19 +72,22 @@ FIELDS: dict[str, list[tuple[str, int, bool]]] = {
              ("cot", 8, False), ("wgt", 16, False), ("prm", 16, False), ("out", 24, False),
              ("ocs", 24, False), ("tbl", 1, False), ("tslot", 1, False), ("gate", 1, False),
              ("gaddr", 24, False), ("gshift", 8, True), ("add", 1, False), ("skip", 24, False),
-             ("sa", 5, False), ("sb", 5, False), ("ashift", 8, True), ("scs", 24, False)],
+             ("sa", 5, False), ("sb", 5, False), ("ashift", 8, True), ("scs", 24, False),
+             ("xu", 1, False), ("qu", 1, False)],
     # depthwise k x k, stride s, zero padding pad on the left and padt on top (a row band after
     # the first has real input rows above it), over g channel groups
     "DW": [("x", 24, False), ("xcs", 24, False), ("h", 12, False), ("w", 12, False),
            ("ho", 12, False), ("wo", 12, False), ("k", 3, False), ("s", 2, False),
            ("pad", 3, False), ("g", 8, False), ("flat", 1, False), ("wo_log2", 4, False),
            ("wgt", 16, False), ("prm", 16, False), ("out", 24, False), ("ocs", 24, False),
-           ("tbl", 1, False), ("tslot", 1, False), ("padt", 3, False)],
+           ("tbl", 1, False), ("tslot", 1, False), ("padt", 3, False), ("xu", 1, False),
+           ("qu", 1, False)],
     # out[g] = sat(round_shift(sum_p x[g, p], shift)) over 2**hw_log2 pixels; a map streamed
     # in pieces sums across instructions: acc continues the previous GAP's sums instead of
     # starting from 0, part accumulates only (no shift, no write)
     "GAP": [("x", 24, False), ("xcs", 24, False), ("hw_log2", 5, False), ("g", 8, False),
-            ("out", 24, False), ("shift", 8, True), ("acc", 1, False), ("part", 1, False)],
+            ("out", 24, False), ("shift", 8, True), ("acc", 1, False), ("part", 1, False),
+            ("xu", 1, False), ("ou", 1, False)],
 }
 
 

@@ -33,7 +33,8 @@ def with_quantized_outputs(model: onnx.ModelProto, graph: Graph) -> onnx.ModelPr
     for layer in graph.layers:
         if layer.output not in have:
             m.graph.output.append(onnx.helper.make_tensor_value_info(
-                layer.output, onnx.TensorProto.INT8, None))
+                layer.output, onnx.TensorProto.UINT8 if layer.unsigned else onnx.TensorProto.INT8,
+                None))
     return m
 
 

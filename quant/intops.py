@@ -1,8 +1,9 @@
 """Integer operations of the numeric contract (docs/numerics.md), in NumPy int64.
 
 These are the golden definitions: the integer reference executes networks with them, and every
-hardware unit has its RTL checked against them. All tensors are NCHW; activations and weights are
-int8 codes, accumulators int64 here (int32 in hardware; the contract bounds them).
+hardware unit has its RTL checked against them. All tensors are NCHW; activations are int8 or
+uint8 codes (zero point 0), weights int8 codes, accumulators int64 here (int32 in hardware; the
+contract bounds them).
 
 A tensor with exponent ``f`` holds the real value ``code * 2**-f``. Moving an accumulator from
 exponent ``f_acc`` to ``f_out`` is ``requantize(acc, f_acc - f_out)``: an arithmetic right shift
@@ -18,6 +19,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 __all__ = [
     "INT8_MAX",
     "INT8_MIN",
+    "UINT8_MAX",
+    "code_range",
     "add",
     "conv2d",
     "global_avg_pool",
@@ -29,6 +32,12 @@ __all__ = [
 ]
 
 INT8_MIN, INT8_MAX = -128, 127
+UINT8_MAX = 255
+
+
+def code_range(unsigned: bool = False) -> tuple[int, int]:
+    """The codes of a tensor: int8 -128..127, or uint8 0..255 (zero point 0 either way)."""
+    return (0, UINT8_MAX) if unsigned else (INT8_MIN, INT8_MAX)
 
 
 def round_shift(acc: np.ndarray, shift: int | np.ndarray) -> np.ndarray:
@@ -51,9 +60,10 @@ def saturate(x: np.ndarray, lo: int = INT8_MIN, hi: int = INT8_MAX) -> np.ndarra
     return np.clip(x, lo, hi)
 
 
-def requantize(acc: np.ndarray, shift: int | np.ndarray) -> np.ndarray:
-    """Round-half-to-even shift then saturate to int8 (returned as int64 values in range)."""
-    return saturate(round_shift(acc, shift))
+def requantize(acc: np.ndarray, shift: int | np.ndarray, unsigned: bool = False) -> np.ndarray:
+    """Round-half-to-even shift then saturate to int8 (uint8 with ``unsigned``), returned as
+    int64 values in range."""
+    return saturate(round_shift(acc, shift), *code_range(unsigned))
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, stride: int = 1,
@@ -96,28 +106,31 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, *, stride: int
     return acc
 
 
-def lookup(table: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Element-wise activation: ``table[code + 128]`` for a 256-entry int8 table."""
+def lookup(table: np.ndarray, x: np.ndarray, unsigned_in: bool = False) -> np.ndarray:
+    """Element-wise activation: ``table[code + 128]`` for a 256-entry table of output codes
+    (``table[code]`` for a uint8 input)."""
     table = np.asarray(table, dtype=np.int64)
     if table.shape != (256,):
         raise ValueError(f"an activation table has 256 entries, got shape {table.shape}")
-    return table[np.asarray(x, dtype=np.int64) + 128]
+    return table[np.asarray(x, dtype=np.int64) + (0 if unsigned_in else 128)]
 
 
-def add(a: np.ndarray, fa: int, b: np.ndarray, fb: int, f_out: int) -> np.ndarray:
+def add(a: np.ndarray, fa: int, b: np.ndarray, fb: int, f_out: int,
+        unsigned: bool = False) -> np.ndarray:
     """Residual add: align both to the finer exponent by a left shift, add, requantize."""
     f = max(fa, fb)
     acc = (np.asarray(a, np.int64) << (f - fa)) + (np.asarray(b, np.int64) << (f - fb))
-    return requantize(acc, f - f_out)
+    return requantize(acc, f - f_out, unsigned)
 
 
-def mul(a: np.ndarray, fa: int, b: np.ndarray, fb: int, f_out: int) -> np.ndarray:
+def mul(a: np.ndarray, fa: int, b: np.ndarray, fb: int, f_out: int,
+        unsigned: bool = False) -> np.ndarray:
     """Gating multiply (broadcasting, e.g. (N,C,H,W) * (N,C,1,1)): exact product, requantize."""
     acc = np.asarray(a, np.int64) * np.asarray(b, np.int64)
-    return requantize(acc, fa + fb - f_out)
+    return requantize(acc, fa + fb - f_out, unsigned)
 
 
-def global_avg_pool(x: np.ndarray, f_in: int, f_out: int) -> np.ndarray:
+def global_avg_pool(x: np.ndarray, f_in: int, f_out: int, unsigned: bool = False) -> np.ndarray:
     """Mean over H x W for a power-of-two H*W: integer sum, one round-half-to-even shift."""
     x = np.asarray(x, np.int64)
     hw = x.shape[2] * x.shape[3]
@@ -125,4 +138,4 @@ def global_avg_pool(x: np.ndarray, f_in: int, f_out: int) -> np.ndarray:
         raise ValueError(f"global average pooling needs a power-of-two H*W, got "
                          f"{x.shape[2]}x{x.shape[3]} = {hw}")
     acc = x.sum(axis=(2, 3), keepdims=True)
-    return requantize(acc, hw.bit_length() - 1 + f_in - f_out)
+    return requantize(acc, hw.bit_length() - 1 + f_in - f_out, unsigned)

@@ -31,12 +31,14 @@ from onnx import helper, numpy_helper
 
 from hfaccel.errors import HfaccelError
 
-__all__ = ["Graph", "Layer", "OnnxError", "lower", "tabulate"]
+__all__ = ["Graph", "Layer", "OnnxError", "lower", "read_onnx", "tabulate"]
 
 # Element-wise unary ops an activation table may be built from (with constant operands).
 ELEMENTWISE = {"Sigmoid", "Mul", "Add", "Sub", "Div", "Relu", "LeakyRelu", "Tanh", "HardSigmoid",
                "HardSwish", "Clip", "Elu", "Selu", "Exp", "Neg", "Abs", "Softplus", "Min", "Max",
                "Identity", "Erf", "Sqrt", "Pow", "Gelu", "Mish"}
+# Ops that may only compute a Reshape's target shape (``x.view(x.size(0), -1)`` exports them).
+SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast"}
 ACC_EXACT_LIMIT = 1 << 24  # float32 in onnxruntime is exact below this (docs/numerics.md)
 ACC_INT32_LIMIT = 1 << 31
 
@@ -49,8 +51,9 @@ class OnnxError(HfaccelError):
 class Layer:
     """One integer operation producing one int8 tensor ``output`` with exponent ``f_out``.
 
-    The real value of a code ``q`` is ``q * 2**-f_out``. ``shape`` excludes the batch
-    dimension and is (C, H, W) for feature maps, (C,) for the classifier's logits.
+    The real value of a code ``q`` is ``q * 2**-f_out``; codes are int8, or uint8 where
+    ``unsigned``. ``shape`` excludes the batch dimension and is (C, H, W) for feature maps, (C,)
+    for the classifier's logits.
     """
 
     name: str
@@ -67,12 +70,18 @@ class Layer:
     stride: int = 1
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
-    acc_bound: int = 0  # max over channels of sum|w| * 128 + |b|
+    acc_bound: int = 0  # max over channels of sum|w| * max|x| + |b| (max|x|: 128, uint8 255)
+    # the output codes' range after requantization: a ReLU / ReLU6 / Clip between the conv and
+    # its QuantizeLinear, folded (monotone functions commute with rounding and saturation)
+    clamp: tuple[int, int] | None = None
     # act
     table: np.ndarray | None = None  # 256 int8 codes, indexed by input code + 128
     function: str = ""  # e.g. "swish", "sigmoid" (for people; the table is the definition)
     # inputs' exponents, filled at lowering (conv/act/add/mul/gap)
     f_in: tuple[int, ...] = ()
+    # uint8 codes 0..255 (zero point 0, Brevitas' Uint8ActPerTensorFixedPoint) instead of int8
+    unsigned: bool = False
+    u_in: tuple[bool, ...] = ()  # the inputs' signedness, filled at lowering
     extra: dict = field(default_factory=dict)
 
     @property
@@ -154,8 +163,9 @@ def layer_name(node: onnx.NodeProto) -> str:
 
     ``/blocks/blocks.9/se/reduce/act_quant/act_quant/export_handler/QuantizeLinear`` ->
     ``blocks.9.se.reduce.act``; ``.../conv/output_quant/...`` -> the conv module's name;
-    ``/blocks/blocks.9/add_quant/act_quant/...`` -> ``blocks.9.add``. Other graphs keep the
-    node's own name.
+    ``/blocks/blocks.9/add_quant/act_quant/...`` -> ``blocks.9.add``; ``/relu/act_quant/...``
+    (a QuantReLU or QuantIdentity) and ``/pool/trunc_quant/...`` (TruncAvgPool2d) -> the
+    module's name. Other graphs keep the node's own name.
     """
     if not _QUANT_SUFFIX.search(node.name):
         return node.name or node.output[0]
@@ -173,6 +183,8 @@ def layer_name(node: onnx.NodeProto) -> str:
         parts = parts[:-2] + ["act"]
     elif len(parts) >= 2 and parts[-1] == "act_quant" and parts[-2].endswith("_quant"):
         parts = parts[:-2] + [parts[-2][:-len("_quant")]]
+    elif len(parts) >= 2 and parts[-1] in ("act_quant", "trunc_quant"):
+        parts = parts[:-1]  # a QuantIdentity / QuantReLU / TruncAvgPool2d module's own name
     return ".".join(parts) or node.name
 
 
@@ -197,6 +209,7 @@ class _Lowering:
         self.layers: list[Layer] = []
         self.by_output: dict[str, Layer] = {}
         self.used: set[str] = set()
+        self.unsigned_out = False  # the signedness of the QuantizeLinear being lowered
 
     # ---------------------------------------------------------------- helpers
     def const(self, name: str, node: onnx.NodeProto, what: str) -> np.ndarray:
@@ -245,8 +258,14 @@ class _Lowering:
         return self.dq_act[name]
 
     def add(self, layer: Layer) -> None:
+        layer.unsigned = self.unsigned_out
+        layer.u_in = tuple(self.by_output[i].unsigned for i in layer.inputs)
         self.layers.append(layer)
         self.by_output[layer.output] = layer
+
+    def xmax(self, a: str) -> int:
+        """The largest |code| of tensor ``a``: 128 (int8) or 255 (uint8)."""
+        return 255 if self.by_output[a].unsigned else 128
 
     def shape_of(self, q: str) -> tuple[int, ...]:
         return self.by_output[q].shape
@@ -290,17 +309,24 @@ class _Lowering:
                 self.quantize(node, inp.name, input_shape)
             elif op in ("Clip",) and node.input[0] in self.inits:
                 continue
-            elif op in ("Conv", "Gemm", "Flatten", "Reshape", "GlobalAveragePool", "Add", "Mul",
-                        "Sigmoid") or op in ELEMENTWISE:
+            elif op in ("Conv", "Gemm", "Flatten", "Reshape", "GlobalAveragePool", "ReduceMean",
+                        "AveragePool", "Add", "Mul", "Sigmoid") or op in ELEMENTWISE:
                 continue  # consumed by the QuantizeLinear that follows
+            elif op in SHAPE_OPS and self.only_shape(node):
+                continue  # computes a Reshape's target shape (x.view(x.size(0), -1))
             else:
-                raise OnnxError(f"node {node.name!r}: op {op} is not in the supported subset "
-                                "(Conv, Gemm, element-wise activations, Add, Mul, "
-                                "GlobalAveragePool, Flatten between QuantizeLinear/"
-                                "DequantizeLinear pairs)")
+                raise OnnxError(unsupported(node))
+        for o in g.output:
+            p = self.producer.get(o.name)
+            if p is not None and p.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+                raise OnnxError(f"node {p.name!r} ({p.op_type}) computes the graph output "
+                                f"{o.name!r} without a QuantizeLinear after it: every result must "
+                                "be quantized; give the last layer an output quantizer (Brevitas: "
+                                "QuantLinear(..., output_quant=Int8ActPerTensorFixedPoint))")
         for node in g.node:
             if node.op_type != "Constant" and node.name not in self.used \
-                    and node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Clip"):
+                    and node.op_type not in ("QuantizeLinear", "DequantizeLinear", "Clip") \
+                    and node.op_type not in SHAPE_OPS:
                 raise OnnxError(f"node {node.name!r} ({node.op_type}) is not followed by a "
                                 "QuantizeLinear: its result would leave the int8 contract")
         outs = [o.name for o in g.output]
@@ -317,11 +343,13 @@ class _Lowering:
 
     def quantize(self, q: onnx.NodeProto, graph_input: str, input_shape) -> None:
         self.zero_point(q)
+        self.unsigned_out = False
         if len(q.input) > 2 and q.input[2]:
             zp = self.const(q.input[2], q, "zero point")
-            if zp.dtype != np.int8:
-                raise OnnxError(f"node {q.name!r} (QuantizeLinear): output must be int8, got "
-                                f"{zp.dtype}")
+            if zp.dtype not in (np.int8, np.uint8):
+                raise OnnxError(f"node {q.name!r} (QuantizeLinear): output must be int8 or "
+                                f"uint8, got {zp.dtype}")
+            self.unsigned_out = zp.dtype == np.uint8
         f_arr = _exponent(self.const(q.input[1], q, "scale"), q)
         if f_arr.size != 1:
             raise OnnxError(f"node {q.name!r}: activations need one per-tensor scale, got "
@@ -338,18 +366,25 @@ class _Lowering:
         if p is None:
             raise OnnxError(f"node {q.name!r}: input {src!r} is not computed by the graph")
         self.used.add(p.name)
+        clamp = self.clamp_chain(p, f) if p.op_type in ELEMENTWISE else None
+        if clamp is not None:
+            p, lo, hi, chain = clamp
+            self.used.add(p.name)
+            nodes = (p.name, *chain, q.name)
+            n0 = len(self.layers)
+            if p.op_type == "Conv":
+                self.conv(p, q, name, f)
+            else:
+                self.gemm(p, q, name, f)
+            ly = self.layers[n0]
+            ly.clamp, ly.nodes = (lo, hi), nodes
+            return
         if p.op_type == "Conv":
             self.conv(p, q, name, f)
         elif p.op_type == "Gemm":
             self.gemm(p, q, name, f)
-        elif p.op_type == "GlobalAveragePool":
-            a, fa = self.act_input(p.input[0], p)
-            c, h, w = self.shape_of(a)
-            if (h * w) & (h * w - 1):
-                raise OnnxError(f"node {p.name!r} (GlobalAveragePool): H*W = {h}x{w} = {h * w} "
-                                "is not a power of two; pooling must be a shift (no divider)")
-            self.add(Layer(name, "gap", (a,), out, (c, 1, 1), f, (p.name, q.name), f_in=(fa,),
-                           extra={"in_hw": h * w}))
+        elif p.op_type in ("GlobalAveragePool", "ReduceMean", "AveragePool"):
+            self.pool(p, q, name, f)
         elif p.op_type in ("Add", "Mul") and all(i in self.dq_act for i in p.input):
             (a, fa), (b, fb) = (self.act_input(i, p) for i in p.input)
             if p.input[0] == p.input[1]:
@@ -371,8 +406,106 @@ class _Lowering:
         elif p.op_type in ELEMENTWISE:
             self.activation(p, q, name, f)
         else:
-            raise OnnxError(f"node {p.name!r}: op {p.op_type} before QuantizeLinear {q.name!r} "
-                            "is not in the supported subset")
+            raise OnnxError(unsupported(p, f" before QuantizeLinear {q.name!r}"))
+
+    def pool(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
+        """GlobalAveragePool, ReduceMean over (H, W) (``x.mean((2, 3))``), or an AveragePool
+        whose window is the whole map (Brevitas' TruncAvgPool2d exports one): a global average
+        pool, a sum and one shift for a power-of-two H*W."""
+        attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
+        a, fa = self.act_input(p.input[0], p)
+        c, h, w = self.shape_of(a)
+        shape: tuple[int, ...] = (c, 1, 1)
+        if p.op_type == "ReduceMean":
+            axes = attrs.get("axes")
+            if axes is None and len(p.input) > 1 and p.input[1]:  # opset 18: axes is an input
+                axes = self.const(p.input[1], p, "axes").tolist()
+            if axes is None or sorted(int(x) % 4 for x in axes) != [2, 3]:
+                raise OnnxError(f"node {p.name!r} (ReduceMean): axes {axes} — only the mean over "
+                                "H and W (axes (2, 3), global average pooling) is supported")
+            if not attrs.get("keepdims", 1):
+                shape = (c,)
+        elif p.op_type == "AveragePool":
+            k = list(attrs.get("kernel_shape", []))
+            pads = list(attrs.get("pads", [0, 0, 0, 0]))
+            if k != [h, w] or any(pads) or attrs.get("ceil_mode", 0):
+                raise OnnxError(f"node {p.name!r} (AveragePool): kernel {k}, pads {pads} on a "
+                                f"{h}x{w} map — only a window of the whole map without padding "
+                                "(global pooling: AvgPool2d/TruncAvgPool2d with kernel_size = "
+                                "the last map) is supported")
+        if (h * w) & (h * w - 1):
+            raise OnnxError(f"node {p.name!r} ({p.op_type}): H*W = {h}x{w} = {h * w} "
+                            "is not a power of two; pooling must be a shift (no divider)")
+        self.add(Layer(name, "gap", (a,), q.output[0], shape, f, (p.name, q.name), f_in=(fa,),
+                       extra={"in_hw": h * w}))
+
+    def clamp_chain(self, p: onnx.NodeProto, f: int):
+        """``p`` (element-wise, before a QuantizeLinear at exponent ``f``) reads a Conv or a
+        Gemm directly, with no quantizer between: ``(conv node, lo, hi, chain node names)``
+        where the chain is ReLU / Clip / Identity (folded into the requantization as a clamp of
+        the codes); ``None`` when the element-wise nodes read dequantized tensors only (an
+        ordinary activation table). Any other function of a float conv output is an error: a
+        table needs int8 codes in."""
+        nodes, convs, stack, seen = [], [], [p], set()
+        while stack:
+            n = stack.pop()
+            if n.name in seen:
+                continue
+            seen.add(n.name)
+            nodes.append(n)
+            for i in n.input:
+                if not i or i in self.inits or i in self.dq_act:
+                    continue
+                src = self.producer.get(i)
+                if src is not None and src.op_type in ELEMENTWISE:
+                    stack.append(src)
+                elif src is not None and src.op_type in ("Conv", "Gemm"):
+                    convs.append(src)
+        if not convs:
+            return None
+        n = convs[0]
+        chain = [c for c in self.model.graph.node if c.name in seen]
+        simple = all(c.op_type in ("Relu", "Clip", "Identity") for c in chain)
+        if not simple or len({c.name for c in convs}) != 1 or len(convs) != len(chain):
+            bad = next((c for c in chain if c.op_type not in ("Relu", "Clip", "Identity")),
+                       chain[0])
+            raise OnnxError(f"node {bad.name!r} ({bad.op_type}) reads the float output of "
+                            f"{n.op_type} {n.name!r} directly: only ReLU, ReLU6/Clip fold "
+                            "into the requantization; quantize the conv's output first "
+                            "(Brevitas: output_quant=Int8ActPerTensorFixedPoint, "
+                            "return_quant_tensor=True) so the function reads int8 codes")
+        lo, hi = -np.inf, np.inf
+        for c in chain:
+            if c.op_type == "Relu":
+                lo = max(lo, 0.0)
+            elif c.op_type == "Clip":
+                attrs = {a.name: helper.get_attribute_value(a) for a in c.attribute}
+                ins = list(c.input) + [""] * (3 - len(c.input))
+                b_lo = float(self.const(ins[1], c, "clip bound")) if ins[1] else attrs.get("min")
+                b_hi = float(self.const(ins[2], c, "clip bound")) if ins[2] else attrs.get("max")
+                lo = max(lo, b_lo) if b_lo is not None else lo
+                hi = min(hi, b_hi) if b_hi is not None else hi
+            self.used.add(c.name)
+
+        lo_c, hi_c = (0, 255) if self.unsigned_out else (-128, 127)
+
+        def code(v: float) -> int:  # QuantizeLinear of a bound (monotone: commutes with clip)
+            if not np.isfinite(v):
+                return lo_c if v < 0 else hi_c
+            return int(np.clip(np.rint(np.float32(v) * np.float32(2.0 ** f)), lo_c, hi_c))
+        return n, code(lo), code(hi), [c.name for c in chain]
+
+    def only_shape(self, node: onnx.NodeProto) -> bool:
+        """Every path from ``node`` ends in a Reshape's shape input (its second)."""
+        for o in node.output:
+            for c in self.consumers.get(o, []):
+                if c.op_type == "Reshape" and len(c.input) > 1 and c.input[1] == o \
+                        and c.input[0] != o:
+                    continue
+                if c.op_type in SHAPE_OPS and self.only_shape(c):
+                    continue
+                return False
+        return True
 
     def conv(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
@@ -406,7 +539,7 @@ class _Lowering:
         self.add(Layer(name, "conv", (a,), q.output[0], (w.shape[0], ho, wo), f,
                        (p.name, q.name), weight=w.astype(np.int8), bias=b.astype(np.int64),
                        f_w=fw, stride=s, pads=(pads[0], pads[1], pads[2], pads[3]),
-                       groups=groups, acc_bound=self.bound(p, w, b), f_in=(fa,)))
+                       groups=groups, acc_bound=self.bound(p, w, b, self.xmax(a)), f_in=(fa,)))
 
     def gemm(self, p: onnx.NodeProto, q: onnx.NodeProto, name: str, f: int) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
@@ -430,7 +563,7 @@ class _Lowering:
                             f"with C = {w.shape[1]}")
         self.add(Layer(name, "conv", (a,), q.output[0], (w.shape[0],), f, (p.name, q.name),
                        weight=w.reshape(w.shape[0], w.shape[1], 1, 1).astype(np.int8),
-                       bias=b.astype(np.int64), f_w=fw, acc_bound=self.bound(p, w, b),
+                       bias=b.astype(np.int64), f_w=fw, acc_bound=self.bound(p, w, b, self.xmax(a)),
                        f_in=(fa,)))
 
     @staticmethod
@@ -441,9 +574,9 @@ class _Lowering:
                             "not exact in onnxruntime")
 
     @staticmethod
-    def bound(p: onnx.NodeProto, w: np.ndarray, b: np.ndarray) -> int:
+    def bound(p: onnx.NodeProto, w: np.ndarray, b: np.ndarray, xmax: int) -> int:
         wf = w.reshape(w.shape[0], -1)
-        bound = int((np.abs(wf).sum(axis=1) * 128 + np.abs(b)).max())
+        bound = int((np.abs(wf).sum(axis=1) * xmax + np.abs(b)).max())
         if bound >= ACC_INT32_LIMIT:
             raise OnnxError(f"node {p.name!r} ({p.op_type}): worst-case accumulator {bound} "
                             "overflows int32")
@@ -484,15 +617,48 @@ class _Lowering:
         ops = [n.op_type for n in order]
         fn = {("Sigmoid",): "sigmoid", ("Sigmoid", "Mul"): "swish"}.get(tuple(ops),
                                                                          "+".join(ops).lower())
-        table = tabulate(order, src, p.output[0], fa, f, self.inits)
+        table = tabulate(order, src, p.output[0], fa, f, self.inits,
+                         unsigned_in=self.by_output[a].unsigned, unsigned_out=self.unsigned_out)
         self.add(Layer(name, "act", (a,), q.output[0], self.shape_of(a), f,
                        tuple(n.name for n in order) + (q.name,), table=table, function=fn,
                        f_in=(fa,)))
 
 
+# Ops outside the subset with a known fix: the message says how.
+_FIXES = {
+    "BatchNormalization": "merge BatchNorm into the convolution before quantization: fold it in "
+                          "float (w * gamma / sqrt(var + eps), beta + (b - mean) * gamma / "
+                          "sqrt(var + eps)) before building the quantized model, or with Brevitas "
+                          "brevitas.nn.utils.merge_bn(conv, bn) / the graph transform "
+                          "brevitas.graph.MergeBatchNorm, then export again",
+    "MaxPool": "the engine has no max pooling: use a strided convolution, or an AvgPool2d/"
+               "TruncAvgPool2d over the whole last map before the classifier",
+    "AveragePool": "only an average pool over the whole map (global pooling) is supported",
+    "MatMul": "export the classifier as a Linear (Gemm) with an Int32Bias bias quantizer",
+    "Softmax": "leave Softmax out of the exported graph (apply it to the logits on the host)",
+    "Concat": "concatenation is not supported by the engine",
+    "Resize": "upsampling is not supported by the engine",
+    "Upsample": "upsampling is not supported by the engine",
+    "ConvTranspose": "transposed convolutions are not supported by the engine",
+    "Quant": "this is a QONNX graph (FINN's format): convert it to QCDQ first",
+}
+
+
+def unsupported(node: onnx.NodeProto, where: str = "") -> str:
+    """The one-line refusal of an op outside the subset, with the fix where one is known."""
+    fix = _FIXES.get(node.op_type, "supported: Conv, Gemm, element-wise activations, Add, Mul, "
+                     "GlobalAveragePool/ReduceMean over H,W/AveragePool over the whole map, "
+                     "Flatten/Reshape before Gemm, between QuantizeLinear/DequantizeLinear pairs; "
+                     "see docs/onnx.md")
+    return f"node {node.name!r}: op {node.op_type}{where} is not in the supported subset ({fix})"
+
+
 def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: int,
-             inits: dict[str, np.ndarray]) -> np.ndarray:
-    """Run the activation's own nodes in onnxruntime over all 256 int8 codes -> int8 table.
+             inits: dict[str, np.ndarray], *, unsigned_in: bool = False,
+             unsigned_out: bool = False) -> np.ndarray:
+    """Run the activation's own nodes in onnxruntime over all 256 input codes -> a table of
+    output codes, indexed by ``code + 128`` (by ``code`` for a uint8 input); int8 codes, uint8
+    with ``unsigned_out``.
 
     The table is computed by the same engine and session that define the reference outputs
     (:data:`~hfaccel.quant.ort.GOLDEN`), so they cannot disagree (a float64 table differs from
@@ -503,17 +669,37 @@ def tabulate(nodes: list[onnx.NodeProto], src: str, dst: str, f_in: int, f_out: 
     used = {i for n in nodes for i in n.input if i in inits}
     consts = [numpy_helper.from_array(inits[i], i) for i in sorted(used)]
     qs = numpy_helper.from_array(np.array(2.0 ** -f_out, np.float32), "__table_scale")
-    qz = numpy_helper.from_array(np.array(0, np.int8), "__table_zp")
+    qz = numpy_helper.from_array(np.array(0, np.uint8 if unsigned_out else np.int8),
+                                 "__table_zp")
     g = helper.make_graph(
         list(nodes) + [helper.make_node("QuantizeLinear", [dst, "__table_scale", "__table_zp"],
                                         ["__table_out"])],
         "table", [helper.make_tensor_value_info(src, onnx.TensorProto.FLOAT, [256])],
-        [helper.make_tensor_value_info("__table_out", onnx.TensorProto.INT8, [256])],
+        [helper.make_tensor_value_info("__table_out", onnx.TensorProto.UINT8 if unsigned_out
+                                       else onnx.TensorProto.INT8, [256])],
         initializer=consts + [qs, qz])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     sess = session(m, GOLDEN)
-    codes = np.arange(-128, 128, dtype=np.float32) * np.float32(2.0 ** -f_in)
+    codes = (np.arange(0, 256) if unsigned_in else np.arange(-128, 128)).astype(np.float32) \
+        * np.float32(2.0 ** -f_in)
     return sess.run(None, {src: codes})[0].astype(np.int64)
+
+
+def read_onnx(path: str | Path) -> onnx.ModelProto:
+    """An ONNX file, or a one-line :class:`OnnxError` saying why it cannot be read."""
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise OnnxError(f"ONNX file {source!r} "
+                        f"{'is a directory' if p.is_dir() else 'does not exist'}")
+    try:
+        model = onnx.load(source)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several unrelated types
+        raise OnnxError(f"cannot read ONNX file {source!r}: {e}") from None
+    if not model.graph.node:  # protobuf parses an empty (or foreign) file as an empty model
+        raise OnnxError(f"ONNX file {source!r} holds no graph (empty or not an ONNX model, "
+                        f"{p.stat().st_size} bytes)")
+    return model
 
 
 def lower(model: onnx.ModelProto | str | Path) -> Graph:
@@ -521,15 +707,11 @@ def lower(model: onnx.ModelProto | str | Path) -> Graph:
     source = ""
     if isinstance(model, (str, Path)):
         source = str(model)
-        p = Path(model)
-        if not p.is_file():
-            raise OnnxError(f"ONNX file {source!r} "
-                            f"{'is a directory' if p.is_dir() else 'does not exist'}")
-        try:
-            model = onnx.load(source)
-        except Exception as e:  # noqa: BLE001 - protobuf raises several unrelated types
-            raise OnnxError(f"cannot read ONNX file {source!r}: {e}") from None
-        if not model.graph.node:  # protobuf parses an empty (or foreign) file as an empty model
-            raise OnnxError(f"ONNX file {source!r} holds no graph (empty or not an ONNX model, "
-                            f"{p.stat().st_size} bytes)")
+        model = read_onnx(model)
+    q = next((n for n in model.graph.node if n.domain in ("qonnx.custom_op.general",
+                                                           "finn.custom_op.general")), None)
+    if q is not None:
+        raise OnnxError(f"node {q.name!r}: op {q.op_type} ({q.domain}) — this is a QONNX graph "
+                        "(FINN's format): convert it to QCDQ first (hfaccel.quant.qonnx."
+                        "qonnx_to_qcdq; the CLI's --onnx does it itself)")
     return _Lowering(model, source).run()

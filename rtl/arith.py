@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
 
-__all__ = ["round_shift", "saturate8", "requant8", "bias_requant8", "gate8", "add8", "tree_sum",
-           "lanes_of"]
+__all__ = ["round_shift", "saturate8", "saturate_code", "requant8", "requant_code",
+           "bias_requant8", "gate8", "add8", "tree_sum", "lanes_of"]
 
 
 def round_shift(m: Module, x, sh, *, name: str = "rs"):
@@ -48,16 +48,34 @@ def saturate8(m: Module, v, *, name: str = "sat"):
     return out
 
 
+def saturate_code(m: Module, v, unsigned, *, name: str = "satc"):
+    """Saturation to the 8-bit code of an int8 tensor (-128..127) or, where ``unsigned`` (a
+    signal), of a uint8 tensor (0..255): the code's 8 bits."""
+    out = Signal(8, name=name)
+    s8 = Mux(v > 127, 127, Mux(v < -128, -128, v))
+    u8 = Mux(v > 255, 255, Mux(v < 0, 0, v))
+    m.d.comb += out.eq(Mux(unsigned, u8, s8))
+    return out
+
+
+def requant_code(m: Module, x, sh, unsigned, *, name: str = "rqc"):
+    """``requantize(x, sh, unsigned)``: the contract's requantization to an int8 or (where the
+    signal ``unsigned``) a uint8 code; the code's 8 bits."""
+    return saturate_code(m, round_shift(m, x, sh, name=name), unsigned, name=f"{name}_sat")
+
+
 def requant8(m: Module, x, sh, *, name: str = "rq"):
     """``saturate(round_shift(x, sh))`` to int8: the contract's requantization."""
     return saturate8(m, round_shift(m, x, sh, name=name), name=f"{name}_sat")
 
 
-def bias_requant8(m: Module, acc, bias, sh, *, name: str):
+def bias_requant8(m: Module, acc, bias, sh, *, name: str, unsigned=None):
     """A post-processing lane: ``requant8(acc + bias, sh)``, the sum in 34 bits (int32 + int32
-    cannot overflow it)."""
+    cannot overflow it); with the signal ``unsigned``, :func:`requant_code` (8 bits)."""
     s = Signal(signed(34), name=f"{name}_s")
     m.d.comb += s.eq(acc + bias)
+    if unsigned is not None:
+        return requant_code(m, s, sh, unsigned, name=f"{name}_rq")
     return requant8(m, s, sh, name=f"{name}_rq")
 
 

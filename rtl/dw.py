@@ -257,7 +257,8 @@ class Depthwise(wiring.Component):
             m.d.comb += word.eq(rows[wb_i + i])
             for k in range(L):
                 m.d.comb += post.acc[k].eq(word[k * 32:(k + 1) * 32].as_signed())
-            m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot)]
+            m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),
+                         post.qu.eq(d.qu)]
         res = self.result
         w1_v = Signal()
         w1_addr = Signal(len(res.addr))

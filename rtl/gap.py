@@ -3,7 +3,8 @@
 For each of ``g`` channel groups (words ``x + gi * xcs + p``, ``p < 2**hw_log2``) the unit
 reads ``ub_banks`` words per cycle through the UB's wide port, sums the valid ones per lane
 (:func:`gap_sum`) into an int32 accumulator per lane, and writes
-``sat8(round_shift(sum, shift))`` to UB word ``out + gi``. A map streamed in pieces sums across
+``sat8(round_shift(sum, shift))`` to UB word ``out + gi`` (uint8 codes: ``xu`` sums the input
+lanes zero-extended, ``ou`` saturates the result to 0..255). A map streamed in pieces sums across
 instructions: ``acc`` continues the previous GAP's sums instead of starting from 0, ``part``
 only accumulates (no shift, no write); both need ``g == 1`` (the sums live in one group's
 accumulators). A descriptor with ``g == 0``, ``hw_log2 > 16`` or ``acc``/``part`` with
@@ -23,7 +24,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import lanes_of, requant8, tree_sum
+from hfaccel.rtl.arith import lanes_of, requant_code, tree_sum
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.ports import ReadRequest, Result
 from hfaccel.rtl.ub import ub_addr_width
@@ -113,10 +114,11 @@ class Gap(wiring.Component):
         m.d.sync += s2_v.eq(s1_v & s1_last & ~p.part & ~stop)
         with m.If(s1_v & ~stop):
             for j in range(L):
-                total = gap_sum([words[i][j] for i in range(NB)], s1_n)
+                total = gap_sum([Mux(p.xu, words[i][j].as_unsigned(), words[i][j])
+                                 for i in range(NB)], s1_n)
                 m.d.sync += acc[j].eq(Mux(s1_first & ~p.acc, 0, acc[j]) + total)
             m.d.sync += s2_g.eq(s1_g)
-        out = Cat(*[requant8(m, acc[j], p.shift, name=f"prq{j}") for j in range(L)])
+        out = Cat(*[requant_code(m, acc[j], p.shift, p.ou, name=f"prq{j}") for j in range(L)])
         res = self.result
         m.d.comb += [res.valid.eq(s2_v), res.addr.eq(p.out + s2_g), res.n.eq(1),
                      res.r[0].eq(out), res.q[0].eq(out), res.a[0].eq(out),

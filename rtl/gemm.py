@@ -195,7 +195,8 @@ class Gemm(wiring.Component):
         # stage 2: post-processing (+ residual add), register for the write
         for j in range(L):
             m.d.comb += post.acc[j].eq(acc[j])
-        m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot)]
+        m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot),
+                     post.qu.eq(g.qu)]
         ga = lanes_of(post.a, L)
         skip = lanes_of(self.rd_b.data, L)
         r_lanes = []

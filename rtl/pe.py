@@ -24,11 +24,14 @@ from hfaccel.rtl.arith import lanes_of, tree_sum
 
 __all__ = ["PRODUCT", "PeArray", "pe_row", "row_sum_shape"]
 
-PRODUCT = signed(16)  # int8 x int8, exact (-128 * -128 = 16384 needs the 16th bit)
+# int8 x int8, exact (-128 * -128 = 16384 needs the 16th bit); a uint8 operand (9-bit signed)
+# times int8 fits too: 255 * -128 = -32640
+PRODUCT = signed(16)
 
 
 def pe_row(m: Module, a, b, *, name: str):
-    """One PE row: ``(products, row_sum)`` of the operand lanes ``a`` and ``b`` (int8 values).
+    """One PE row: ``(products, row_sum)`` of the operand lanes ``a`` (int8, or 9-bit signed
+    holding a uint8 code) and ``b`` (int8 values).
 
     ``products[k] = a[k] * b[k]`` (:data:`PRODUCT`), ``row_sum`` their sum from a balanced adder
     tree, wide enough to be exact (:func:`row_sum_shape`).
@@ -61,6 +64,9 @@ class PeArray(wiring.Component):
     -------
     gemm_mode : ``In(1)``
         Operand select: 1 GEMM, 0 depthwise.
+    xu : ``In(1)``
+        The input operands (``gemm_x``, ``dw_x``) are uint8 codes: zero-extended to 9 bits
+        instead of sign-extended (weights and taps are always int8).
     gemm_x : ``In(signed(8)).array(lanes)``
         GEMM input: one int8 value per column (input channel), broadcast to every row.
     gemm_w : ``In(lanes * lanes * 8)``
@@ -83,6 +89,7 @@ class PeArray(wiring.Component):
         self.lanes = lanes
         super().__init__({
             "gemm_mode": In(1),
+            "xu": In(1),
             "gemm_x": In(signed(8)).array(lanes),
             "gemm_w": In(lanes * lanes * 8),
             "dw_x": In(lanes * 8).array(lanes),
@@ -97,16 +104,18 @@ class PeArray(wiring.Component):
         L = self.lanes
         taps = lanes_of(self.dw_tap, L)
         for r in range(L):
-            a = [Signal(signed(8), name=f"pa{r}_{k}") for k in range(L)]
+            a = [Signal(signed(9), name=f"pa{r}_{k}") for k in range(L)]
             b = [Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)]
             xl = lanes_of(self.dw_x[r], L)
             for k in range(L):
                 with m.If(self.gemm_mode):
-                    m.d.comb += [a[k].eq(self.gemm_x[k]),
+                    m.d.comb += [a[k].eq(Mux(self.xu, self.gemm_x[k].as_unsigned(),
+                                             self.gemm_x[k])),
                                  b[k].eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
                                          .as_signed())]
                 with m.Else():
-                    m.d.comb += [a[k].eq(Mux(self.dw_valid[r], xl[k], 0)), b[k].eq(taps[k])]
+                    xk = Mux(self.xu, xl[k].as_unsigned(), xl[k])
+                    m.d.comb += [a[k].eq(Mux(self.dw_valid[r], xk, 0)), b[k].eq(taps[k])]
             prods, rsum = pe_row(m, a, b, name=f"pp{r}")
             for k in range(L):
                 m.d.comb += self.products[r][k].eq(prods[k])

@@ -2,7 +2,7 @@
 
 Lane ``j`` of a word computes, per the numeric contract (``docs/numerics.md``)::
 
-    q[j] = sat8(round_shift(acc[j] + bias[j], shift[j]))     # bias_requant8
+    q[j] = sat8(round_shift(acc[j] + bias[j], shift[j]))     # bias_requant8 (0..255 if qu)
     a[j] = table[tslot][q[j]] if tbl else q[j]               # the activation table
 
 where ``bias[j]`` is the int32 in bits ``[64 j, 64 j + 32)`` of the parameter word and
@@ -69,6 +69,9 @@ class PostWord(wiring.Component):
         The parameter word: per lane an int32 bias, an int8 shift and 3 bytes of padding.
     tbl, tslot : ``In(1)``
         Look ``q`` up in table ``tslot`` (``tbl`` = 1) or pass it on.
+    qu : ``In(1)``
+        ``q`` is a uint8 code: saturate to 0..255 (not -128..127) and index the table by the
+        code itself (not code + 128).
     q, a : ``Out(lanes * 8)``
         Lane ``j`` in bits ``[8 j, 8 j + 8)``: the requantized code and the code after the
         table. Combinational from the inputs and the tables' contents.
@@ -95,7 +98,7 @@ class PostWord(wiring.Component):
         super().__init__({
             "acc": In(signed(32)).array(lanes),
             "params": In(lanes * 64),
-            "tbl": In(1), "tslot": In(1),
+            "tbl": In(1), "tslot": In(1), "qu": In(1),
             "q": Out(lanes * 8), "a": Out(lanes * 8),
             "tables": Out(WritePort.Signature(addr_width=ceil_log2(self.rows),
                                               shape=unsigned(table_word_bytes * 8))),
@@ -112,11 +115,11 @@ class PostWord(wiring.Component):
                          wr.en.eq(self.tables.en)]
             bias = self.params[j * 64:j * 64 + 32].as_signed()
             sh = self.params[j * 64 + 32:j * 64 + 40].as_signed()
-            q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}")
-            idx = Signal(9, name=f"tbl{j}_idx")  # slot * 256 + code + 128
-            m.d.comb += [idx.eq((q + 128)[:8] | (self.tslot << 8)), rd.addr.eq(idx >> sel)]
-            looked = (rd.data.word_select(idx[:sel], 8) if sel else rd.data).as_signed()
-            a = Signal(signed(8), name=f"a{j}")
+            q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}", unsigned=self.qu)
+            idx = Signal(9, name=f"tbl{j}_idx")  # slot * 256 + code (+ 128: flip the sign bit)
+            m.d.comb += [idx.eq(Cat(q[:7], q[7] ^ ~self.qu, self.tslot)), rd.addr.eq(idx >> sel)]
+            looked = rd.data.word_select(idx[:sel], 8) if sel else rd.data
+            a = Signal(8, name=f"a{j}")
             m.d.comb += a.eq(Mux(self.tbl, looked, q))
             qs.append(q)
             as_.append(a)
@@ -124,12 +127,13 @@ class PostWord(wiring.Component):
         return m
 
 
-def ref_post_word(acc, prm_lanes, tables, tbl: bool, tslot: int):
-    """The reference: ``(q, a)`` lists of int8 for accumulators ``acc`` (ints), per-lane
-    ``(bias, shift)`` pairs ``prm_lanes`` and ``tables`` (``table_slots`` lists of 256 int8,
-    indexed by ``code + 128``)."""
+def ref_post_word(acc, prm_lanes, tables, tbl: bool, tslot: int, qu: bool = False):
+    """The reference: ``(q, a)`` lists of codes for accumulators ``acc`` (ints), per-lane
+    ``(bias, shift)`` pairs ``prm_lanes`` and ``tables`` (``table_slots`` lists of 256 codes,
+    indexed by ``code + 128``, by ``code`` where ``qu``); int8 codes, uint8 for ``q`` where
+    ``qu`` (a table holds whichever its consumer reads)."""
     from hfaccel.quant import intops
 
-    q = [int(intops.requantize(int(x) + int(b), int(s))) for x, (b, s) in zip(acc, prm_lanes)]
-    a = [int(tables[tslot][v + 128]) if tbl else v for v in q]
+    q = [int(intops.requantize(int(x) + int(b), int(s), qu)) for x, (b, s) in zip(acc, prm_lanes)]
+    a = [int(tables[tslot][v + (0 if qu else 128)]) if tbl else v for v in q]
     return q, a

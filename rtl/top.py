@@ -24,7 +24,7 @@ anyway (the later unit wins). The compute units' results share the UB's compute 
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -191,6 +191,14 @@ class Accelerator(wiring.Component):
         L = self.cfg.lanes
         m.d.comb += [pe.gemm_mode.eq(gemm.pe_gemm), pe.gemm_w.eq(gemm.pe_w),
                      pe.dw_tap.eq(dw.pe_tap)]
+        # the input maps' signedness (uint8 codes: ``xu``), latched as each unit takes its
+        # instruction: the units themselves only see int8 lanes
+        gemm_xu, dw_xu = Signal(), Signal()
+        with m.If(disp.gemm.valid):
+            m.d.sync += gemm_xu.eq(disp.gemm.payload.xu)
+        with m.If(disp.dw.valid):
+            m.d.sync += dw_xu.eq(disp.dw.payload.xu)
+        m.d.comb += pe.xu.eq(Mux(gemm.pe_gemm, gemm_xu, dw_xu))
         for j in range(L):
             m.d.comb += [pe.gemm_x[j].eq(gemm.pe_x[j]), gemm.pe_sums[j].eq(pe.row_sums[j]),
                          pe.dw_x[j].eq(dw.pe_x[j]), pe.dw_valid[j].eq(dw.pe_valid[j])]

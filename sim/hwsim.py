@@ -369,8 +369,10 @@ def compare(prog: Program, trace: Path, want: dict[str, np.ndarray]) -> list[Lay
                 words, seen = conv[op.index]
                 words = words[:, stage_idx[stage]]
             n = len(seen)
-            got = from_words(words.astype(np.int64), ly.shape[0], ly.shape if len(ly.shape) == 3
-                             else (ly.shape[0],), L)
+            # the trace holds bytes; a uint8 tensor's codes are the same bytes read unsigned
+            got = from_words(words.view(np.uint8) if ly.unsigned else words, ly.shape[0],
+                             ly.shape if len(ly.shape) == 3 else (ly.shape[0],), L)
+            got = got.astype(np.int64)
             exp = want[ly.output].reshape(got.shape).astype(np.int64)
             ok = bool(seen.all()) and np.array_equal(got, exp)
             msg = ""

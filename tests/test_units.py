@@ -226,7 +226,8 @@ def test_table_copies_match_reference(lanes, word_bytes):
     """A post-processing word (bias, RNE shift, saturation, table) with its lanes' table copies
     equals ``ref_post_word`` while the tables are written a word a cycle (the small preset's
     16-byte words, the default's 64, the widest bus): every code of both tables looked up in
-    every lane, rows rewritten, a lookup in a write's cycle sees the old word."""
+    every lane, int8 and uint8 results (``qu``) at random, rows rewritten, a lookup in a
+    write's cycle sees the old word."""
     r = unit_benches.run_post(seed=word_bytes, cycles=700, lanes=lanes, table_slots=2,
                               table_word_bytes=word_bytes)
     assert not r["mismatches"], r["mismatches"][:3]

@@ -414,7 +414,7 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
             geo = dict(tile_cin=L, n_cin_tiles=groups, tile_cout=L, n_cout_tiles=groups,
                        tile_pix=cfg.ub_banks, n_pix_tiles=math.ceil(hw / cfg.ub_banks),
                        dw_mode="", chunk_tiles=None, n_chunks=0)
-        if op.act is not None:
+        if op.table is not None:
             min_bytes += cfg.table_bytes
         if idx == in_consumer:
             min_bytes += math.prod(graph.input_shape)
@@ -453,8 +453,8 @@ def build_report(prog: Program, pred: Prediction | None = None, *, model: str | 
             wgt_occ_pct=pct(chunk_max[isa.BUF_WGT], half_w),
             prm_half_bytes=chunk_max[isa.BUF_PRM],
             prm_occ_pct=pct(chunk_max[isa.BUF_PRM], half_p),
-            tbl_bytes=cfg.table_bytes if op.act is not None else 0,
-            tbl_occ_pct=100.0 if op.act is not None else 0.0,
+            tbl_bytes=cfg.table_bytes if op.table is not None else 0,
+            tbl_occ_pct=100.0 if op.table is not None else 0.0,
             ext_wgt_bytes=ext[isa.BUF_WGT], ext_prm_bytes=ext[isa.BUF_PRM],
             ext_tbl_bytes=ext[isa.BUF_TBL], ext_in_bytes=ext[isa.BUF_UB] + in_bytes,
             ext_out_bytes=out_bytes, ext_read_bytes=rd, ext_write_bytes=out_bytes,

@@ -127,7 +127,15 @@ def resolve_quant_model(args: argparse.Namespace):
         if args.model or coefficients_given(args) or args.checkpoint or args.weight_bits:
             raise HfaccelError("--onnx names the model already; give no MODEL, coefficients, "
                                "--checkpoint or --weight-bits with it")
-        return args.onnx, lower(args.onnx), {"model": str(args.onnx)}
+        from pathlib import Path
+
+        from hfaccel.quant.qonnx import as_qcdq_file
+
+        path = as_qcdq_file(args.onnx)  # QONNX (FINN's format) converted to QCDQ first
+        meta = {"model": str(args.onnx)}
+        if path != Path(args.onnx):
+            meta["converted_from_qonnx"] = str(path)
+        return path, lower(path), meta
     bits = args.weight_bits or 8
     if args.checkpoint:
         from hfaccel.quant.train import load_checkpoint

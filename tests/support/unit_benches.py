@@ -134,10 +134,11 @@ def run_post(*, seed: int, cycles: int, lanes: int, table_slots: int,
             ctx.set(dut.tables.addr, row)
             ctx.set(dut.tables.data, data)
             direct = rng.random() < 0.5  # q = acc: every code of every table in turn
+            qu = rng.random() < 0.5  # uint8 result: saturation 0..255, tables indexed by code
             acc, prm = [], []
             for j in range(lanes):
                 if direct:
-                    acc.append((sweep * lanes + j) % 256 - 128)
+                    acc.append((sweep * lanes + j) % 256 - (0 if qu else 128))
                     prm.append((0, 0))
                 else:
                     acc.append(rng.choice([-(1 << 31), (1 << 31) - 1,
@@ -155,15 +156,17 @@ def run_post(*, seed: int, cycles: int, lanes: int, table_slots: int,
                                     for j, (b, s) in enumerate(prm)))
             ctx.set(dut.tbl, tbl)
             ctx.set(dut.tslot, tslot)
-            want_q, want_a = ref_post_word(acc, prm, tables, tbl, tslot)
+            ctx.set(dut.qu, qu)
+            want_q, want_a = ref_post_word(acc, prm, tables, tbl, tslot, qu)
             q, a = ctx.get(dut.q), ctx.get(dut.a)
-            got_q = [_s8((q >> (8 * j)) & 0xFF) for j in range(lanes)]
-            got_a = [_s8((a >> (8 * j)) & 0xFF) for j in range(lanes)]
+            code_q = (lambda v: v) if qu else _s8
+            got_q = [code_q((q >> (8 * j)) & 0xFF) for j in range(lanes)]
+            got_a = [(_s8 if tbl else code_q)((a >> (8 * j)) & 0xFF) for j in range(lanes)]
             if (got_q, got_a) != (want_q, want_a):
                 bad.append(f"cycle {t}: got q {got_q} a {got_a}, want q {want_q} a {want_a} "
-                           f"(acc {acc}, params {prm}, tbl {tbl}, slot {tslot})")
-            if tbl:
-                stats["codes"][tslot].update(want_q)
+                           f"(acc {acc}, params {prm}, tbl {tbl}, slot {tslot}, qu {qu})")
+            if tbl:  # the table entries looked up
+                stats["codes"][tslot].update(v + (0 if qu else 128) for v in want_q)
             if write:  # the write lands at the edge; this cycle's lookups saw the old word
                 stats["writes"] += 1
                 stats["rewrites"] += row in written
