@@ -198,6 +198,49 @@ def test_round_shift_beyond_the_input_width():
     assert not bad, bad[:3]
 
 
+@pytest.mark.parametrize("width", [16, 24, 34])
+def test_requant8_every_shift_at_its_edges(width):
+    """``requant8`` (a logarithmic shifter with round/sticky bits and the saturation decided
+    from the dropped bits, not the composition ``saturate8(round_shift())``) equals
+    ``intops.requantize`` for every shift of the contract's range, on the values where each
+    of its decisions flips: ties and their neighbours, the int8 range's ends after the shift,
+    the input's extremes, powers of two."""
+    from amaranth import Module, Signal, signed
+    from amaranth.sim import Simulator
+
+    from hfaccel.rtl.arith import requant8
+
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    cases = []
+    for sh in range(DEFAULT.shift_min, DEFAULT.shift_max + 1):
+        xs = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
+        for k in (-130, -129, -128, -127, -2, -1, 0, 1, 2, 126, 127, 128):
+            for d in (-1, 0, 1):
+                xs.add((k << sh) + d if sh >= 0 else (k >> -sh) + d)
+                if sh > 0:
+                    xs.add(((2 * k + 1) << (sh - 1)) + d)  # ties
+        xs |= {s * (1 << b) + d for b in range(width - 1) for s in (1, -1) for d in (-1, 0)}
+        cases += [(x, sh) for x in sorted(xs) if lo <= x <= hi]
+    m = Module()
+    x, sh = Signal(signed(width)), Signal(signed(8))
+    out = requant8(m, x, sh)
+    got = []
+
+    async def tb(ctx):
+        for xv, sv in cases:
+            ctx.set(x, xv)
+            ctx.set(sh, sv)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    want = intops.requantize(np.array([c[0] for c in cases]), np.array([c[1] for c in cases]))
+    bad = [(c, g, int(w)) for c, g, w in zip(cases, got, want) if g != w]
+    assert not bad, bad[:5]
+    assert len(cases) > 48 * 60  # every shift, each with its edges
+
+
 # ------------------------------------------------------------------------------ stateful units
 # shapes of the unified buffer: the small preset's (8 banks, 2 words a beat, 8 write-back
 # words), the default preset's bank count and beat, and one whose beat covers every bank
