@@ -45,6 +45,7 @@ from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
 from hfaccel.accel.config import DEFAULT, SMALL
 from hfaccel.quant import intops
+from hfaccel.rtl.dw import writeback_words
 from hfaccel.sim.hwsim import compare, run_rtl
 from support import unit_benches, unit_tb
 from support.layergen import CASES, make_case, random_case, requant_edges
@@ -405,7 +406,8 @@ def test_table_cases_reach_every_code_in_every_lane():
                 groups = [q[k::L].reshape(-1) for k in range(L)]
             else:
                 flat = q.reshape(c, -1)
-                groups = [flat[k, i::min(8, L)] for k in range(c) for i in range(min(8, L))]
+                wb = writeback_words(SMALL)
+                groups = [flat[k, i::wb] for k in range(c) for i in range(wb)]
             assert all(len(np.unique(g)) == 256 for g in groups), (name, ly.name)
 
 
