@@ -55,7 +55,7 @@ def requant8(m: Module, x, sh, *, name: str = "rq"):
 
     Built for area rather than as that composition, which forms the full-width shifted value (a
     barrel shifter of the input's width, a left shift of up to 16 on top, a full-width remainder
-    compare: ~260 LUTs a lane on xc7 besides the bias add). Here the input, padded by 16 zeros
+    compare: 475 LUTs for a 34-bit input on xc7, bias add aside). Here the input, padded by 16 zeros
     below so that a left shift is a right shift by ``p = sh + 16 >= 0``, goes through a
     logarithmic right shifter (stages of 32, 16, ..., 1) that keeps only the 9 bits the result
     needs: the round bit and the low 8 bits of the floor ``q``. The bits a stage drops below
@@ -63,7 +63,7 @@ def requant8(m: Module, x, sh, *, name: str = "rq"):
     is outside int8 (and so is ``q + up``: the result saturates to the sign's end). The
     rounding is half to even from the round and sticky bits (a left shift drops only zero
     pads: it never rounds), and ``q + up`` overflows only at ``q = 127``, which saturates.
-    About 180 LUTs a lane (``docs/fpga.md``).
+    163 LUTs for a 34-bit input (``docs/fpga.md``).
     """
     pad = 16  # -AccelConfig.shift_min
     xs = Signal(signed(len(x)), name=f"{name}_x")
