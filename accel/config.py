@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import ConfigError
 
-__all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "get_preset"]
+__all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "Z7020", "get_preset"]
 
 
 def _is_int(v) -> bool:
@@ -211,7 +211,13 @@ DEFAULT = AccelConfig()
 # 8 lanes and small buffers: fast to simulate (Icarus included) and to synthesize in CI.
 SMALL = DEFAULT.replace(name="small", lanes=8, bus_bytes=16, ub_kib=128, ub_banks=8,
                         wgt_tiles=64, prm_words=64, max_outstanding=16)
-PRESETS = {c.name: c for c in (DEFAULT, SMALL)}
+# The Zynq-7020 (PYNQ-Z1/Z2: 53,200 LUTs, 106,400 FFs, 220 DSP48E1, 140 BRAM36) with 10%
+# headroom: 8 lanes (a 16x16 array needs 256 DSPs), the UB at 128 KiB (its banks' two read
+# ports are two block-RAM copies: 256 KiB would take 128 of the 126 BRAM36 allowed) and a
+# weight buffer of 256 tiles, which the SE layers of HF3-HF5 need (1,024 input channels are 128
+# tiles, per half); HF3 runs tiled (docs/fpga.md)
+Z7020 = SMALL.replace(name="z7020", wgt_tiles=256)
+PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020)}
 
 
 def get_preset(name: str) -> AccelConfig:

@@ -16,6 +16,11 @@
 * ``hw_sim_hf3_ub128``: the same on ``default,ub_kib=128``, a third of the 384 KiB HF3's maps
   need: spatial tiling (maps spilled to external memory, streamed in row bands), its cycles
   and roofline ratio against the untiled run, and the model's per-layer error on banded layers.
+* ``hw_sim_hf3_z7020``: the same on the Zynq-7020 preset (8 lanes, tiled through 128 KiB).
+* ``synth_<hw>_xilinx`` (``small``, ``z7020``): ``make synth TARGET=xilinx`` (Yosys, xc7, per
+  module, cached under build/synth): LUTs, FFs, DSPs, BRAM36, LUTs per MAC (issue 15's target
+  for ``default``: <= 150) and the utilization of the Zynq-7020 (target: every resource
+  <= 90%). A cold run is tens of minutes of Yosys on 2 cores.
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
             float(np.mean([h["images_per_s"] for h in ck.history if h["phase"] == phase])), 1)
     res["hw_sim_hf3"] = bench_hw_sim("hf3")
     res["hw_sim_hf3_ub128"] = bench_hw_sim("hf3", "default,ub_kib=128")
+    res["hw_sim_hf3_z7020"] = bench_hw_sim("hf3", "z7020")
+    for hw in ("small", "z7020"):
+        res[f"synth_{hw}_xilinx"] = bench_synth(hw)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
@@ -123,6 +131,24 @@ def bench_hw_sim(name: str, hw: str = "default") -> dict:
             "worst_op_error": {"layer": worst[1], "error": round(worst[0], 3)},
             "cycles_per_s": rep["sim"]["cycles_per_s"], "build_s": rep["sim"]["build_s"],
             "run_s": rep["sim"]["run_s"], "wall_s": round(wall, 1), "cold": cold}
+
+
+def bench_synth(hw: str, part: str = "Zynq-7020 (xc7z020)") -> dict:
+    """Yosys resources of ``hw`` for Xilinx 7-series (per module, cached), per MAC, and the
+    fraction of ``part`` each resource takes."""
+    from hfaccel.accel.config import get_preset
+    from hfaccel.rtl.synth import PARTS, synth
+
+    cfg = get_preset(hw)
+    rep = synth(cfg, "xilinx", log=lambda *_: None)
+    tot = rep["total"]
+    cap = PARTS["xilinx"][part]
+    return {"hw": cfg.name, "macs": cfg.macs_per_cycle, "complete": rep["complete"],
+            "yosys": rep["yosys"], "cpu_seconds": rep["cpu_seconds"],
+            **{k: tot.get(k, 0) for k in ("lut", "lutram", "ff", "dsp", "bram36")},
+            "lut_per_mac": round(tot.get("lut", 0) / cfg.macs_per_cycle, 1),
+            "units_lut": {u: v.get("lut", 0) for u, v in rep["units"].items()},
+            "part": part, "part_use": {k: round(tot.get(k, 0) / c, 3) for k, c in cap.items()}}
 
 
 if __name__ == "__main__":

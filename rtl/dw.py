@@ -10,7 +10,7 @@ PE ``(j, c)`` takes channel ``c`` of pixel ``j``'s input from the window
 (:class:`~hfaccel.rtl.dw_window.DwWindow`: word ``j * s + kx`` of row ``ky``'s span), or 0
 where that input lies in the zero padding (``pad`` left, ``padt`` top) or the pixel is past
 the map, and accumulates its product in an int32 of its own. A finished block's accumulators
-go to a write-back copy, which writes ``min(8, lanes)`` words a cycle through as many
+go to a write-back copy, which writes ``writeback_words(cfg)`` words a cycle through as many
 post-processing words (:class:`~hfaccel.rtl.post.PostWord`) to
 ``out + gi * ocs + pixel`` while the next block computes.
 
@@ -21,7 +21,7 @@ or flat mode at stride 2 or with ``wo != 2**wo_log2`` raises
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -39,10 +39,15 @@ from hfaccel.rtl.ub import ub_addr_width
 __all__ = ["Depthwise", "writeback_words"]
 
 
-def writeback_words(lanes: int) -> int:
+def writeback_words(cfg: AccelConfig) -> int:
     """Words the depthwise write-back post-processes and writes per cycle (also the trace
-    port's words)."""
-    return min(8, lanes)
+    port's words): the fewest (a power of two) that still write a block of ``lanes`` pixels
+    within the next block's ``k * k`` MAC cycles at the smallest kernel, so that the MAC loop
+    never waits for the write-back (only an instruction's last block shows it, ``lanes / WB``
+    cycles). Each word is a post-processing word of ``lanes`` lanes with its table copies,
+    the engine's largest unit: ``default`` (32 lanes, 3x3 and 5x5) needs 4, ``small`` 1."""
+    need = -(-cfg.lanes // min(cfg.dw_kernels) ** 2)
+    return min(1 << (need - 1).bit_length(), cfg.lanes, cfg.ub_banks)
 
 
 class Depthwise(wiring.Component):
@@ -64,7 +69,7 @@ class Depthwise(wiring.Component):
         (``In(signed(16)).array(lanes, lanes)``).
     tables : ``Out(table_port(cfg))``
         Table writes (inputs, passed to the write-back's post-processing words).
-    result : ``Out(Result(ub address, lanes * 8, words=min(8, lanes)))``
+    result : ``Out(Result(ub address, lanes * 8, words=writeback_words(cfg)))``
         The output words.
     error : ``Out(8)``
         A :class:`~hfaccel.accel.isa.Status` code in the cycle a bad descriptor arrives.
@@ -79,7 +84,7 @@ class Depthwise(wiring.Component):
         self.cfg = cfg
         L = cfg.lanes
         A, W = ub_addr_width(cfg), L * 8
-        self.wb = writeback_words(L)
+        self.wb = writeback_words(cfg)
         word_bytes = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[0]
         self.posts = [PostWord(lanes=L, table_slots=cfg.table_slots,
                                table_word_bytes=word_bytes) for _ in range(self.wb)]
@@ -127,11 +132,15 @@ class Depthwise(wiring.Component):
         taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
         prm = Signal(L * 64)
         prm_ok = Signal()
-        acc = [[Signal(signed(32), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
+        # a depthwise sum has at most k*k products of two int8 (|p| <= 2**14): exact in AW bits,
+        # well short of the contract's 32 (the two copies of lanes**2 accumulators are the
+        # unit's flip-flops: 21 instead of 32 bits at 7x7, 20 at 5x5)
+        AW = (max(c.dw_kernels) ** 2 << 14).bit_length() + 1
+        acc = [[Signal(signed(AW), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
         first = Signal()
         # write-back
         wb_busy = Signal()
-        wb_acc = [[Signal(signed(32), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
+        wb_acc = [[Signal(signed(AW), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
         wb_prm = Signal(L * 64)
         wb_addr = Signal(len(self.result.addr))
         wb_n = Signal(range(L + 1))
@@ -248,15 +257,15 @@ class Depthwise(wiring.Component):
             m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(d.out + gi * d.ocs + start),
                          wb_n.eq(cnt), wb_i.eq(0)]
 
-        # write-back: WB words per cycle through post-processing
-        rows = Array([Cat(*wb_acc[j]) for j in range(L)] + [Const(0, L * 32)] * WB)
+        # write-back: WB words per cycle through post-processing. The copy is a shift register
+        # (WB rows a step, zeros shifted in past the block's last pixel) so that post word i
+        # always reads row i: selecting row wb_i + i of L instead cost a (L * 32)-bit L:1
+        # multiplexer per post word (docs/fpga.md)
         for i, post in enumerate(self.posts):
             m.submodules[f"post{i}"] = post
             wiring.connect(m, wiring.flipped(self.tables), post.tables)
-            word = Signal(L * 32, name=f"wsel{i}")
-            m.d.comb += word.eq(rows[wb_i + i])
             for k in range(L):
-                m.d.comb += post.acc[k].eq(word[k * 32:(k + 1) * 32].as_signed())
+                m.d.comb += post.acc[k].eq(wb_acc[i][k])
             m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),
                          post.qu.eq(d.qu)]
         res = self.result
@@ -277,6 +286,9 @@ class Depthwise(wiring.Component):
                 m.d.sync += wb_busy.eq(0)
             with m.Else():
                 m.d.sync += wb_i.eq(wb_i + WB)
+            for j in range(L):
+                for k in range(L):
+                    m.d.sync += wb_acc[j][k].eq(wb_acc[j + WB][k] if j + WB < L else 0)
         m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
         for i in range(WB):
             m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]

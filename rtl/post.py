@@ -7,7 +7,8 @@ Lane ``j`` of a word computes, per the numeric contract (``docs/numerics.md``)::
 
 where ``bias[j]`` is the int32 in bits ``[64 j, 64 j + 32)`` of the parameter word and
 ``shift[j]`` the int8 in bits ``[64 j + 32, 64 j + 40)``. The GEMM unit post-processes one word
-per cycle (one :class:`PostWord`), the depthwise write-back ``min(8, lanes)`` words (one each).
+per cycle (one :class:`PostWord`), the depthwise write-back
+``writeback_words(cfg)`` words (one each, :func:`~hfaccel.rtl.dw.writeback_words`).
 
 The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
 128``) are stateful: every lane has its own copy (a ``tbl_lut`` :class:`~hfaccel.rtl.sram.SRAM`

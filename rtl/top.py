@@ -80,7 +80,7 @@ class Accelerator(wiring.Component):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         self.cfg = c = cfg
-        L, WB, WBITS = c.lanes, writeback_words(c.lanes), c.lanes * 8
+        L, WB, WBITS = c.lanes, writeback_words(c), c.lanes * 8
         self.units = {
             "control": Control(watchdog_cycles=c.watchdog_cycles,
                                error_sources=len(ERROR_UNITS) + 1,  # + ext_error

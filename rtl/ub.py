@@ -123,12 +123,15 @@ class UnifiedBuffer(wiring.Component):
             m.d.comb += rd_a[b].addr.eq(hi + (b < lo) if b < NB - 1 else hi)
         lo_a = Signal(max(1, nb_log2))  # the address's bank, one cycle later with the data
         m.d.sync += lo_a.eq(lo)
-        # word i comes from bank (lo + i) mod NB: one small case statement per word (cheap to
-        # simulate; a variable shift of all banks' bits is not)
-        banks_a = Array(p.data for p in rd_a)
+        # word i comes from bank (lo + i) mod NB: a logarithmic rotator (a stage per address bit,
+        # a 2:1 multiplexer per bit and stage) rather than an NB:1 multiplexer per word, which
+        # is ~NB / (2 log2 NB) times the LUTs (docs/fpga.md); cheap to simulate either way
+        words = [p.data for p in rd_a]
+        for s in range(nb_log2):
+            amt = 1 << s
+            words = [Mux(lo_a[s], words[(i + amt) % NB], words[i]) for i in range(NB)]
         for i in range(NB):
-            m.d.comb += self.rd_a.data[i].eq(banks_a[(lo_a + i)[:nb_log2]] if NB > 1
-                                             else rd_a[0].data)
+            m.d.comb += self.rd_a.data[i].eq(words[i])
         # port B
         for b in range(NB):
             m.d.comb += rd_b[b].addr.eq(self.rd_b.addr[nb_log2:])

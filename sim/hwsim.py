@@ -157,12 +157,13 @@ def _verilator_status(build_dir: Path, t0: float) -> tuple[int | None, int | Non
 def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progress, shell):
     from cocotb_tools.runner import get_runner
 
+    from hfaccel.rtl.dw import writeback_words
     from hfaccel.rtl.verilog import generate_verilog
 
     top = generate_verilog(cfg, log=log, progress=progress)
     runner = _FastVerilator() if sim == "verilator" else get_runner(sim)
     params = {"BUS_BITS": cfg.bus_bytes * 8, "WORD_BITS": cfg.lanes * 8,
-              "WB": min(8, cfg.lanes), "DEPTH_LOG2": depth_log2, "LAT": latency}
+              "WB": writeback_words(cfg), "DEPTH_LOG2": depth_log2, "LAT": latency}
     build_args = []
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "-O3",

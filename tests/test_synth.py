@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from hfaccel.accel.config import SMALL
+from hfaccel.rtl.dw import writeback_words
 from hfaccel.rtl.verilog import NO_MEM_MODELS, TOP, WAIVERS, generate_verilog, parse_modules
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="needs yosys")
@@ -56,7 +58,7 @@ def test_package_is_self_contained(pkg):
                  "hfaccel_post"):
         assert unit in mods, unit
     assert len(re.findall(r"^\s+hfaccel_post\s+post\d+ \(", body("hfaccel_dw"), re.M)) == \
-        min(8, cfg.lanes)
+        writeback_words(cfg)
     # the memory interfaces: named ports, widths from the config
     ub = {p: (d, w) for p, d, w in mods["hfaccel_mem_ub_bank"]}
     assert ub["rd_a__data"] == ("output", cfg.lanes * 8)
@@ -140,12 +142,38 @@ def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
     assert ub["bram36"] * 36 * 1024 >= SMALL.ub_kib * 1024 * 8  # holds the whole UB
     assert rep["modules"]["hfaccel_mem_ub_bank"]["instances"] == SMALL.ub_banks
     assert rep["units"]["instruction FIFOs"]["ff"] > 0
-    # one table copy per post-processing lane (GEMM + 8 depthwise write-back words), each LUT
+    # one table copy per post-processing lane (GEMM + the depthwise write-back words), each LUT
     # RAM: a single many-ported table became flip-flops and ~208k LUTs of multiplexers here
     tbl = rep["modules"]["hfaccel_mem_tbl_lut"]
-    assert tbl["instances"] == 9 * SMALL.lanes
+    words = 1 + writeback_words(SMALL)
+    assert tbl["instances"] == words * SMALL.lanes
     tables = rep["units"]["activation tables"]
-    assert tables.get("ff", 0) == 0 and tables["lut"] == tables["lutram"] <= 100 * 9 * SMALL.lanes
+    assert tables.get("ff", 0) == 0
+    assert tables["lut"] == tables["lutram"] <= 100 * words * SMALL.lanes
+    _check_area_golden(rep)
+
+
+AREA_GOLDEN = Path(__file__).parent / "golden" / "synth-small-xilinx.json"
+AREA_SLACK = 1.10  # a module may grow by 10% over its recorded figure before the check fails
+
+
+def _check_area_golden(rep: dict) -> None:
+    """Each synthesized module's resources per instance (LUTs, FFs, DSPs, BRAM36) stay within
+    ``AREA_SLACK`` of ``tests/golden/synth-small-xilinx.json``: an area regression fails CI
+    rather than waiting for someone to read docs/fpga.md. After an intended change, copy the
+    new figures from build/synth/small-xilinx.json (``modules.<name>.each``) into the file."""
+    golden = json.loads(AREA_GOLDEN.read_text())
+    grown = []
+    for mod, info in rep["modules"].items():
+        if mod not in golden["modules"] or not info.get("each"):
+            continue
+        for key, was in golden["modules"][mod].items():
+            now = info["each"].get(key, 0)
+            if now > max(was * AREA_SLACK, was + 1):
+                grown.append(f"{mod} {key}: {now} > {was} recorded (+{now / max(was, 1) - 1:.0%})")
+    assert not grown, (f"area grew by more than {AREA_SLACK - 1:.0%} over {AREA_GOLDEN.name} "
+                       f"({golden['yosys']}): " + "; ".join(grown))
+    assert set(golden["modules"]) <= set(rep["modules"]), "a recorded module is gone"
 
 
 @pytest.mark.slow
@@ -163,6 +191,7 @@ def test_synth_small_complete(target):
     assert rep["multipliers"]["total"] >= lanes2
     if target == "xilinx":
         assert rep["total"]["dsp"] >= lanes2
+        _check_area_golden(rep)  # every module, not only the fast check's
     else:
         assert rep["total"]["nand2"] > 0
         assert rep["total"]["sram_bits"] == sum(

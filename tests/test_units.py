@@ -45,6 +45,7 @@ from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
 from hfaccel.accel.config import DEFAULT, SMALL
 from hfaccel.quant import intops
+from hfaccel.rtl.dw import writeback_words
 from hfaccel.sim.hwsim import compare, run_rtl
 from support import unit_benches, unit_tb
 from support.layergen import CASES, make_case, random_case, requant_edges
@@ -196,6 +197,49 @@ def test_round_shift_beyond_the_input_width():
     assert all(v["gate_x"] * v["gate_g"] < 0 and v["gate_sh"] > 17 for v in vecs)
     bad = unit_tb.mismatches(vecs, unit_tb.run_amaranth_units(vecs))
     assert not bad, bad[:3]
+
+
+@pytest.mark.parametrize("width", [16, 24, 34])
+def test_requant8_every_shift_at_its_edges(width):
+    """``requant8`` (a logarithmic shifter with round/sticky bits and the saturation decided
+    from the dropped bits, not the composition ``saturate8(round_shift())``) equals
+    ``intops.requantize`` for every shift of the contract's range, on the values where each
+    of its decisions flips: ties and their neighbours, the int8 range's ends after the shift,
+    the input's extremes, powers of two."""
+    from amaranth import Module, Signal, signed
+    from amaranth.sim import Simulator
+
+    from hfaccel.rtl.arith import requant8
+
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    cases = []
+    for sh in range(DEFAULT.shift_min, DEFAULT.shift_max + 1):
+        xs = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
+        for k in (-130, -129, -128, -127, -2, -1, 0, 1, 2, 126, 127, 128):
+            for d in (-1, 0, 1):
+                xs.add((k << sh) + d if sh >= 0 else (k >> -sh) + d)
+                if sh > 0:
+                    xs.add(((2 * k + 1) << (sh - 1)) + d)  # ties
+        xs |= {s * (1 << b) + d for b in range(width - 1) for s in (1, -1) for d in (-1, 0)}
+        cases += [(x, sh) for x in sorted(xs) if lo <= x <= hi]
+    m = Module()
+    x, sh = Signal(signed(width)), Signal(signed(8))
+    out = requant8(m, x, sh)
+    got = []
+
+    async def tb(ctx):
+        for xv, sv in cases:
+            ctx.set(x, xv)
+            ctx.set(sh, sv)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    want = intops.requantize(np.array([c[0] for c in cases]), np.array([c[1] for c in cases]))
+    bad = [(c, g, int(w)) for c, g, w in zip(cases, got, want) if g != w]
+    assert not bad, bad[:5]
+    assert len(cases) > 48 * 60  # every shift, each with its edges
 
 
 # ------------------------------------------------------------------------------ stateful units
@@ -363,7 +407,8 @@ def test_table_cases_reach_every_code_in_every_lane():
                 groups = [q[k::L].reshape(-1) for k in range(L)]
             else:
                 flat = q.reshape(c, -1)
-                groups = [flat[k, i::min(8, L)] for k in range(c) for i in range(min(8, L))]
+                wb = writeback_words(SMALL)
+                groups = [flat[k, i::wb] for k in range(c) for i in range(wb)]
             assert all(len(np.unique(g)) == 256 for g in groups), (name, ly.name)
 
 
