@@ -484,14 +484,17 @@ class Search:
         path = self.run_dir / "champions" / f"{name}.pt"
         meta_path = path.with_suffix(".json")
         state = self._load_state(name)
-        key = {"epoch": state["epoch"], "val_acc": state["history"][-1]["val_acc"]}
+        # "export" changes when an export of the same state would differ (2: BatchNorm
+        # statistics re-estimated, int8 accuracy by the integer reference)
+        key = {"epoch": state["epoch"], "val_acc": state["history"][-1]["val_acc"], "export": 2}
         if path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("key") == key:  # already exported from this very state
                 return meta
-        self._say(f"exporting champion {name}: BatchNorm folding, calibration and int8 "
-                  f"accuracy on {len(val_data)} images")
-        accs = export_checkpoint(state, cfg, self.config.train, train_data, val_data, path)
+        self._say(f"exporting champion {name}: BatchNorm statistics, folding, calibration and "
+                  f"int8 accuracy (integer reference) on {len(val_data)} images")
+        accs = export_checkpoint(state, cfg, self.config.train, train_data, val_data, path,
+                                 log=self._say)
         meta = {"key": key, "checkpoint": str(path), **accs}
         atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
         return meta

@@ -353,7 +353,10 @@ def test_real_search_writes_reports_and_a_quantizable_champion(tmp_path):
     path = run / "champions" / f"{name}.pt"
     ck = load_checkpoint(path)
     assert ck.cfg.resolution == res.plan.train_resolution[name] and ck.cfg.num_classes == 10
-    assert ck.float_acc == pytest.approx(res.curve(name)[-1])
+    meta = res.exports[name]
+    assert meta["search_acc"] == pytest.approx(res.curve(name)[-1])
+    assert ck.float_acc == pytest.approx(meta["float_acc"])  # BatchNorm re-estimated
+    assert ck.int8_measured_by == "integer reference" and ck.ptq_acc == meta["ptq_acc"]
     assert main(["quantize", "--checkpoint", str(path), "--out", str(tmp_path / "q")]) == 0
     assert (tmp_path / "q" / "model.onnx").exists()
 

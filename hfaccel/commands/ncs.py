@@ -21,6 +21,7 @@ from hfaccel.commands.args import (
     positive_float,
     positive_int,
 )
+from hfaccel.commands.common import add_calibration_arguments
 from hfaccel.errors import HfaccelError
 
 __all__ = ["cmd_ncs", "register"]
@@ -110,6 +111,7 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--lr", type=positive_float, default=0.005,
                    help="RMSProp learning rate (as hfaccel train)")
     g.add_argument("--seed", type=nonneg_int, default=0, help="weights, data and dropout seed")
+    add_calibration_arguments(g)
     g = p.add_argument_group("execution")
     g.add_argument("--backend", type=choice("backend", BACKENDS), default="local",
                    metavar="{local,ray}",
@@ -164,7 +166,8 @@ def config_from_args(args: argparse.Namespace):
         resolutions=(_numbers(args.resolutions, "--resolutions", int)
                      if args.resolutions is not None else None))
     tc = TrainConfig(data=args.data, batch=args.batch, lr=args.lr, limit=args.limit,
-                     val_limit=args.val_limit, seed=args.seed)
+                     val_limit=args.val_limit, seed=args.seed, calibration=args.calibration,
+                     bias_correction=args.bias_correction)
     e = 1 if args.round_epochs is None else args.round_epochs
     return SearchConfig(pool=pool, group_size=args.group_size, round_epochs=e,
                         epochs=args.epochs, criterion=args.criterion, train=tc,
