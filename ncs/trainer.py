@@ -192,23 +192,29 @@ def load_state(path: Path) -> dict:
 
 
 def export_checkpoint(state: dict, cfg: NetConfig, tc: TrainConfig, train_data: ImageData,
-                      val_data: ImageData, path: Path, *, log=lambda s: None) -> dict:
+                      val_data: ImageData, path: Path, *, qat_epochs: int = 0,
+                      log=lambda s: None) -> dict:
     """Save a trained candidate as a :class:`hfaccel.quant.train.Checkpoint` at ``path``.
 
     As ``hfaccel train`` with no QAT epochs: the EMA weights are the float model, their
     BatchNorm statistics are re-estimated on the training images (the EMA's running statistics
     average the *live* weights', not its own), BatchNorm is folded and the activation scales are
     calibrated on ``tc.calib_images`` training images, so ``hfaccel quantize --checkpoint PATH``
-    and ``check-reference`` take it as they are. Returns ``{"search_acc", "float_acc",
-    "ptq_acc", "int8_acc", "int8_measured_by"}``: the search's last accuracy (EMA weights with
-    the running statistics), the float model that is quantized, and the integer reference's
-    accuracy of the quantized one on ``val_data``.
+    and ``check-reference`` take it as they are. With ``qat_epochs`` the quantized model is
+    then fine-tuned as ``hfaccel train``'s QAT phase (learning rate ``tc.lr * tc.qat_lr_scale``,
+    EMA) and the checkpoint holds the fine-tuned one.
+
+    Returns ``{"search_acc", "float_acc", "ptq_acc", "qat_acc", "int8_acc", "qat_epochs",
+    "int8_measured_by"}``: the search's last accuracy (EMA weights with their running
+    statistics), the float model that is quantized, and the integer reference's accuracies on
+    ``val_data`` after calibration and after QAT (``None`` without QAT); ``int8_acc`` is the
+    checkpoint's (QAT's, else PTQ's).
     """
     from dataclasses import replace
 
     from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
     from hfaccel.quant.qmodel import quantize_model
-    from hfaccel.quant.train import Checkpoint, int8_accuracy_or_fake
+    from hfaccel.quant.train import EMA, Checkpoint, fit, int8_accuracy_or_fake
 
     float_model = build_model(cfg, bn_momentum=BN_MOMENTUM)
     float_model.load_state_dict(state["ema"])
@@ -223,9 +229,19 @@ def export_checkpoint(state: dict, cfg: NetConfig, tc: TrainConfig, train_data: 
     ptq_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log)
     history = [{"phase": "float", "epoch": h["epoch"], "loss": h["loss"], "val_acc": h["val_acc"],
                 "images_per_s": h["images_per_s"]} for h in state["history"]]
-    ck = Checkpoint(cfg, replace(tc, epochs=state["epoch"], qat_epochs=0), float_model, qmodel,
-                    history, float_acc, ptq_acc, ptq_acc, measured)
+    qat_acc = None
+    if qat_epochs > 0:
+        torch.manual_seed(tc.seed)
+        qema = EMA(qmodel, tc.ema_decay)
+        fit(qmodel, qema, train_data, val_data, res, qat_epochs, tc.lr * tc.qat_lr_scale, tc,
+            "qat", history, log)
+        qmodel = qema.model
+        qat_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log)
+    int8_acc = ptq_acc if qat_acc is None else qat_acc
+    ck = Checkpoint(cfg, replace(tc, epochs=state["epoch"], qat_epochs=qat_epochs), float_model,
+                    qmodel, history, float_acc, int8_acc, ptq_acc, measured)
     with atomic_path(path) as tmp:
         ck.save(tmp)
     return {"search_acc": search_acc, "float_acc": float_acc, "ptq_acc": ptq_acc,
-            "int8_acc": ptq_acc, "int8_measured_by": measured}
+            "qat_acc": qat_acc, "int8_acc": int8_acc, "qat_epochs": qat_epochs,
+            "int8_measured_by": measured}

@@ -43,7 +43,8 @@ from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
-__all__ = ["Checkpoint", "RMSpropTF", "TrainConfig", "evaluate", "load_checkpoint", "train"]
+__all__ = ["Checkpoint", "RMSpropTF", "TrainConfig", "evaluate", "fit", "int8_accuracy_or_fake",
+           "load_checkpoint", "train"]
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,11 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, batch: int = 64
     return correct / max(1, len(data))
 
 
-def _fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
+def fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
          resolution: int, epochs: int, lr: float, tc: TrainConfig, phase: str,
          history: list, log, progress: Progress = NO_PROGRESS) -> None:
+    """Train ``model`` for ``epochs`` (warm-up + cosine from ``lr``), updating ``ema``;
+    one record per epoch (the EMA's validation accuracy) appended to ``history``."""
     if epochs <= 0:
         return
     opt = RMSpropTF(model.parameters(), lr=lr, alpha=0.9, eps=1e-3, momentum=0.9,
@@ -269,7 +272,7 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     model = build_model(cfg, seed=tc.seed, bn_momentum=0.1)
     ema = EMA(model, tc.ema_decay)
     history: list = []
-    _fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log,
+    fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log,
          progress)
     float_model = ema.model
     if tc.epochs > 0:
@@ -284,7 +287,7 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     ptq_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log, progress=progress)
     log(f"post-training quantization: val acc {ptq_acc:.2%} (float {float_acc:.2%}; {measured})")
     qema = EMA(qmodel, tc.ema_decay)
-    _fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
+    fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
          "qat", history, log, progress)
     int8_acc = ptq_acc
     if tc.qat_epochs > 0:

@@ -357,6 +357,12 @@ def test_real_search_writes_reports_and_a_quantizable_champion(tmp_path):
     assert meta["search_acc"] == pytest.approx(res.curve(name)[-1])
     assert ck.float_acc == pytest.approx(meta["float_acc"])  # BatchNorm re-estimated
     assert ck.int8_measured_by == "integer reference" and ck.ptq_acc == meta["ptq_acc"]
+    # fine-tuned with QAT by default (a quarter of the 3-epoch budget: 1 epoch) before export
+    assert meta["qat_epochs"] == 1 and ck.int8_acc == meta["qat_acc"] == meta["int8_acc"]
+    assert [h["phase"] for h in ck.history][-1] == "qat"
+    row = next(r for r in rows if r["candidate"] == name)
+    assert float(row["export_qat_acc"]) == pytest.approx(meta["qat_acc"], abs=1e-4)
+    assert champs["groups"][0]["champion"]["quant_checkpoint"]["ptq_acc"] is not None
     assert main(["quantize", "--checkpoint", str(path), "--out", str(tmp_path / "q")]) == 0
     assert (tmp_path / "q" / "model.onnx").exists()
 

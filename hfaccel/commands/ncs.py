@@ -129,6 +129,9 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
     g.add_argument("--no-export", action="store_true",
                    help="do not save champions as quantization checkpoints")
+    g.add_argument("--qat-epochs", type=nonneg_int,
+                   help="quantization-aware epochs per champion before export, 0 = PTQ only "
+                        "(default: a quarter of --epochs, 1 to 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("inspection").add_mutually_exclusive_group()
     g.add_argument("--plan", action="store_true",
@@ -213,7 +216,7 @@ def cmd_ncs(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) / (args.run or default_run_name(args))
     search = Search(config, run_dir, backend=args.backend, device=args.device,
                     threads=args.threads, ray_address=args.ray_address,
-                    export=not args.no_export,
+                    export=not args.no_export, qat_epochs=args.qat_epochs,
                     progress=args.progress.enabled and not args.no_progress, fresh=args.fresh)
     plan = search.plan
     print(f"NCS {run_dir}: {len(plan.candidates)} candidates, {len(plan.groups)} groups of "
