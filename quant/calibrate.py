@@ -59,7 +59,7 @@ def _run(qmodel: nn.Module, data: ImageData, batch: int, what: str,
 
 def _act_quantizers(qmodel: nn.Module) -> dict[str, nn.Module]:
     """The activation quantizers whose exponent calibration chooses, by module name: all but
-    the input's (fixed at 2^-7: images are in [-1, 1], docs/numerics.md)."""
+    the input's (images in [-1, 1]: Brevitas' choice is kept, the same for every method)."""
     from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
 
     return {n: m for n, m in qmodel.named_modules()
@@ -77,7 +77,8 @@ def set_exponent(quantizer: nn.Module, f: int) -> None:
 
     Brevitas' fixed-point quantizer learns ``v = log2(threshold)`` and uses the scale
     ``2^ceil(v) / 2^7``; ``v`` is set half-way below the integer so that ``ceil`` is exact (and
-    QAT starts from the middle of the exponent's interval).
+    QAT starts from the middle of the exponent's interval). For a quantizer as calibration
+    leaves it; one that QAT trained may hold its scale elsewhere and is refused.
     """
     impl = quantizer.fused_activation_quant_proxy.tensor_quant.scaling_impl
     f0 = exponent_of(quantizer)
