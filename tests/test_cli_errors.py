@@ -41,6 +41,8 @@ BAD_INPUTS = [
                                              "percentile"),
     ("train HF3 --calibration MSE", 2, "argument --calibration: unknown calibration method"),
     ("quantize HF3 --diagnose 0", 2, "argument --diagnose: '0' is not allowed"),
+    ("ncs --qat-epochs -1 --plan", 2, "argument --qat-epochs: '-1' is not allowed"),
+    ("ncs --calibration max --plan", 2, "argument --calibration: unknown calibration method"),
     ("train HF3 --batch 0", 2, "argument --batch: '0' is not allowed: expected a positive "
                                "integer"),
     ("rtl --out {file}", 2, "argument --out: {file} is an existing file"),
