@@ -77,14 +77,16 @@ def set_exponent(quantizer: nn.Module, f: int) -> None:
 
     Brevitas' fixed-point quantizer learns ``v = log2(threshold)`` and uses the scale
     ``2^ceil(v) / 2^7``; ``v`` is set half-way below the integer so that ``ceil`` is exact (and
-    QAT starts from the middle of the exponent's interval). For a quantizer as calibration
-    leaves it; one that QAT trained may hold its scale elsewhere and is refused.
+    QAT starts from the middle of the exponent's interval). An exported model's quantizers
+    cache the last output they produced (and report its scale): the cache is dropped.
     """
     impl = quantizer.fused_activation_quant_proxy.tensor_quant.scaling_impl
+    quantizer._cached_act = None
     f0 = exponent_of(quantizer)
     c0 = math.ceil(float(impl.value.detach()))
     with torch.no_grad():
         impl.value.fill_(c0 + (f0 - f) - 0.5)
+    quantizer._cached_act = None
     if exponent_of(quantizer) != f:  # the quantizer is not the contract's fixed-point one
         raise RuntimeError(f"cannot set exponent {f} (got {exponent_of(quantizer)})")
 
