@@ -3,7 +3,7 @@
 :func:`diagnose` runs the same images through
 
 * the float model: the Brevitas model with every quantizer disabled (BatchNorm folded, so equal
-  to the float network to ~1e-5), every quantizer's input recorded;
+  to the float network to ~1e-5), the output of every module that quantizes recorded;
 * the integer reference on the exported graph (what the hardware computes),
 
 and reports, for every quantized tensor (IR layer) in execution order:
@@ -79,8 +79,10 @@ def ir_name(module_name: str) -> str | None:
     parts = module_name.split(".")
     if parts[-1] == "input_quant":
         return "input"
-    if parts[-1] == "conv" or parts[-1] == "classifier":
-        return ".".join(parts[:-1]) if parts[-1] == "conv" else module_name
+    if parts[-1] == "conv":  # QConv's conv: its output quantizer is the layer
+        return ".".join(parts[:-1])
+    if parts[-1] == "classifier":
+        return module_name
     if parts[-1] == "act_quant":
         return ".".join(parts[:-1] + ["act"])
     if parts[-1].endswith("_quant"):
