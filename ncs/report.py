@@ -1,8 +1,10 @@
 """What a search leaves for a person: leaderboard, champions, accuracy curves, criterion analysis.
 
 ``leaderboard.csv``: one row per candidate (group, coefficients, params, MACs, Z-scores, the
-average accuracy at the end of every round it was trained through, when it was eliminated).
-``champions.json``: each group's champion, its curve and checkpoint, and the search cost.
+average accuracy at the end of every round it was trained through, when it was eliminated; for
+an exported champion its float / PTQ / QAT accuracies, ``export_*``, int8 by the integer
+reference). ``champions.json``: each group's champion, its curve, its quantization checkpoint
+with the same accuracies side by side, and the search cost.
 ``curves.png``: accuracy per epoch, one panel per group, round boundaries dashed, eliminations
 marked with a cross.
 """
@@ -67,6 +69,10 @@ def leaderboard_rows(result) -> list[dict]:
             row["epochs_trained"] = len(curve)
             row["final_acc"] = _fmt(curve[-1] if curve else None)
             row["eliminated_round"] = result.eliminated.get(n, "")
+            # the champion's quantized model, all by the integer reference but search_acc
+            meta = result.exports.get(n) or {}
+            for k in ("float_acc", "ptq_acc", "qat_acc"):
+                row[f"export_{k}"] = _fmt(meta.get(k))
             row["status"] = ("champion" if n == champion else
                              f"eliminated in round {result.eliminated[n]}"
                              if n in result.eliminated else "running")
@@ -182,8 +188,10 @@ def format_summary(result) -> str:
         f"{cost['trained_seconds']:.0f} s of training, {cost['wall_seconds']:.0f} s wall")
     lines.append(f"wrote {result.run_dir}/leaderboard.csv, champions.json, curves.png")
     for name, meta in result.exports.items():
-        lines.append(f"champion {name}: quantization checkpoint {meta['checkpoint']} "
-                     f"(float {meta['float_acc']:.1%}, int8 {meta['int8_acc']:.1%})")
+        qat = meta.get("qat_acc")
+        lines.append(f"champion {name}: float {meta['float_acc']:.1%}, PTQ {meta['ptq_acc']:.1%}"
+                     + (f", QAT {qat:.1%}" if qat is not None else "")
+                     + f" (int8: {meta['int8_measured_by']}) -> {meta['checkpoint']}")
     return "\n".join(lines)
 
 

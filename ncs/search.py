@@ -41,10 +41,14 @@ from hfaccel.ncs.grouping import Group, Scored, group_pool
 from hfaccel.ncs.pool import Candidate, PoolSpec, build_pool
 from hfaccel.quant.train import TrainConfig
 
-__all__ = ["Plan", "Search", "SearchConfig", "SearchResult", "make_plan", "run_search"]
+__all__ = ["Plan", "Search", "SearchConfig", "SearchResult", "default_qat_epochs", "make_plan",
+           "run_search"]
 
 SEARCH_FORMAT = "hfaccel-ncs-search-1"
 MIN_RESOLUTION = 8  # smaller inputs collapse the feature maps right after the stem
+# TrainConfig fields only the champions' export uses: a search continues with other values
+# (and re-exports), so they are not part of the run's identity
+EXPORT_ONLY = ("calibration", "bias_correction")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +111,8 @@ class SearchConfig:
                 "round_epochs": self.round_epochs, "epochs": self.epochs,
                 "criterion": criterion_name(self.criterion),
                 "max_resolution": self.max_resolution, "train_all": self.train_all,
-                "train": asdict(self.train)}
+                "train": {k: v for k, v in asdict(self.train).items()
+                          if k not in EXPORT_ONLY}}
 
 
 @dataclass(frozen=True)
@@ -271,12 +276,15 @@ class Search:
     ``backend`` is ``local`` (this process; ``device``/``threads`` pick the GPU and CPU threads),
     ``ray`` (``ray_address``, ``threads`` CPUs per trial), or an object with
     ``train(jobs, ctx)`` (see :mod:`hfaccel.ncs.backends`). ``export`` saves each champion as
-    an ``hfaccel.quant.train.Checkpoint`` under ``champions/``. ``progress`` shows a tqdm bar.
+    an ``hfaccel.quant.train.Checkpoint`` under ``champions/``, fine-tuned for ``qat_epochs``
+    epochs of quantization-aware training first (``None``: :func:`default_qat_epochs`; 0: none).
+    ``progress`` shows a tqdm bar.
     """
 
     def __init__(self, config: SearchConfig, run_dir: str | Path, *, backend="local",
                  device: str | None = None, threads: int | None = None,
-                 ray_address: str | None = None, export: bool = True, progress: bool = False,
+                 ray_address: str | None = None, export: bool = True,
+                 qat_epochs: int | None = None, progress: bool = False,
                  fresh: bool = False, log: Callable[[str], None] | None = None) -> None:
         from hfaccel.ncs.backends import BACKENDS
 
@@ -295,6 +303,10 @@ class Search:
         self.backend_name, self.device, self.threads = backend, device, threads
         self.ray_address, self.export, self.progress, self.fresh = (ray_address, export,
                                                                     progress, fresh)
+        if qat_epochs is not None and (isinstance(qat_epochs, bool)
+                                       or not isinstance(qat_epochs, int) or qat_epochs < 0):
+            raise ConfigError(f"QAT epochs must be an integer >= 0, got {qat_epochs!r}")
+        self.qat_epochs = default_qat_epochs(config) if qat_epochs is None else qat_epochs
         self.log = log or (lambda s: print(s, file=sys.stderr))
         self._bar = None
         self.records: dict[str, list[dict]] = {}
@@ -484,17 +496,31 @@ class Search:
         path = self.run_dir / "champions" / f"{name}.pt"
         meta_path = path.with_suffix(".json")
         state = self._load_state(name)
-        key = {"epoch": state["epoch"], "val_acc": state["history"][-1]["val_acc"]}
+        # "export" changes when an export of the same state would differ (2: BatchNorm
+        # statistics re-estimated, int8 accuracy by the integer reference)
+        tc = self.config.train
+        key = {"epoch": state["epoch"], "val_acc": state["history"][-1]["val_acc"], "export": 2,
+               "qat_epochs": self.qat_epochs, "calibration": tc.calibration,
+               "bias_correction": tc.bias_correction}
         if path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("key") == key:  # already exported from this very state
                 return meta
-        self._say(f"exporting champion {name}: BatchNorm folding, calibration and int8 "
-                  f"accuracy on {len(val_data)} images")
-        accs = export_checkpoint(state, cfg, self.config.train, train_data, val_data, path)
+        qat = f", {self.qat_epochs} QAT epoch(s)" if self.qat_epochs else ""
+        self._say(f"exporting champion {name}: BatchNorm statistics, folding, calibration"
+                  f"{qat} and int8 accuracy (integer reference) on {len(val_data)} images")
+        accs = export_checkpoint(state, cfg, tc, train_data, val_data, path,
+                                 qat_epochs=self.qat_epochs, log=self._say)
         meta = {"key": key, "checkpoint": str(path), **accs}
         atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
         return meta
+
+
+def default_qat_epochs(config: SearchConfig) -> int:
+    """QAT epochs per champion when not given: a quarter of the float budget, 1 to 2 (each costs
+    about three float epochs in fake quantization; the float budget says what the machine
+    affords)."""
+    return min(2, max(1, round(config.epochs / 4)))
 
 
 def run_search(config: SearchConfig, run_dir: str | Path, **kw) -> SearchResult:

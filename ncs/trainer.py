@@ -1,10 +1,11 @@
 """Training one candidate, one epoch at a time, resumable from a checkpoint after any epoch.
 
 The recipe is the float phase of :mod:`hfaccel.quant.train` (the paper's, scaled to this
-machine): RMSProp (decay 0.9, momentum 0.9, eps 1e-3), label smoothing, linear warm-up then
-cosine decay, an EMA of the weights that is what gets evaluated, BatchNorm momentum 0.1 for short
-runs, and the same :class:`~hfaccel.quant.train.TrainConfig` hyper-parameters. Two things differ
-because NCS stops and resumes candidates:
+machine): TF1's RMSProp (:class:`~hfaccel.quant.train.RMSpropTF`, decay 0.9, momentum 0.9,
+eps 1e-3), label smoothing, linear warm-up then cosine decay, an EMA of the weights that is what
+gets evaluated, BatchNorm momentum 0.1 for short runs, and the same
+:class:`~hfaccel.quant.train.TrainConfig` hyper-parameters. Two things differ because NCS stops
+and resumes candidates:
 
 * the learning-rate schedule spans the **full budget** of the search (``total_epochs``), so a
   candidate eliminated after two rounds has followed exactly the first epochs of the run it would
@@ -36,12 +37,13 @@ from hfaccel.files import atomic_path
 from hfaccel.model.net import build_model
 from hfaccel.model.spec import NetConfig
 from hfaccel.quant.data import ImageData, load_data
-from hfaccel.quant.train import EMA, TrainConfig
+from hfaccel.quant.train import EMA, RMSpropTF, TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "CandidateTrainer", "atomic_save", "datasets", "default_device",
            "evaluate_on", "export_checkpoint", "load_state"]
 
-CHECKPOINT_FORMAT = "hfaccel-ncs-candidate-1"
+# 2: TF1's RMSProp (RMSpropTF) instead of torch's; a format-1 run cannot be continued
+CHECKPOINT_FORMAT = "hfaccel-ncs-candidate-2"
 BN_MOMENTUM = 0.1  # as quant/train.py: BN statistics must follow the weights in short runs
 
 
@@ -83,8 +85,12 @@ class CandidateTrainer:
         self.cfg, self.tc, self.total_epochs, self.device = cfg, tc, total_epochs, device
         self.model = build_model(cfg, seed=tc.seed, bn_momentum=BN_MOMENTUM).to(device)
         self.ema = EMA(self.model, tc.ema_decay)
-        self.opt = torch.optim.RMSprop(self.model.parameters(), lr=tc.lr, alpha=0.9, eps=1e-3,
-                                       momentum=0.9, weight_decay=tc.weight_decay)
+        # TF1's RMSProp, as quant/train.py: torch's moves every weight by ~3 lr on the first
+        # steps whatever its gradient, and the candidates it trained had squeeze-excitation
+        # pre-activations in the hundreds that no int8 scale holds (docs/numerics.md,
+        # "Calibration").
+        self.opt = RMSpropTF(self.model.parameters(), lr=tc.lr, alpha=0.9, eps=1e-3,
+                             momentum=0.9, weight_decay=tc.weight_decay)
         self.step = 0
         self.history: list[dict] = []
 
@@ -175,38 +181,67 @@ def load_state(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
         raise HfaccelError(f"cannot read NCS checkpoint {str(path)!r}: {e}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(state, dict) or not str(state.get("format", "")).startswith(
+            "hfaccel-ncs-candidate-"):
         raise HfaccelError(f"{str(path)!r} is not an NCS candidate checkpoint")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise HfaccelError(f"{str(path)!r} was trained by an older hfaccel (format "
+                           f"{state['format']!r}, now {CHECKPOINT_FORMAT!r}: another optimizer); "
+                           f"start the search over with --fresh or pick another --run")
     return state
 
 
 def export_checkpoint(state: dict, cfg: NetConfig, tc: TrainConfig, train_data: ImageData,
-                      val_data: ImageData, path: Path) -> dict:
+                      val_data: ImageData, path: Path, *, qat_epochs: int = 0,
+                      log=lambda s: None) -> dict:
     """Save a trained candidate as a :class:`hfaccel.quant.train.Checkpoint` at ``path``.
 
-    As ``hfaccel train`` with no QAT epochs: the EMA weights are the float model; BatchNorm is
-    folded and the activation scales are calibrated on ``tc.calib_images`` training images, so
-    ``hfaccel quantize --checkpoint PATH`` and ``check-reference`` take it as they are. Returns
-    ``{"float_acc", "int8_acc"}``.
+    As ``hfaccel train`` with no QAT epochs: the EMA weights are the float model, their
+    BatchNorm statistics are re-estimated on the training images (the EMA's running statistics
+    average the *live* weights', not its own), BatchNorm is folded and the activation scales are
+    calibrated on ``tc.calib_images`` training images, so ``hfaccel quantize --checkpoint PATH``
+    and ``check-reference`` take it as they are. With ``qat_epochs`` the quantized model is
+    then fine-tuned as ``hfaccel train``'s QAT phase (learning rate ``tc.lr * tc.qat_lr_scale``,
+    EMA) and the checkpoint holds the fine-tuned one.
+
+    Returns ``{"search_acc", "float_acc", "ptq_acc", "qat_acc", "int8_acc", "qat_epochs",
+    "int8_measured_by"}``: the search's last accuracy (EMA weights with their running
+    statistics), the float model that is quantized, and the integer reference's accuracies on
+    ``val_data`` after calibration and after QAT (``None`` without QAT); ``int8_acc`` is the
+    checkpoint's (QAT's, else PTQ's).
     """
     from dataclasses import replace
 
-    from hfaccel.quant.calibrate import calibrate
+    from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
     from hfaccel.quant.qmodel import quantize_model
-    from hfaccel.quant.train import Checkpoint
+    from hfaccel.quant.train import EMA, Checkpoint, fit, int8_accuracy_or_fake
 
     float_model = build_model(cfg, bn_momentum=BN_MOMENTUM)
     float_model.load_state_dict(state["ema"])
     float_model.eval()
     res = cfg.resolution
+    search_acc = state["history"][-1]["val_acc"] if state["history"] else None
+    recalibrate_batchnorm(float_model, train_data, batch=tc.batch)
     float_acc = evaluate_on(float_model, val_data, res, "cpu")
-    qmodel = quantize_model(float_model)
-    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed))
-    int8_acc = evaluate_on(qmodel, val_data, res, "cpu")
+    qmodel = quantize_model(float_model, tc.weight_bits)
+    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed), method=tc.calibration,
+              bias_correction=tc.bias_correction)
+    ptq_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log)
     history = [{"phase": "float", "epoch": h["epoch"], "loss": h["loss"], "val_acc": h["val_acc"],
                 "images_per_s": h["images_per_s"]} for h in state["history"]]
-    ck = Checkpoint(cfg, replace(tc, epochs=state["epoch"], qat_epochs=0), float_model, qmodel,
-                    history, float_acc, int8_acc)
+    qat_acc = None
+    if qat_epochs > 0:
+        torch.manual_seed(tc.seed)
+        qema = EMA(qmodel, tc.ema_decay)
+        fit(qmodel, qema, train_data, val_data, res, qat_epochs, tc.lr * tc.qat_lr_scale, tc,
+            "qat", history, log)
+        qmodel = qema.model
+        qat_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log)
+    int8_acc = ptq_acc if qat_acc is None else qat_acc
+    ck = Checkpoint(cfg, replace(tc, epochs=state["epoch"], qat_epochs=qat_epochs), float_model,
+                    qmodel, history, float_acc, int8_acc, ptq_acc, measured)
     with atomic_path(path) as tmp:
         ck.save(tmp)
-    return {"float_acc": float_acc, "int8_acc": int8_acc}
+    return {"search_acc": search_acc, "float_acc": float_acc, "ptq_acc": ptq_acc,
+            "qat_acc": qat_acc, "int8_acc": int8_acc, "qat_epochs": qat_epochs,
+            "int8_measured_by": measured}

@@ -22,16 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from hfaccel.errors import HfaccelError
 from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig
 from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.data import ImageData, load_data
-from hfaccel.quant.defaults import DEFAULT_CALIBRATION
+from hfaccel.quant.defaults import CALIBRATION_METHODS, DEFAULT_CALIBRATION, PERCENTILE
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
-__all__ = ["DEFAULT_CALIBRATION", "LayerHealth", "calibrate", "default_quant_model",
-           "recalibrate_batchnorm", "signal_health"]
-
+__all__ = ["CALIBRATION_METHODS", "DEFAULT_CALIBRATION", "LayerHealth", "calibrate",
+           "choose_exponents", "correct_biases", "default_quant_model", "exponent_of",
+           "recalibrate_batchnorm", "set_exponent", "signal_health"]
 
 
 @torch.no_grad()
@@ -49,18 +50,191 @@ def recalibrate_batchnorm(model: EfficientNet, data: ImageData, *, batch: int = 
     model.eval()
 
 
+def _run(qmodel: nn.Module, data: ImageData, batch: int, what: str,
+         progress: Progress) -> None:
+    for x, _ in progress.iter(data.batches(batch, qmodel.cfg.resolution), what,
+                              math.ceil(len(data) / batch), "batch"):
+        qmodel(x)
+
+
+def _act_quantizers(qmodel: nn.Module) -> dict[str, nn.Module]:
+    """The activation quantizers whose exponent calibration chooses, by module name: all but
+    the input's (images in [-1, 1]: Brevitas' choice is kept, the same for every method)."""
+    from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
+
+    return {n: m for n, m in qmodel.named_modules()
+            if isinstance(m, ActQuantProxyFromInjector) and m.fused_activation_quant_proxy
+            is not None and not n.startswith("input_quant.")}
+
+
+def exponent_of(quantizer: nn.Module) -> int:
+    """The power-of-two exponent ``f`` (scale ``2^-f``) of an activation quantizer."""
+    return int(round(-math.log2(float(quantizer.scale().detach()))))
+
+
+def set_exponent(quantizer: nn.Module, f: int) -> None:
+    """Give an int8 activation quantizer the scale ``2^-f``.
+
+    Brevitas' fixed-point quantizer learns ``v = log2(threshold)`` and uses the scale
+    ``2^ceil(v) / 2^7``; ``v`` is set half-way below the integer so that ``ceil`` is exact (and
+    QAT starts from the middle of the exponent's interval). An exported model's quantizers
+    cache the last output they produced (and report its scale): the cache is dropped.
+    """
+    impl = quantizer.fused_activation_quant_proxy.tensor_quant.scaling_impl
+    quantizer._cached_act = None
+    f0 = exponent_of(quantizer)
+    c0 = math.ceil(float(impl.value.detach()))
+    with torch.no_grad():
+        impl.value.fill_(c0 + (f0 - f) - 0.5)
+    quantizer._cached_act = None
+    if exponent_of(quantizer) != f:  # the quantizer is not the contract's fixed-point one
+        raise RuntimeError(f"cannot set exponent {f} (got {exponent_of(quantizer)})")
+
+
+class _ExponentStats:
+    """Per quantizer: squared error of every candidate exponent, and a sample of |x|."""
+
+    def __init__(self, f0: int, span: tuple[int, int], sample: int, seed: int) -> None:
+        self.fs = list(range(f0 - span[0], f0 + span[1] + 1))
+        self.sse = torch.zeros(len(self.fs), dtype=torch.float64)
+        self.samples: list[torch.Tensor] = []
+        self.sample = sample
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.detach().flatten().double()
+        for i, f in enumerate(self.fs):
+            q = torch.clamp(torch.round(x * 2.0 ** f), -128, 127) * 2.0 ** -f
+            self.sse[i] += float(((q - x) ** 2).sum())
+        a = x.abs()
+        if a.numel() > self.sample:
+            a = a[torch.randint(a.numel(), (self.sample,), generator=self.gen)]
+        self.samples.append(a)
+
+    def best_mse(self) -> int:
+        return self.fs[int(torch.argmin(self.sse))]  # ties: the coarser scale (fewer clipped)
+
+    def percentile(self, q: float) -> int:
+        """The finest exponent whose range (127 * 2^-f) holds the q-th percentile of |x|."""
+        t = float(torch.quantile(torch.cat(self.samples).float(), q / 100))
+        if t <= 0:
+            return self.fs[-1]
+        return int(math.floor(math.log2(127.0 / t)))
+
+
+@torch.no_grad()
+def choose_exponents(qmodel: QuantEfficientNet, data: ImageData, method: str, *,
+                     batch: int = 16, percentile: float = PERCENTILE,
+                     progress: Progress = NO_PROGRESS) -> dict[str, tuple[int, int]]:
+    """Re-choose every activation exponent by ``method`` (``mse`` or ``percentile``) from the
+    float tensors on ``data``; returns ``{quantizer: (before, after)}``.
+
+    ``mse``: of the exponents around Brevitas' choice (2 coarser .. 6 finer), the one whose
+    quantization (rounding and clipping to int8) of the float tensor has the least squared error
+    over all of ``data``. ``percentile``: the finest exponent whose int8 range holds the
+    ``percentile``-th percentile of |x| over all values (a sample of 2^16 per batch).
+    """
+    from brevitas.graph.calibrate import quantization_status_manager
+
+    quants = _act_quantizers(qmodel)
+    stats = {n: _ExponentStats(exponent_of(m), (2, 6), 1 << 16, i)
+             for i, (n, m) in enumerate(quants.items())}
+    hooks = [m.register_forward_hook(lambda _m, inp, _y, n=n: stats[n].add(inp[0]))
+             for n, m in quants.items()]
+    qmodel.eval()
+    try:
+        with quantization_status_manager(qmodel, disable_act_quant=True,
+                                         disable_weight_quant=True, disable_bias_quant=True,
+                                         is_training=False):
+            _run(qmodel, data, batch, f"{method} exponents", progress)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {}
+    for n, m in quants.items():
+        st = stats[n]
+        f = st.best_mse() if method == "mse" else st.percentile(percentile)
+        out[n] = (exponent_of(m), f)
+        set_exponent(m, f)
+    return out
+
+
+@torch.no_grad()
+def correct_biases(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
+                   progress: Progress = NO_PROGRESS) -> dict[str, float]:
+    """Empirical bias correction (Nagel et al. 2019): each conv/FC bias absorbs the mean, per
+    output channel over ``data``, of what weight quantization shifts its output by.
+
+    Both sides see the layer's own int8 input (the quantized model runs), so the correction is
+    the layer's own error, not what earlier layers did. (Brevitas' ``bias_correction_mode``
+    feeds float tensors downstream, which its ``Int32Bias`` quantizer cannot take.) Returns the
+    largest correction per layer, in units of the layer's output scale.
+    """
+    import brevitas.nn as qnn
+    import torch.nn.functional as F
+
+    layers = {n: m for n, m in qmodel.named_modules()
+              if isinstance(m, (qnn.QuantConv2d, qnn.QuantLinear))}
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+
+    def hook(m, inp, _out, name):
+        x = getattr(inp[0], "value", inp[0])
+        wq = m.quant_weight().value
+        if isinstance(m, qnn.QuantConv2d):
+            def op(w):
+                return F.conv2d(x, w, None, m.stride, m.padding, m.dilation, m.groups)
+            err = (op(m.weight) - op(wq)).transpose(0, 1).reshape(m.out_channels, -1)
+        else:
+            err = (F.linear(x, m.weight) - F.linear(x, wq)).transpose(0, 1)
+        sums[name] = sums.get(name, 0) + err.double().sum(1)
+        counts[name] = counts.get(name, 0) + err.shape[1]
+
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: hook(m, i, o, n))
+             for n, m in layers.items()]
+    qmodel.eval()
+    try:
+        _run(qmodel, data, batch, "bias correction", progress)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {}
+    for n, m in layers.items():
+        if n in sums:
+            corr = (sums[n] / counts[n]).to(m.bias.dtype)
+            m.bias.add_(corr)
+            step = float(m.output_quant.scale().detach()) if m.output_quant.is_quant_enabled \
+                else 1.0
+            out[n] = float(corr.abs().max()) / step
+    return out
+
+
 @torch.no_grad()
 def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
-              progress: Progress = NO_PROGRESS) -> None:
-    """Set every activation quantizer's power-of-two scale from ``data`` (Brevitas PTQ)."""
+              method: str = DEFAULT_CALIBRATION["method"],
+              bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
+              percentile: float = PERCENTILE, progress: Progress = NO_PROGRESS) -> None:
+    """Set every activation quantizer's power-of-two scale from ``data``.
+
+    Brevitas' calibration first (``brevitas``: per batch the 99.999th percentile of |x|,
+    averaged over the batches, rounded up to a power of two); ``mse`` and ``percentile``
+    re-choose each exponent from there (:func:`choose_exponents`); ``bias_correction`` then
+    corrects the conv/FC biases (:func:`correct_biases`). docs/numerics.md compares them.
+    """
     from brevitas.graph.calibrate import calibration_mode
 
+    if method not in CALIBRATION_METHODS:
+        raise HfaccelError(f"unknown calibration method {method!r}; choose one of "
+                           f"{', '.join(CALIBRATION_METHODS)}")
     qmodel.eval()
     with calibration_mode(qmodel):
-        for x, _ in progress.iter(data.batches(batch, qmodel.cfg.resolution),
-                                  "activation scales", math.ceil(len(data) / batch), "batch"):
-            qmodel(x)
+        _run(qmodel, data, batch, "activation scales", progress)
     qmodel.eval()
+    if method != "brevitas":
+        choose_exponents(qmodel, data, method, batch=batch, percentile=percentile,
+                         progress=progress)
+    if bias_correction:
+        correct_biases(qmodel, data, batch=batch, progress=progress)
 
 
 def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed"],
@@ -68,13 +242,17 @@ def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed
                         images: int = DEFAULT_CALIBRATION["images"],
                         batch: int = DEFAULT_CALIBRATION["batch"],
                         weight_bits: int = 8,
+                        method: str = DEFAULT_CALIBRATION["method"],
+                        bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
                         progress: Progress = NO_PROGRESS) -> QuantEfficientNet:
-    """Deterministic seeded weights, BN statistics and activation scales from real images."""
+    """Deterministic seeded weights, BN statistics and activation scales from real images
+    (:func:`calibrate` with ``method`` and ``bias_correction``)."""
     calib = load_data(data, "train", limit=images, seed=seed)
     model = build_model(cfg, seed=seed)
     recalibrate_batchnorm(model, calib, batch=batch, progress=progress)
     qmodel = quantize_model(model, weight_bits)
-    calibrate(qmodel, calib, batch=batch, progress=progress)
+    calibrate(qmodel, calib, batch=batch, method=method, bias_correction=bias_correction,
+              progress=progress)
     return qmodel
 
 

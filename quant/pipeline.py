@@ -32,10 +32,16 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
                      data: str = DEFAULT_CALIBRATION["data"],
                      images: int = DEFAULT_CALIBRATION["images"],
                      weight_bits: int | None = None,
+                     method: str = DEFAULT_CALIBRATION["method"],
+                     bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
                      force: bool = False, log=lambda s: None,
                      progress: Progress = NO_PROGRESS) -> tuple[Path, Graph, dict]:
     """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it; ``log``
     hears when the cache is missed (a step of a minute or more), ``progress`` every batch.
+
+    ``method`` and ``bias_correction``: how the activation scales are calibrated
+    (:func:`hfaccel.quant.calibrate.calibrate`); a checkpoint keeps the scales it was calibrated
+    (or trained) with, and they are ignored.
 
     ``weight_bits``: 8 (full int8, the default) or fewer (7: exact in onnxruntime's optimized
     session on every x86 CPU); a checkpoint's weights keep the width it was trained with, and
@@ -59,6 +65,8 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
     key = {"version": __version__, "model": cfg.name, "scaling": asdict(cfg.scaling),
            "num_classes": cfg.num_classes, "seed": seed,
            "calibration": {"data": data, "images": images}, "weight_bits": bits}
+    if not checkpoint and (method, bias_correction) != ("brevitas", False):
+        key["calibration"].update(method=method, bias_correction=bias_correction)
     if checkpoint:
         p = Path(checkpoint)
         key["checkpoint"] = {"path": str(p.resolve()), "mtime": p.stat().st_mtime}
@@ -80,13 +88,14 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
         from hfaccel.quant.calibrate import default_quant_model
 
         qmodel = default_quant_model(cfg, seed=seed, data=data, images=images,
-                                     weight_bits=bits, progress=progress)
+                                     weight_bits=bits, method=method,
+                                     bias_correction=bias_correction, progress=progress)
     meta = {"cache_key": key, "model": cfg.name, "scaling": asdict(cfg.scaling),
             "num_classes": cfg.num_classes, "seed": seed,
             "weights": f"checkpoint {checkpoint}" if checkpoint else
             f"seeded init (seed {seed}), BatchNorm statistics and activation scales from "
             f"{images} {data} images",
-            "calibration": {"data": data, "images": images}, "weight_bits": bits}
+            "calibration": key["calibration"], "weight_bits": bits}
     path, graph = export_onnx(qmodel, out, metadata=meta, progress=progress)
     log(f"quantized and exported {cfg.name} in {time.perf_counter() - t0:.0f} s")
     return path, graph, json.loads((out / "model.json").read_text())

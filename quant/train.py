@@ -10,7 +10,10 @@ Phase 1 trains the float model (with BatchNorm). Phase 2 re-estimates the BatchN
 for the EMA weights, folds BatchNorm into the convolutions, calibrates the power-of-two
 activation scales on training images (post-training quantization, PTQ) and fine-tunes the
 Brevitas model (quantization-aware training, straight-through estimators). The checkpoint holds
-both models, the history and the float / PTQ / int8 accuracies side by side.
+both models, the history and the float / PTQ / int8 accuracies side by side. The PTQ and final
+int8 accuracies are the integer reference's on the exported graph (:mod:`hfaccel.quant.accuracy`:
+what the hardware computes); the per-epoch QAT accuracies of the history are the fake-quantization
+model's (an export per epoch would cost more than the epoch).
 
 Why TensorFlow's RMSProp and not ``torch.optim.RMSprop``: torch starts the squared-gradient
 average at 0 and adds ``eps`` outside the square root, so its first steps move *every* weight by
@@ -40,7 +43,8 @@ from hfaccel.quant.calibrate import calibrate, recalibrate_batchnorm
 from hfaccel.quant.data import ImageData, load_data
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
-__all__ = ["Checkpoint", "RMSpropTF", "TrainConfig", "evaluate", "load_checkpoint", "train"]
+__all__ = ["Checkpoint", "RMSpropTF", "TrainConfig", "evaluate", "fit", "int8_accuracy_or_fake",
+           "load_checkpoint", "train"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class TrainConfig:
     val_limit: int | None = None
     seed: int = 0
     calib_images: int = 64
+    calibration: str = "brevitas"  # quant/calibrate.py's method for the PTQ scales
+    bias_correction: bool = False
     weight_bits: int = 8  # 7: exact in onnxruntime's fused kernels on every x86 CPU
 
 
@@ -134,9 +140,11 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, batch: int = 64
     return correct / max(1, len(data))
 
 
-def _fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
+def fit(model: nn.Module, ema: EMA, train_data: ImageData, val_data: ImageData,
          resolution: int, epochs: int, lr: float, tc: TrainConfig, phase: str,
          history: list, log, progress: Progress = NO_PROGRESS) -> None:
+    """Train ``model`` for ``epochs`` (warm-up + cosine from ``lr``), updating ``ema``;
+    one record per epoch (the EMA's validation accuracy) appended to ``history``."""
     if epochs <= 0:
         return
     opt = RMSpropTF(model.parameters(), lr=lr, alpha=0.9, eps=1e-3, momentum=0.9,
@@ -191,6 +199,9 @@ class Checkpoint:
     float_acc: float = 0.0
     int8_acc: float = 0.0  # the final int8 model's (after QAT, if any)
     ptq_acc: float | None = None  # int8 right after calibration, before QAT (None: not measured)
+    # what measured the int8 accuracies: "integer reference" (the exported graph, as the
+    # hardware computes it) or "fake quantization" (a model outside the contract: no export)
+    int8_measured_by: str = "integer reference"
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -200,7 +211,7 @@ class Checkpoint:
                     "train": asdict(self.train), "float": self.float_model.state_dict(),
                     "quant": self.qmodel.state_dict(), "history": self.history,
                     "float_acc": self.float_acc, "int8_acc": self.int8_acc,
-                    "ptq_acc": self.ptq_acc}, path)
+                    "ptq_acc": self.ptq_acc, "int8_measured_by": self.int8_measured_by}, path)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -221,7 +232,24 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     qmodel.load_state_dict(d["quant"])
     qmodel.eval()
     return Checkpoint(cfg, tc, float_model.eval(), qmodel,
-                      d["history"], d["float_acc"], d["int8_acc"], d.get("ptq_acc"))
+                      d["history"], d["float_acc"], d["int8_acc"], d.get("ptq_acc"),
+                      d.get("int8_measured_by", "fake quantization"))
+
+
+def int8_accuracy_or_fake(qmodel: QuantEfficientNet, data: ImageData, resolution: int, *,
+                          log=print, progress: Progress = NO_PROGRESS) -> tuple[float, str]:
+    """``(accuracy, what measured it)``: the integer reference on the exported graph
+    (:func:`hfaccel.quant.accuracy.int8_accuracy`, the hardware's numbers); a model the contract
+    cannot export (e.g. a resolution whose pooled maps are not 2^k pixels) falls back to the
+    fake-quantization model, and ``log`` says why."""
+    from hfaccel.quant.accuracy import int8_accuracy
+
+    try:
+        return int8_accuracy(qmodel, data, progress=progress), "integer reference"
+    except HfaccelError as e:
+        log(f"note: int8 accuracy measured on the fake-quantization model, not the integer "
+            f"reference: the model does not export ({e})")
+        return evaluate(qmodel, data, resolution), "fake quantization"
 
 
 def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
@@ -244,7 +272,7 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     model = build_model(cfg, seed=tc.seed, bn_momentum=0.1)
     ema = EMA(model, tc.ema_decay)
     history: list = []
-    _fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log,
+    fit(model, ema, train_data, val_data, res, tc.epochs, tc.lr, tc, "float", history, log,
          progress)
     float_model = ema.model
     if tc.epochs > 0:
@@ -254,14 +282,19 @@ def train(cfg: NetConfig, tc: TrainConfig, *, resolution: int | None = None,
     float_acc = evaluate(float_model, val_data, res)
 
     qmodel = quantize_model(float_model, tc.weight_bits)
-    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed), progress=progress)
-    ptq_acc = evaluate(qmodel, val_data, res)
-    log(f"post-training quantization: val acc {ptq_acc:.2%} (float {float_acc:.2%})")
+    calibrate(qmodel, train_data.subset(tc.calib_images, tc.seed), method=tc.calibration,
+              bias_correction=tc.bias_correction, progress=progress)
+    ptq_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log, progress=progress)
+    log(f"post-training quantization: val acc {ptq_acc:.2%} (float {float_acc:.2%}; {measured})")
     qema = EMA(qmodel, tc.ema_decay)
-    _fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
+    fit(qmodel, qema, train_data, val_data, res, tc.qat_epochs, tc.lr * tc.qat_lr_scale, tc,
          "qat", history, log, progress)
-    qmodel = qema.model if tc.qat_epochs > 0 else qmodel
-    int8_acc = evaluate(qmodel, val_data, res)
+    int8_acc = ptq_acc
+    if tc.qat_epochs > 0:
+        qmodel = qema.model
+        int8_acc, measured = int8_accuracy_or_fake(qmodel, val_data, res, log=log,
+                                                   progress=progress)
     log(f"{cfg.name} on {tc.data}: float accuracy {float_acc:.2%}, int8 accuracy {int8_acc:.2%}"
-        f" (PTQ {ptq_acc:.2%})")
-    return Checkpoint(cfg, tc, float_model, qmodel, history, float_acc, int8_acc, ptq_acc)
+        f" (PTQ {ptq_acc:.2%}; {measured} on {len(val_data)} validation images)")
+    return Checkpoint(cfg, tc, float_model, qmodel, history, float_acc, int8_acc, ptq_acc,
+                      measured)

@@ -36,6 +36,13 @@ BAD_INPUTS = [
     ("check-reference HF3 --deployment bogus", 2, "argument --deployment: invalid choice: "
                                                   "'bogus'"),
     ("check-reference HF3 --weight-bits 9", 2, "argument --weight-bits: invalid choice: 9"),
+    ("quantize HF3 --calibration bogus", 2, "argument --calibration: unknown calibration "
+                                             "method 'bogus'; choose one of brevitas, mse, "
+                                             "percentile"),
+    ("train HF3 --calibration MSE", 2, "argument --calibration: unknown calibration method"),
+    ("quantize HF3 --diagnose 0", 2, "argument --diagnose: '0' is not allowed"),
+    ("ncs --qat-epochs -1 --plan", 2, "argument --qat-epochs: '-1' is not allowed"),
+    ("ncs --calibration max --plan", 2, "argument --calibration: unknown calibration method"),
     ("train HF3 --batch 0", 2, "argument --batch: '0' is not allowed: expected a positive "
                                "integer"),
     ("rtl --out {file}", 2, "argument --out: {file} is an existing file"),
@@ -286,10 +293,12 @@ def test_command_literals_follow_the_library():
     from hfaccel.ncs.pool import POOL_KINDS
     from hfaccel.ncs.search import MIN_RESOLUTION
     from hfaccel.quant.data import DATASETS
+    from hfaccel.quant.defaults import CALIBRATION_METHODS
     from hfaccel.quant.ort import DEPLOYMENTS
     from hfaccel.rtl.synth import FAMILIES
 
     assert synth.FAMILIES == FAMILIES and args.DATASETS == DATASETS
+    assert args.CALIBRATION_METHODS == CALIBRATION_METHODS
     assert ncs.BACKENDS == BACKENDS and ncs.POOLS == POOL_KINDS
     assert ncs.CRITERIA == tuple(CRITERIA) and ncs.MIN_RESOLUTION == MIN_RESOLUTION
     assert set(quant.DEPLOYMENT_CHOICES) == set(DEPLOYMENTS) | {"none"}

@@ -353,7 +353,16 @@ def test_real_search_writes_reports_and_a_quantizable_champion(tmp_path):
     path = run / "champions" / f"{name}.pt"
     ck = load_checkpoint(path)
     assert ck.cfg.resolution == res.plan.train_resolution[name] and ck.cfg.num_classes == 10
-    assert ck.float_acc == pytest.approx(res.curve(name)[-1])
+    meta = res.exports[name]
+    assert meta["search_acc"] == pytest.approx(res.curve(name)[-1])
+    assert ck.float_acc == pytest.approx(meta["float_acc"])  # BatchNorm re-estimated
+    assert ck.int8_measured_by == "integer reference" and ck.ptq_acc == meta["ptq_acc"]
+    # fine-tuned with QAT by default (a quarter of the 3-epoch budget: 1 epoch) before export
+    assert meta["qat_epochs"] == 1 and ck.int8_acc == meta["qat_acc"] == meta["int8_acc"]
+    assert [h["phase"] for h in ck.history][-1] == "qat"
+    row = next(r for r in rows if r["candidate"] == name)
+    assert float(row["export_qat_acc"]) == pytest.approx(meta["qat_acc"], abs=1e-4)
+    assert champs["groups"][0]["champion"]["quant_checkpoint"]["ptq_acc"] is not None
     assert main(["quantize", "--checkpoint", str(path), "--out", str(tmp_path / "q")]) == 0
     assert (tmp_path / "q" / "model.onnx").exists()
 
@@ -459,7 +468,8 @@ def test_cli_small_real_search(tmp_path):
     """8 candidates, 2 groups, 1-epoch rounds on digits at 32 pixels, end to end."""
     cmd = [sys.executable, "-m", "hfaccel", "ncs", "--pool", "elite", "--w", "1,0.514",
            "--d", "1,0.5", "--r", "1,0.587", "--max-resolution", "32", "--epochs", "4",
-           "--out", str(tmp_path), "--run", "small", "--no-progress", "--threads", "1"]
+           "--out", str(tmp_path), "--run", "small", "--no-progress", "--threads", "1",
+           "--qat-epochs", "0"]  # QAT of champions: test_real_search_writes_reports...
     t0 = time.time()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -47,10 +47,13 @@ def test_training_learns_and_reports_float_and_int8(trained):
 
 
 def test_int8_accuracy_follows_float(trained):
-    """Issue 3: PTQ of a trained model fell to chance (float 52.8%, PTQ 11%, QAT 7.8% on HF3)."""
+    """Issue 3: PTQ of a trained model fell to chance (float 52.8%, PTQ 11%, QAT 7.8% on HF3).
+    Issue 19: PTQ within 3 points of float, measured by the integer reference (the hardware's
+    numbers) on all 360 validation images."""
     ck, _ = trained
+    assert ck.int8_measured_by == "integer reference"
     assert ck.float_acc > 0.8  # a usefully trained model, else the comparison says little
-    assert ck.ptq_acc >= ck.float_acc - 0.04  # post-training quantization (360 val images)
+    assert ck.ptq_acc >= ck.float_acc - 0.03  # post-training quantization
     assert ck.int8_acc >= ck.ptq_acc - 0.02  # QAT does not make it worse
 
 
@@ -86,7 +89,7 @@ def test_checkpoint_roundtrip(trained):
     assert back.cfg == ck.cfg and back.history == ck.history
     assert back.float_acc == ck.float_acc and back.ptq_acc == ck.ptq_acc
     val = load_data("digits", "val")
-    assert evaluate(back.qmodel, val, 32) == pytest.approx(ck.int8_acc)
+    assert evaluate(back.qmodel, val, 32) == pytest.approx(ck.int8_acc, abs=2 / len(val))
     x = torch.zeros(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(back.qmodel(x), ck.qmodel.eval()(x))
@@ -98,6 +101,64 @@ def test_trained_checkpoint_is_bit_exact(trained, tmp_path):
     x, _ = next(load_data("digits", "val", limit=4).batches(4, 32))
     res = check_reference(onnx.load(str(onnx_path)), graph, x.numpy())
     assert res.bit_exact, res.verdict()
+
+
+def test_calibration_options_stay_in_the_contract_and_bit_exact(trained, tmp_path):
+    """mse exponents and bias correction: powers of two (the export lowers), the integer
+    reference equal to onnxruntime, accuracy near the default's."""
+    from hfaccel.quant.accuracy import graph_accuracy
+    from hfaccel.quant.export import export_onnx
+
+    ck, _ = trained
+    calib = load_data("digits", "train").subset(ck.train.calib_images, ck.train.seed)
+    val = load_data("digits", "val")
+    q = quantize_model(ck.float_model)
+    calibrate(q, calib, method="mse", bias_correction=True)
+    path, graph = export_onnx(q, tmp_path)
+    x, _ = next(val.batches(4, 32))
+    res = check_reference(onnx.load(str(path)), graph, x.numpy())
+    assert res.bit_exact, res.verdict()
+    assert graph_accuracy(graph, val) >= ck.float_acc - 0.05
+    with pytest.raises(HfaccelError, match="unknown calibration method 'max'"):
+        calibrate(q, calib, method="max")
+
+
+def test_diagnosis_covers_every_layer_and_flags_a_saturating_scale(trained, tmp_path):
+    from hfaccel.quant.calibrate import _act_quantizers, exponent_of, set_exponent
+    from hfaccel.quant.export import export_onnx
+    from hfaccel.quant.health import diagnose, write_diagnosis
+
+    ck, _ = trained
+    calib = load_data("digits", "train").subset(ck.train.calib_images, ck.train.seed)
+    x, _ = next(load_data("digits", "val", limit=16).batches(16, 32))
+    _, graph = export_onnx(ck.qmodel, tmp_path / "ok")
+    rows = diagnose(ck.qmodel, graph, x)
+    assert [r.name for r in rows] == [ly.name for ly in graph.layers]
+    assert rows[0].name == "input" and rows[-1].name == "classifier"
+    assert rows[1].name == "stem" and not rows[1].problem
+    # four steps finer than calibration chose: the stem's output saturates (set before any
+    # export: an exported model's quantizers keep the scale the export saw)
+    q = quantize_model(ck.float_model)
+    calibrate(q, calib)
+    stem = _act_quantizers(q)["stem.conv.output_quant"]
+    set_exponent(stem, exponent_of(stem) + 4)
+    _, graph = export_onnx(q, tmp_path / "bad")
+    bad = {r.name: r for r in diagnose(q, graph, x)}
+    assert bad["stem"].clipped > 0.01 and "saturates" in bad["stem"].problem
+    assert write_diagnosis(list(bad.values()), tmp_path / "h.csv").read_text().count("\n") == \
+        len(bad) + 1
+
+
+def test_cli_quantize_diagnose_writes_health_csv(trained, tmp_path, capsys):
+    from hfaccel.cli import main
+
+    _, path = trained
+    assert main(["quantize", "--checkpoint", str(path), "--out", str(tmp_path),
+                 "--diagnose", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "SQNR own" in out and "quantized tensors flagged" in out
+    rows = (tmp_path / "health.csv").read_text().splitlines()
+    assert rows[0].startswith("name,op,exponent") and rows[1].startswith("input,input,")
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path):

@@ -13,11 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["HelpFormatter", "Parser", "choice", "comma_choices", "data_source", "hw_config",
+__all__ = ["HelpFormatter", "Parser", "calibration_method", "choice", "comma_choices",
+           "data_source", "hw_config",
            "input_file", "int_range", "nonneg_int", "out_dir", "out_file", "positive_float",
            "positive_int"]
 
 DATASETS = ("digits", "fashion-mnist")  # hfaccel.quant.data.DATASETS (a test keeps them equal)
+# hfaccel.quant.defaults.CALIBRATION_METHODS (a test keeps them equal)
+CALIBRATION_METHODS = ("brevitas", "mse", "percentile")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -118,6 +121,11 @@ def choice(what: str, choices: tuple[str, ...]):
 
     parse.__name__ = what
     return parse
+
+
+def calibration_method(s: str) -> str:
+    """How activation exponents are chosen: one of :data:`CALIBRATION_METHODS`."""
+    return choice("calibration method", CALIBRATION_METHODS)(s)
 
 
 def comma_choices(choices: tuple[str, ...]):

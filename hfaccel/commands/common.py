@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import argparse
 
-from hfaccel.commands.args import data_source, input_file, nonneg_int, positive_float, positive_int
+from hfaccel.commands.args import (
+    calibration_method,
+    data_source,
+    input_file,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from hfaccel.errors import HfaccelError
 
-__all__ = ["add_model_arguments", "add_quant_arguments", "add_weight_bits_argument",
+__all__ = ["add_calibration_arguments", "add_model_arguments", "add_quant_arguments",
+           "add_weight_bits_argument",
            "check_batch", "check_contract", "coefficients_given", "config_from_args",
            "custom_config", "eval_data", "eval_images", "resolve_quant_model"]
 
@@ -90,7 +98,23 @@ def add_quant_arguments(p: argparse.ArgumentParser) -> None:
                    help="calibration images: digits, fashion-mnist or an image folder")
     g.add_argument("--calib-images", type=positive_int, default=D["images"],
                    help="number of calibration images")
+    add_calibration_arguments(g)
     add_weight_bits_argument(g, default=None)
+
+
+def add_calibration_arguments(p) -> None:
+    """``--calibration`` and ``--bias-correction`` (quant/calibrate.py, docs/numerics.md)."""
+    from hfaccel.quant.defaults import DEFAULT_CALIBRATION as D
+
+    p.add_argument("--calibration", type=calibration_method, default=D["method"],
+                   metavar="{brevitas,mse,percentile}",
+                   help="how each activation's power-of-two scale is chosen: brevitas = per "
+                        "batch 99.999th percentile of |x|, averaged, rounded up; mse = least "
+                        "squared error; percentile = 99.999th percentile over all values "
+                        "(docs/numerics.md compares them; a --checkpoint keeps its own)")
+    p.add_argument("--bias-correction", action="store_true",
+                   help="correct each conv bias by the mean output shift its weight "
+                        "quantization causes")
 
 
 def add_weight_bits_argument(p: argparse.ArgumentParser, default: int | None) -> None:
@@ -155,7 +179,8 @@ def resolve_quant_model(args: argparse.Namespace):
                                                         f"{cfg.name}-trained", bits)
     return quantize_to_onnx(cfg, out, checkpoint=args.checkpoint, seed=args.seed,
                             data=args.calib_data, images=args.calib_images,
-                            weight_bits=args.weight_bits,
+                            weight_bits=args.weight_bits, method=args.calibration,
+                            bias_correction=args.bias_correction,
                             log=getattr(args, "log", lambda s: None),
                             progress=getattr(args, "progress", NO_PROGRESS))
 

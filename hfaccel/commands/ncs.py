@@ -21,6 +21,7 @@ from hfaccel.commands.args import (
     positive_float,
     positive_int,
 )
+from hfaccel.commands.common import add_calibration_arguments
 from hfaccel.errors import HfaccelError
 
 __all__ = ["cmd_ncs", "register"]
@@ -110,6 +111,7 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--lr", type=positive_float, default=0.005,
                    help="RMSProp learning rate (as hfaccel train)")
     g.add_argument("--seed", type=nonneg_int, default=0, help="weights, data and dropout seed")
+    add_calibration_arguments(g)
     g = p.add_argument_group("execution")
     g.add_argument("--backend", type=choice("backend", BACKENDS), default="local",
                    metavar="{local,ray}",
@@ -127,6 +129,9 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
     g.add_argument("--no-export", action="store_true",
                    help="do not save champions as quantization checkpoints")
+    g.add_argument("--qat-epochs", type=nonneg_int,
+                   help="quantization-aware epochs per champion before export, 0 = PTQ only "
+                        "(default: a quarter of --epochs, 1 to 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("inspection").add_mutually_exclusive_group()
     g.add_argument("--plan", action="store_true",
@@ -164,7 +169,8 @@ def config_from_args(args: argparse.Namespace):
         resolutions=(_numbers(args.resolutions, "--resolutions", int)
                      if args.resolutions is not None else None))
     tc = TrainConfig(data=args.data, batch=args.batch, lr=args.lr, limit=args.limit,
-                     val_limit=args.val_limit, seed=args.seed)
+                     val_limit=args.val_limit, seed=args.seed, calibration=args.calibration,
+                     bias_correction=args.bias_correction)
     e = 1 if args.round_epochs is None else args.round_epochs
     return SearchConfig(pool=pool, group_size=args.group_size, round_epochs=e,
                         epochs=args.epochs, criterion=args.criterion, train=tc,
@@ -210,7 +216,7 @@ def cmd_ncs(args: argparse.Namespace) -> int:
     run_dir = Path(args.out) / (args.run or default_run_name(args))
     search = Search(config, run_dir, backend=args.backend, device=args.device,
                     threads=args.threads, ray_address=args.ray_address,
-                    export=not args.no_export,
+                    export=not args.no_export, qat_epochs=args.qat_epochs,
                     progress=args.progress.enabled and not args.no_progress, fresh=args.fresh)
     plan = search.plan
     print(f"NCS {run_dir}: {len(plan.candidates)} candidates, {len(plan.groups)} groups of "

@@ -16,6 +16,7 @@ from hfaccel.commands.args import (
     positive_int,
 )
 from hfaccel.commands.common import (
+    add_calibration_arguments,
     add_model_arguments,
     add_quant_arguments,
     add_weight_bits_argument,
@@ -42,7 +43,40 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     print(f"{meta['model']}: {len(graph.layers)} quantized tensors, {len(convs)} conv/FC layers, "
           f"{graph.macs / 1e6:.2f} M MACs")
     print(f"wrote {path} and {path.with_suffix('.json')}")
+    if args.diagnose:
+        _diagnose(args, graph, meta, path)
     return 0
+
+
+def _diagnose(args: argparse.Namespace, graph, meta: dict, path) -> None:
+    """``--diagnose N``: per-layer signal health on N validation images (hfaccel.quant.health)."""
+    from hfaccel.quant.data import load_data
+    from hfaccel.quant.health import diagnose, format_diagnosis, write_diagnosis
+
+    if args.checkpoint:
+        from hfaccel.quant.train import load_checkpoint
+
+        ck = load_checkpoint(args.checkpoint)
+        qmodel, data = ck.qmodel, ck.train.data
+    else:
+        from hfaccel.quant.calibrate import default_quant_model
+
+        cfg = config_from_args(args)
+        qmodel = default_quant_model(cfg, seed=args.seed, data=args.calib_data,
+                                     images=args.calib_images, weight_bits=meta["weight_bits"],
+                                     method=args.calibration,
+                                     bias_correction=args.bias_correction,
+                                     progress=args.progress)
+        data = args.calib_data
+    val = load_data(data, "val", limit=args.diagnose, seed=args.seed + 1)  # or all it has
+    _, h, w = graph.input_shape
+    x, _ = next(val.batches(len(val), (h, w)))
+    with args.progress.timer(f"signal health on {len(val)} {data} image(s)"):
+        rows = diagnose(qmodel, graph, x)
+    print(format_diagnosis(rows))
+    bad = [r for r in rows if r.problem]
+    out = write_diagnosis(rows, path.parent / "health.csv")
+    print(f"{len(bad)} of {len(rows)} quantized tensors flagged; wrote {out}")
 
 
 def cmd_check_reference(args: argparse.Namespace) -> int:
@@ -110,7 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.log(f"note: {e}; the checkpoint will train but not export to QCDQ ONNX")
     tc = TrainConfig(data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
                      batch=args.batch, lr=args.lr, limit=args.limit, val_limit=args.val_limit,
-                     seed=args.seed, weight_bits=args.weight_bits)
+                     seed=args.seed, weight_bits=args.weight_bits,
+                     calibration=args.calibration, bias_correction=args.bias_correction)
     ck = train(cfg, tc, resolution=args.resolution, log=args.log, progress=args.progress)
     wb = "" if tc.weight_bits == 8 else f"-w{tc.weight_bits}"
     out = args.out or f"build/{cfg.name}{wb}/train/checkpoint.pt"
@@ -136,6 +171,11 @@ def register(sub) -> None:
     add_quant_arguments(p)
     p.add_argument("--out", type=out_dir,
                    help="output folder (default: build/<model>/quant)")
+    p.add_argument("--diagnose", type=positive_int, metavar="IMAGES",
+                   help="per-layer signal health on this many validation images (the "
+                        "checkpoint's data, else the calibration data): chosen exponents, "
+                        "clipped and zero codes, SQNR of each tensor alone and accumulated; "
+                        "printed and written to health.csv beside model.onnx")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser(
@@ -193,6 +233,7 @@ def register(sub) -> None:
                    help="cap the input resolution (default: the model's)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="weights, data and dropout seed")
     add_weight_bits_argument(p, default=8)
+    add_calibration_arguments(p)
     p.add_argument("--out", type=out_file,
                    help="checkpoint path (default: build/<model>/train/checkpoint.pt, "
                         "build/<model>-w7/... for 7-bit weights)")
