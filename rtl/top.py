@@ -238,7 +238,7 @@ def engine_ports(cfg: AccelConfig) -> dict:
     """The members of :class:`Accelerator`'s signature for ``cfg`` (without building the
     units: the AXI top instantiates the engine's Verilog module by these ports)."""
     c = cfg
-    WB, WBITS = writeback_words(c.lanes), c.lanes * 8
+    WB, WBITS = writeback_words(c), c.lanes * 8
     return {
         "start": In(1), "prog": In(32), "ext_error": In(8),
         "busy": Out(1), "done": Out(1), "status": Out(8),
