@@ -4,7 +4,7 @@ The runtime talks to a :class:`Device`, a small interface any platform can imple
 reads and writes of the register file (``hfaccel_axi_top``'s ``s_axi`` port, offsets from
 :mod:`hfaccel.accel.regs`), byte reads and writes of a DMA-able buffer at the bus addresses the
 engine's AXI master sees, and a wait for the interrupt. The methods are coroutines so that a
-simulator (cocotb: ``tests/support/axi_cocotb.py`` drives the RTL through cocotbext-axi's
+simulator (cocotb: :mod:`hfaccel.sim.axi_device` drives the RTL through cocotbext-axi's
 ``AxiLiteMaster`` and ``AxiRam``) and a real platform (blocking MMIO wrapped in ``async def``)
 share one runtime.
 

@@ -276,3 +276,19 @@ def test_start_while_busy_is_rejected(axi_runs):
     st = res["status_after_restart"]
     assert st["busy"] == 1 and st["rejected"] == 1, res
     _ok(res)  # the first run finishes undisturbed
+
+
+def test_cli_run_drives_the_runtime_on_the_rtl(tmp_path, capsys, monkeypatch):
+    """``hfaccel run``: the host runtime against the AXI top of ``small`` in Icarus, two images
+    of a tiny QCDQ network at a base that is not 0; logits equal the integer reference."""
+    from hfaccel.cli import main
+    from support.onnxgen import tiny_qcdq
+
+    onnx = tiny_qcdq(tmp_path / "tiny.onnx")
+    monkeypatch.chdir(Path(__file__).parents[1])  # build/ of the checkout (cached simulator)
+    code = main(["run", "--onnx", str(onnx), "--hw", "small", "--images", "2", "--data",
+                 "digits", "--base", "0x12340"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("logits == integer reference") == 2 and "PASS: 2 image(s)" in out, out
+    assert "counters: cycles " in out and "instrs " in out

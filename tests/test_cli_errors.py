@@ -148,6 +148,15 @@ BAD_INPUTS = [
     ("ncs --analyze {missing}", 2, "argument --analyze: {missing} does not exist"),
     ("ncs --base {missing}.json --plan", 2, "argument --base: {missing}.json does not exist"),
     ("ncs --out {file} --plan", 2, "argument --out: {file} is an existing file"),
+    # --- hfaccel run (the host runtime on the RTL simulator): refused before any build
+    ("run --onnx {ok} --base 0x3", 2, "--base 0x3 is not aligned to small's bus width (16 bytes)"),
+    ("run --onnx {ok} --base abc", 2, "argument --base: 'abc' is not allowed: expected a bus "
+                                      "address"),
+    ("run --onnx {ok} --base -8", 2, "argument --base: '-8' is not allowed"),
+    ("run --onnx {b2} --images 1", 2, "has a fixed batch of 2"),
+    ("run --onnx {dw7} --hw default", 2, "does not fit default: layer dw.Q: depthwise kernel"),
+    ("run --onnx {ok} --sim ghdl", 2, "argument --sim: invalid choice: 'ghdl'"),
+    ("run --onnx {ok} --stall 100", 2, "argument --stall: '100' is not allowed"),
 ]
 
 

@@ -85,6 +85,18 @@ def nonneg_int(s: str) -> int:
     return v
 
 
+def bus_address(s: str) -> int:
+    """A bus byte address: decimal or 0x hex, >= 0, below 2**64."""
+    allowed = "a bus address >= 0 below 2**64 (decimal or 0x hex, e.g. 0x1000)"
+    try:
+        v = int(s, 0)
+    except ValueError:
+        raise _bad(s, allowed) from None
+    if not 0 <= v < 1 << 64:
+        raise _bad(s, allowed)
+    return v
+
+
 def int_range(lo: int, hi: int | None = None):
     """An integer in ``lo..hi`` (``hi=None``: no upper bound)."""
     allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"

@@ -6,6 +6,7 @@ import argparse
 
 from hfaccel.commands.args import (
     HW_HELP,
+    bus_address,
     data_source,
     hw_config,
     input_file,
@@ -59,6 +60,56 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
     print(format_report(rep))
     print(f"report: {out / 'report.json'}")
     return 0 if rep["bit_exact"] else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from hfaccel.accel.capability import require_fit
+    from hfaccel.accel.paths import run_dir
+    from hfaccel.errors import HfaccelError
+
+    cfg = args.hw
+    path, graph, meta = resolve_quant_model(args)
+    require_fit(graph, cfg, str(meta.get("model", path)))
+    if args.base % cfg.bus_bytes:
+        raise HfaccelError(f"--base {args.base:#x} is not aligned to {cfg.name}'s bus width "
+                           f"({cfg.bus_bytes} bytes); use a multiple of {cfg.bus_bytes}")
+    data = eval_data(args)
+    images = eval_images(args, data, 1, args.log)
+    check_batch(graph, images)
+    from hfaccel.accel.compiler import compile_graph
+    from hfaccel.quant.data import load_data
+    from hfaccel.quant.reference import run_reference
+    from hfaccel.sim.axi_device import run_on_sim
+
+    c, h, w = graph.input_shape
+    x, labels = next(load_data(data, "val", limit=images, seed=1).batches(images, (h, w)))
+    ref = run_reference(graph, x.numpy())
+    inputs = ref[graph.layers[0].output]
+    want = np.asarray(ref[graph[graph.output].output]).reshape(images, -1)
+    prog = compile_graph(graph, cfg)
+    name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
+    work = run_dir(name, cfg) / "run"
+    res = run_on_sim(prog, [inputs[n] for n in range(images)], work=work, sim=args.sim,
+                     base=args.base, stall=args.stall, log=args.log)
+    ok = True
+    for n, r in enumerate(res):
+        if "error" in r:
+            print(f"image {n}: device error: {r['error']}")
+            return 1
+        got = np.array(r["output"])
+        same = np.array_equal(got, want[n])
+        ok &= same
+        print(f"image {n} (label {int(labels[n])}): top-1 {int(got.argmax())} (reference "
+              f"{int(want[n].argmax())}), logits {'==' if same else '!='} integer reference")
+        print(f"  logits: {' '.join(str(v) for v in got)}")
+        print("  counters: " + ", ".join(f"{k} {v}" for k, v in r["counters"].items()))
+    print(f"{'PASS' if ok else 'FAIL'}: {len(res)} image(s) through the host runtime on "
+          f"{cfg.name}'s AXI top ({args.sim}); sim log: {work / 'sim.log'}")
+    return 0 if ok else 1
 
 
 def cmd_regs(args: argparse.Namespace) -> int:
@@ -127,6 +178,33 @@ def register(sub) -> None:
                    help="with --shell axi: percent of cycles each AXI channel of the memory "
                         "model stalls (random back-pressure)")
     p.set_defaults(func=cmd_hw_sim)
+
+    p = sub.add_parser(
+        "run", help="the host runtime against the RTL simulator through the AXI ports",
+        description="Compiles the model for the hardware, then drives hfaccel_axi_top in RTL "
+                    "(cocotb; cocotbext-axi's AXI RAM as the DMA memory, its AXI4-Lite "
+                    "master as the host) with the host runtime: load the program, write the "
+                    "input, start, wait for the interrupt, read the logits and per-layer "
+                    "counters. Prints top-1 and logits against the integer reference.",
+        epilog="examples:\n"
+               "  hfaccel run --onnx my.onnx --hw small --images 2\n"
+               "  hfaccel run HF3 --hw default --base 0x80000000")
+    add_model_arguments(p)
+    add_quant_arguments(p)
+    p.add_argument("--onnx", type=input_file(".onnx", what="an ONNX file"),
+                   help="a QCDQ ONNX file instead of a zoo model")
+    p.add_argument("--hw", type=hw_config, default="small", help=HW_HELP)
+    p.add_argument("--sim", default="icarus", choices=SIMULATORS, help="simulator")
+    p.add_argument("--images", type=positive_int, default=1,
+                   help="number of real images, one runtime start each")
+    p.add_argument("--data", type=data_source,
+                   help="images: digits, fashion-mnist or an image folder (default: the "
+                        "--checkpoint's training data, else fashion-mnist)")
+    p.add_argument("--base", type=bus_address, default=0x1000,
+                   help="bus address the program is loaded at (default 0x1000)")
+    p.add_argument("--stall", type=int_range(0, 99), default=25,
+                   help="percent of cycles each AXI channel of the memory model stalls")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
         "regs", help="the AXI4-Lite register map: Markdown table, C header or JSON",

@@ -1,7 +1,8 @@
 """cocotb tests of ``hfaccel_axi_top`` with models no one here wrote: cocotbext-axi's ``AxiRam``
 (random back-pressure and latency on every channel through its pause generators; it asserts
 that no burst crosses 4 KiB) as the memory and ``AxiLiteMaster`` as the host, driven by the
-host runtime (:class:`hfaccel.accel.runtime.Runtime`).
+host runtime (:class:`hfaccel.accel.runtime.Runtime`) on the shipped simulated device
+(:mod:`hfaccel.sim.axi_device`).
 
 ``HFACCEL_AXI_CASES`` names a pickle of ``{test name: case}`` written by ``tests/test_axi.py``
 (the compiled program, its input, the base address, the scenario); each test writes its
@@ -11,76 +12,20 @@ observations to ``<name>.json`` in ``HFACCEL_AXI_OUT``, and the pytest side asse
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pickle
-import random
 from pathlib import Path
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotb.triggers import ClockCycles
 
 from hfaccel.accel import regs
 from hfaccel.accel.runtime import DeviceError, DeviceMismatch, Runtime
-
-PERIOD_NS = 10
-RAM_BYTES = 1 << 22
-
-
-def _pauses(seed: int, p: float):
-    rng = random.Random(seed)
-    while True:
-        yield rng.random() < p
-
-
-class SimDevice:
-    """The runtime's Device on the simulated AXI ports."""
-
-    def __init__(self, dut, ram: AxiRam, lite: AxiLiteMaster):
-        self.dut, self.ram, self.lite = dut, ram, lite
-
-    async def read32(self, offset: int) -> int:
-        return int.from_bytes((await self.lite.read(offset, 4)).data, "little")
-
-    async def write32(self, offset: int, value: int) -> None:
-        await self.lite.write(offset, int(value).to_bytes(4, "little"))
-
-    async def mem_write(self, addr: int, data: bytes) -> None:
-        self.ram.write(addr, data)
-
-    async def mem_read(self, addr: int, n: int) -> bytes:
-        return self.ram.read(addr, n)
-
-    async def wait_irq(self, timeout_s: float) -> bool:
-        # simulated time: timeout_s stands for that many microseconds of the 100 MHz clock
-        if self.dut.irq.value:
-            return True
-        t = Timer(int(timeout_s * 1e6), unit="ns")
-        return await First(RisingEdge(self.dut.irq), t) is not t
+from hfaccel.sim.axi_device import setup
 
 
 async def _setup(dut, case: dict):
-    """Clock, reset, the RAM (with back-pressure unless the case says none) and the host."""
-    cocotb.start_soon(Clock(dut.aclk, PERIOD_NS, unit="ns").start())
-    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.aclk, dut.aresetn,
-                 reset_active_level=False, size=RAM_BYTES)
-    lite = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi"), dut.aclk, dut.aresetn,
-                         reset_active_level=False)
-    for bus in ("m_axi", "s_axi"):  # the models log every burst at INFO: slow and noisy
-        logging.getLogger(f"cocotb.{dut._name}.{bus}").setLevel(logging.WARNING)
-    p = case.get("pause", 0.3)
-    if p:
-        for i, ch in enumerate((ram.write_if.aw_channel, ram.write_if.w_channel,
-                                ram.write_if.b_channel, ram.read_if.ar_channel,
-                                ram.read_if.r_channel)):
-            ch.set_pause_generator(_pauses(case.get("seed", 0) * 10 + i, p))
-    dut.aresetn.value = 0
-    await ClockCycles(dut.aclk, 4)
-    dut.aresetn.value = 1
-    await ClockCycles(dut.aclk, 2)
-    return ram, lite, SimDevice(dut, ram, lite)
+    return await setup(dut, pause=case.get("pause", 0.3), seed=case.get("seed", 0))
 
 
 def _case(name: str) -> dict:
