@@ -48,6 +48,11 @@ class AccelConfig:
     queue_depth : instruction queue depth in front of the load and compute units.
     max_outstanding : read requests in flight on the external port.
     watchdog_cycles : cycles without progress of any unit before the engine stops with an error.
+    axi_addr_bits : bits of the AXI4 memory master's addresses (``m_axi_awaddr``/``araddr``),
+        12..64: the SoC's physical address width (32 on a Zynq-7000's HP ports); a program
+        and its buffer must lie below ``2**axi_addr_bits``.
+    axi_id_bits : bits of the master's IDs (``m_axi_awid``/``arid``/``bid``/``rid``), 1..16;
+        every transaction carries ID 0 (reads return in order).
     """
 
     name: str = "default"
@@ -63,6 +68,8 @@ class AccelConfig:
     queue_depth: int = 8
     max_outstanding: int = 32
     watchdog_cycles: int = 1 << 16
+    axi_addr_bits: int = 64
+    axi_id_bits: int = 1
 
     # Fixed by the numeric contract / the instruction format (not parameters).
     data_bits = 8
@@ -105,6 +112,11 @@ class AccelConfig:
         need(self.queue_depth >= 2, f"queue_depth must be >= 2, got {self.queue_depth}")
         need(self.max_outstanding >= 1, f"max_outstanding must be >= 1, got "
                                         f"{self.max_outstanding}")
+        # 12: a burst never crosses a 4 KiB page, which the master finds in the low 12 bits
+        need(12 <= self.axi_addr_bits <= 64,
+             f"axi_addr_bits must be from 12 to 64, got {self.axi_addr_bits}")
+        need(1 <= self.axi_id_bits <= 16,
+             f"axi_id_bits must be from 1 to 16, got {self.axi_id_bits}")
 
     # ---------------------------------------------------------------- derived sizes
     @property

@@ -28,7 +28,8 @@ from hfaccel.accel.compiler import Program, from_words, pack_input
 from hfaccel.accel.isa import ERRORS
 from hfaccel.errors import HfaccelError
 
-__all__ = ["COUNTERS", "Device", "DeviceError", "DeviceMismatch", "MmapDevice", "Runtime"]
+__all__ = ["COUNTERS", "Device", "DeviceError", "DeviceMismatch", "MmapDevice", "Runtime",
+           "check_base"]
 
 COUNTERS = ("cycles", "cmp_busy", "cmp_wait", "ld_busy", "mac_cycles", "instrs")
 
@@ -60,6 +61,19 @@ class Device(Protocol):
         """Wait until ``irq`` is high; False on timeout."""
 
 
+def check_base(prog: Program, base: int) -> None:
+    """ValueError unless ``prog`` can be loaded at bus address ``base``: aligned to the bus
+    width, and the whole image below ``2**axi_addr_bits``."""
+    bb, ab = prog.cfg.bus_bytes, prog.cfg.axi_addr_bits
+    if base + len(prog.image) > 1 << ab:
+        raise ValueError(f"the program at base {base:#x} ({len(prog.image)} bytes) does not "
+                         f"fit the device's {ab}-bit AXI addresses (axi_addr_bits); load "
+                         f"it below {(1 << ab) - len(prog.image):#x}")
+    if base < 0 or base % bb:
+        raise ValueError(f"base address {base:#x} must be a bus address >= 0 aligned to the "
+                         f"bus width ({bb} bytes)")
+
+
 class Runtime:
     """One engine behind a :class:`Device`."""
 
@@ -88,10 +102,7 @@ class Runtime:
 
     async def load(self, prog: Program, base: int) -> None:
         """Check the device, copy the image to bus address ``base`` and point ``base`` at it."""
-        bb = prog.cfg.bus_bytes
-        if base < 0 or base % bb or base >= 1 << 64:
-            raise ValueError(f"base address {base:#x} must be a 64-bit address aligned to the "
-                             f"bus width ({bb} bytes)")
+        check_base(prog, base)
         await self.check(prog)
         await self.dev.mem_write(base, bytes(prog.image))
         await self.write("base_lo", base & 0xFFFF_FFFF)

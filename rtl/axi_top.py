@@ -68,23 +68,22 @@ class AxiTop(wiring.Component):
     Parameters
     ----------
     cfg : AccelConfig
-    addr_width : int
-        Bits of the AXI4 master's addresses (12 .. 64).
-    id_width : int
-        Bits of its IDs.
+        The engine; its ``axi_addr_bits`` and ``axi_id_bits`` size the AXI4 master's addresses
+        and IDs.
     max_burst, read_bursts : int
         Longest burst, read bursts in flight (:class:`~hfaccel.rtl.axi.AxiMaster`).
     lite_addr_width : int
         Bits of the register slave's addresses.
     """
 
-    def __init__(self, cfg: AccelConfig, *, addr_width: int = 64, id_width: int = 1,
-                 max_burst: int = 16, read_bursts: int = 8, lite_addr_width: int = 12):
+    def __init__(self, cfg: AccelConfig, *, max_burst: int = 16, read_bursts: int = 8,
+                 lite_addr_width: int = 12):
         if not isinstance(cfg, AccelConfig):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         self.cfg = cfg
-        self.master = AxiMaster(data_width=cfg.bus_bytes * 8, addr_width=addr_width,
-                                id_width=id_width, max_burst=max_burst, read_bursts=read_bursts)
+        self.master = AxiMaster(data_width=cfg.bus_bytes * 8, addr_width=cfg.axi_addr_bits,
+                                id_width=cfg.axi_id_bits, max_burst=max_burst,
+                                read_bursts=read_bursts)
         self.regs = AxilRegs(addr_width=lite_addr_width)
         # the engine's ports, from its signature (no elaboration)
         self.engine_ports = {n: (mem.flow, len(Signal(mem.shape))) for n, mem in

@@ -44,6 +44,12 @@ BENCHES = {"axi": (Path(__file__).parent / "tb" / "tb_axi_top.v", "tb_axi_top"),
 AXI_BASE = 0x1_2340_0000  # where the AXI bench places the image: above 4 GiB, not 0
 
 
+def axi_base(cfg: AccelConfig) -> int:
+    """Where the AXI bench places the image: :data:`AXI_BASE`, or with fewer than 33 address
+    bits (``axi_addr_bits``) its low bits, still not 0 (``0x2340_0000`` with 32)."""
+    return AXI_BASE & ((1 << cfg.axi_addr_bits) - 1) & ~(cfg.bus_bytes - 1)
+
+
 @dataclass
 class LayerResult:
     name: str
@@ -164,6 +170,8 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
     runner = _FastVerilator() if sim == "verilator" else get_runner(sim)
     params = {"BUS_BITS": cfg.bus_bytes * 8, "WORD_BITS": cfg.lanes * 8,
               "WB": writeback_words(cfg), "DEPTH_LOG2": depth_log2, "LAT": latency}
+    if shell == "axi":
+        params["ADDR_BITS"] = cfg.axi_addr_bits
     build_args = []
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "-O3",
@@ -229,7 +237,7 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     plusargs = [f"+MEM={mem.resolve()}", f"+TRACE={files['trace']}", f"+PERF={files['perf']}",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
     if shell == "axi":
-        plusargs += [f"+BASE={AXI_BASE:x}", f"+STALL={stall}"]
+        plusargs += [f"+BASE={axi_base(cfg):x}", f"+STALL={stall}"]
     dump = None
     if waves:
         # Icarus writes FST (cocotb's runner passes -fst to vvp) and its runner adds a dump
@@ -265,7 +273,7 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     res.update(build_s=build_s, run_s=run_s, files={k: str(v) for k, v in files.items()},
                simulator=sim, shell=shell)
     if shell == "axi":
-        res.update(base=AXI_BASE, stall_percent=stall)
+        res.update(base=axi_base(cfg), stall_percent=stall)
     if dump is not None:
         if not dump.is_file():
             raise HfaccelError(f"the {sim} run wrote no waveform {dump}; see {work / 'sim.log'}")

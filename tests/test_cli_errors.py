@@ -157,6 +157,12 @@ BAD_INPUTS = [
     ("run --onnx {dw7} --hw default", 2, "does not fit default: layer dw.Q: depthwise kernel"),
     ("run --onnx {ok} --sim ghdl", 2, "argument --sim: invalid choice: 'ghdl'"),
     ("run --onnx {ok} --stall 100", 2, "argument --stall: '100' is not allowed"),
+    ("run --onnx {ok} --hw small,axi_addr_bits=16 --base 0xfff0", 2, "--base: the program at "
+     "base 0xfff0"),
+    ("run --onnx {ok} --hw small,axi_addr_bits=16 --base 0xfff0", 2, "does not fit the "
+     "device's 16-bit AXI addresses (axi_addr_bits)"),
+    ("regs --hw small,axi_addr_bits=8", 2, "axi_addr_bits must be from 12 to 64, got 8"),
+    ("regs --hw small,axi_id_bits=0", 2, "axi_id_bits must be from 1 to 16, got 0"),
 ]
 
 

@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     images = eval_images(args, data, 1, args.log)
     check_batch(graph, images)
     from hfaccel.accel.compiler import compile_graph
+    from hfaccel.accel.runtime import check_base
     from hfaccel.quant.data import load_data
     from hfaccel.quant.reference import run_reference
     from hfaccel.sim.axi_device import run_on_sim
@@ -91,6 +92,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = ref[graph.layers[0].output]
     want = np.asarray(ref[graph[graph.output].output]).reshape(images, -1)
     prog = compile_graph(graph, cfg)
+    try:
+        check_base(prog, args.base)
+    except ValueError as e:
+        raise HfaccelError(f"--base: {e}") from None
     name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     work = run_dir(name, cfg) / "run"
     res = run_on_sim(prog, [inputs[n] for n in range(images)], work=work, sim=args.sim,

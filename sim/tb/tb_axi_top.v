@@ -21,7 +21,8 @@ module tb_axi_top #(
     parameter integer WORD_BITS = 256,
     parameter integer WB = 8,
     parameter integer DEPTH_LOG2 = 17,
-    parameter integer LAT = 8
+    parameter integer LAT = 8,
+    parameter integer ADDR_BITS = 64  // AccelConfig.axi_addr_bits
 ) (
     input  wire        clk,
     input  wire        rst,
@@ -51,7 +52,7 @@ module tb_axi_top #(
     wire s_awready, s_wready, s_bvalid, s_arready, s_rvalid;
     wire [1:0] s_bresp, s_rresp;
     wire [31:0] s_rdata;
-    wire [63:0] m_awaddr, m_araddr;
+    wire [ADDR_BITS-1:0] m_awaddr, m_araddr;
     wire [7:0] m_awlen, m_arlen;
     wire m_awvalid, m_wvalid, m_wlast, m_arvalid, m_bready, m_rready;
     wire [BUS_BITS-1:0] m_wdata;
