@@ -75,11 +75,21 @@ UNIT_OF = {
     "hfaccel_mem_prm_buf": "parameter buffer",
     "hfaccel_mem_tbl_lut": "activation tables",
     "hfaccel_mem_gate_mem": "SE gate memory",
+    # the SoC shell around the engine (rtl/axi_top.py); its own top is not part of the engine's
+    "hfaccel_axi_top": "AXI shell (master, register file)",
+    "hfaccel_axil": "AXI shell (master, register file)",
+    "hfaccel_axi_master": "AXI shell (master, register file)",
+    "hfaccel_axi_master_arq": "AXI shell (master, register file)",
+    "hfaccel_axi_master_rtrack": "AXI shell (master, register file)",
+    "hfaccel_axi_master_awq": "AXI shell (master, register file)",
+    "hfaccel_axi_master_wlen": "AXI shell (master, register file)",
+    "hfaccel_axi_master_wq": "AXI shell (master, register file)",
 }
 UNIT_ORDER = ["PE array", "post-processing", "GEMM", "depthwise", "GAP", "UB crossbars", "DMA",
               "fetch and memory port", "compute dispatch", "control (status, watchdog, semaphores)",
               "top level (wiring, shared ports)", "instruction FIFOs", "UB (activation buffer)",
-              "weight buffer", "parameter buffer", "activation tables", "SE gate memory"]
+              "weight buffer", "parameter buffer", "activation tables", "SE gate memory",
+              "AXI shell (master, register file)"]
 
 
 def unit_of(module: str) -> str:
