@@ -233,7 +233,6 @@ class Accelerator(wiring.Component):
         return m
 
 
-
 def engine_ports(cfg: AccelConfig) -> dict:
     """The members of :class:`Accelerator`'s signature for ``cfg`` (without building the
     units: the AXI top instantiates the engine's Verilog module by these ports)."""
