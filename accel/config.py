@@ -53,6 +53,11 @@ class AccelConfig:
         and its buffer must lie below ``2**axi_addr_bits``.
     axi_id_bits : bits of the master's IDs (``m_axi_awid``/``arid``/``bid``/``rid``), 1..16;
         every transaction carries ID 0 (reads return in order).
+    shared_tables : 0 or 1. 0: every post-processing lane has its own copy of the activation
+        tables (LUT RAM on an FPGA, where no RAM has a read port per lane); 1: the lanes of a
+        post-processing word share one copy with a read port each (a register file: the
+        structure for an ASIC, where lane copies of flip-flops are most of the gate area).
+        The same function and cycles either way (rtl/post.py).
     """
 
     name: str = "default"
@@ -70,6 +75,7 @@ class AccelConfig:
     watchdog_cycles: int = 1 << 16
     axi_addr_bits: int = 64
     axi_id_bits: int = 1
+    shared_tables: int = 0
 
     # Fixed by the numeric contract / the instruction format (not parameters).
     data_bits = 8
@@ -117,6 +123,9 @@ class AccelConfig:
              f"axi_addr_bits must be from 12 to 64, got {self.axi_addr_bits}")
         need(1 <= self.axi_id_bits <= 16,
              f"axi_id_bits must be from 1 to 16, got {self.axi_id_bits}")
+        need(self.shared_tables in (0, 1),
+             f"shared_tables must be 0 (a table copy per lane: FPGAs) or 1 (one copy per "
+             f"post-processing word: ASICs), got {self.shared_tables}")
 
     # ---------------------------------------------------------------- derived sizes
     @property

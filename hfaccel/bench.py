@@ -21,6 +21,10 @@
   module, cached under build/synth): LUTs, FFs, DSPs, BRAM36, LUTs per MAC (issue 15's target
   for ``default``: <= 150) and the utilization of the Zynq-7020 (target: every resource
   <= 90%). A cold run is tens of minutes of Yosys on 2 cores.
+* ``synth_small_generic``, ``synth_small_shared_tables_generic``: the ASIC view (``make synth
+  TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
+  macros' bits and the memory list, with the activation tables as a copy per lane and as one
+  copy per post-processing word (``shared_tables=1``).
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res["hw_sim_hf3_z7020"] = bench_hw_sim("hf3", "z7020")
     for hw in ("small", "z7020"):
         res[f"synth_{hw}_xilinx"] = bench_synth(hw)
+    # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
+    res["synth_small_generic"] = bench_synth_generic("small")
+    res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
@@ -149,6 +156,24 @@ def bench_synth(hw: str, part: str = "Zynq-7020 (xc7z020)") -> dict:
             "lut_per_mac": round(tot.get("lut", 0) / cfg.macs_per_cycle, 1),
             "units_lut": {u: v.get("lut", 0) for u, v in rep["units"].items()},
             "part": part, "part_use": {k: round(tot.get(k, 0) / c, 3) for k, c in cap.items()}}
+
+
+def bench_synth_generic(hw: str) -> dict:
+    """Yosys' generic gates for ``hw`` (the ASIC view, per module, cached): NAND2 equivalents
+    of logic in all and per MAC, flip-flops, and the SRAM macros' bits."""
+    from hfaccel.accel.config import get_preset
+    from hfaccel.rtl.synth import synth
+
+    cfg = get_preset(hw)
+    rep = synth(cfg, "generic", log=lambda *_: None)
+    tot = rep["total"]
+    return {"hw": hw, "macs": cfg.macs_per_cycle, "complete": rep["complete"],
+            "yosys": rep["yosys"], "cpu_seconds": rep["cpu_seconds"],
+            "nand2": round(tot.get("nand2", 0)), "ff": tot.get("ff", 0),
+            "nand2_per_mac": round(tot.get("nand2", 0) / cfg.macs_per_cycle, 1),
+            "sram_macro_bits": tot.get("sram_bits", 0),
+            "units_nand2": {u: round(v.get("nand2", 0)) for u, v in rep["units"].items()},
+            "memories": rep["memories"]}
 
 
 if __name__ == "__main__":

@@ -86,8 +86,8 @@ class Depthwise(wiring.Component):
         A, W = ub_addr_width(cfg), L * 8
         self.wb = writeback_words(cfg)
         word_bytes = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[0]
-        self.posts = [PostWord(lanes=L, table_slots=cfg.table_slots,
-                               table_word_bytes=word_bytes) for _ in range(self.wb)]
+        self.posts = [PostWord(lanes=L, table_slots=cfg.table_slots, table_word_bytes=word_bytes,
+                               shared_tables=bool(cfg.shared_tables)) for _ in range(self.wb)]
         self.memories = {f"post{i}.{k}": v for i, post in enumerate(self.posts)
                          for k, v in post.memories.items()}
         super().__init__({

@@ -94,7 +94,8 @@ class Gemm(wiring.Component):
         self.memories = {"gate": SRAM("gate_mem", width=W, depth=gate_words(L))}
         self.post = PostWord(lanes=L, table_slots=cfg.table_slots,
                              table_word_bytes=table_geometry(bus_bytes=cfg.bus_bytes,
-                                                             table_slots=cfg.table_slots)[0])
+                                                             table_slots=cfg.table_slots)[0],
+                             shared_tables=bool(cfg.shared_tables))
         self.memories.update({f"post.{k}": v for k, v in self.post.memories.items()})
         super().__init__({
             "cmd": In(stream.Signature(isa.amaranth_layout("GEMM"), always_ready=True)),

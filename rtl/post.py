@@ -11,13 +11,17 @@ per cycle (one :class:`PostWord`), the depthwise write-back
 ``writeback_words(cfg)`` words (one each, :func:`~hfaccel.rtl.dw.writeback_words`).
 
 The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
-128``) are stateful: every lane has its own copy (a ``tbl_lut`` :class:`~hfaccel.rtl.sram.SRAM`
-of words of ``table_word_bytes`` entries, one combinational read port) and every copy takes the
-same writes, a word per cycle from the DMA (``tables``: the write port's signature,
-:class:`amaranth.lib.memory.WritePort.Signature`). One table with a read port per lane and a
-write port per byte of a beat would be the same function, but no FPGA RAM has that many ports:
-Yosys built it from flip-flops and a 512:1 multiplexer per lane (~2,900 LUTs a lane on xc7); a
-copy of beat-wide words is distributed RAM and a byte select.
+128``) are stateful, in words of ``table_word_bytes`` entries that take a word per cycle from the
+DMA (``tables``: the write port's signature, :class:`amaranth.lib.memory.WritePort.Signature`).
+Two structures compute the same function (``shared_tables``):
+
+* one copy per lane (the default: FPGAs): a ``tbl_lut`` :class:`~hfaccel.rtl.sram.SRAM` with one
+  combinational read port per lane, every copy taking the same writes. No FPGA RAM has a read
+  port per lane: one shared table became flip-flops and a 512:1 multiplexer per lane (~2,900
+  LUTs a lane on xc7), while a copy of beat-wide words is distributed RAM and a byte select.
+* one copy per word (ASICs): a ``tbl_word`` memory with a combinational read port per lane, a
+  register file whose storage the lanes share; per lane it costs the read multiplexer only.
+  As lane copies built from flip-flops, storage was 80% of ``small``'s gate area.
 
 :func:`ref_post_word` is the reference model (``tests/test_units.py`` holds the unit to it).
 """
@@ -61,6 +65,9 @@ class PostWord(wiring.Component):
         Activation tables (256 entries each).
     table_word_bytes : int
         Entries per table word (the DMA's bus beat); divides ``table_slots * 256``.
+    shared_tables : bool
+        One table copy read by every lane (``tbl_word``) instead of a copy per lane
+        (``tbl_lut``); see the module docstring.
 
     Members
     -------
@@ -82,7 +89,8 @@ class PostWord(wiring.Component):
         clock edge; a lookup in the same cycle sees the old word.
     """
 
-    def __init__(self, *, lanes: int, table_slots: int, table_word_bytes: int):
+    def __init__(self, *, lanes: int, table_slots: int, table_word_bytes: int,
+                 shared_tables: bool = False):
         for name, v in (("lanes", lanes), ("table_slots", table_slots),
                         ("table_word_bytes", table_word_bytes)):
             if not isinstance(v, int) or v < 1:
@@ -90,12 +98,22 @@ class PostWord(wiring.Component):
         if table_slots * 256 % table_word_bytes or table_word_bytes & (table_word_bytes - 1):
             raise ValueError(f"table_word_bytes must be a power of two dividing "
                              f"{table_slots * 256}, not {table_word_bytes}")
+        if not isinstance(shared_tables, bool):
+            raise ValueError(f"shared_tables must be a bool, not {shared_tables!r}")
         self.lanes, self.table_slots, self.word_bytes = lanes, table_slots, table_word_bytes
+        self.shared_tables = shared_tables
         self.rows = table_slots * 256 // table_word_bytes
-        self.memories = {f"tbl{j}": SRAM("tbl_lut", width=table_word_bytes * 8, depth=self.rows)
-                         for j in range(lanes)}
-        self._rd = [mem.read_port("rc", domain="comb") for mem in self.memories.values()]
-        self._wr = [mem.write_port("wr") for mem in self.memories.values()]
+        width = table_word_bytes * 8
+        if shared_tables:
+            mem = SRAM("tbl_word", width=width, depth=self.rows)
+            self.memories = {"tbl_shared": mem}  # not "tbl": the lookup-enable input
+            self._rd = [mem.read_port(f"rc{j}", domain="comb") for j in range(lanes)]
+            self._wr = [mem.write_port("wr")]
+        else:
+            self.memories = {f"tbl{j}": SRAM("tbl_lut", width=width, depth=self.rows)
+                             for j in range(lanes)}
+            self._rd = [mem.read_port("rc", domain="comb") for mem in self.memories.values()]
+            self._wr = [mem.write_port("wr") for mem in self.memories.values()]
         super().__init__({
             "acc": In(signed(32)).array(lanes),
             "params": In(lanes * 64),
@@ -109,11 +127,13 @@ class PostWord(wiring.Component):
         m = Module()
         sel = ceil_log2(self.word_bytes)  # entry bits within a word
         qs, as_ = [], []
-        for j in range(self.lanes):
-            m.submodules[f"tbl{j}"] = self.memories[f"tbl{j}"]
-            wr, rd = self._wr[j], self._rd[j]
+        for name, mem in self.memories.items():
+            m.submodules[name] = mem
+        for wr in self._wr:
             m.d.comb += [wr.addr.eq(self.tables.addr), wr.data.eq(self.tables.data),
                          wr.en.eq(self.tables.en)]
+        for j in range(self.lanes):
+            rd = self._rd[j]
             bias = self.params[j * 64:j * 64 + 32].as_signed()
             sh = self.params[j * 64 + 32:j * 64 + 40].as_signed()
             q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}", unsigned=self.qu)

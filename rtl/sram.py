@@ -50,6 +50,10 @@ KINDS = {
                "(entry slot*256+code+128), in words of one bus beat: one write port (a whole "
                "beat per cycle, every copy written alike) and one combinational read port "
                "(distributed/LUT RAM on an FPGA, a small register file on an ASIC)",
+    "tbl_word": "the activation tables shared by the lanes of one post-processing word "
+                "(config shared_tables=1, for ASICs): one write port (a beat per cycle) and one "
+                "combinational read port per lane (rc0, rc1, ...): a register file or latch "
+                "array, not an SRAM macro",
     "gate_mem": "squeeze-excitation gate words of the current GEMM (one word of `lanes` int8 "
                 "gates per input-channel tile), combinational read (distributed RAM)",
 }

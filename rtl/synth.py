@@ -40,8 +40,8 @@ from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.progress import NO_PROGRESS, Progress
 
-__all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "lint", "synth",
-           "synth_path", "unit_of"]
+__all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "lint",
+           "memory_table", "synth", "synth_path", "unit_of"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
 FAMILIES = ("xc7", "xcu", "xcup")  # Xilinx families whose cells _classify_xilinx knows
@@ -74,6 +74,7 @@ UNIT_OF = {
     "hfaccel_mem_wgt_buf": "weight buffer",
     "hfaccel_mem_prm_buf": "parameter buffer",
     "hfaccel_mem_tbl_lut": "activation tables",
+    "hfaccel_mem_tbl_word": "activation tables",
     "hfaccel_mem_gate_mem": "SE gate memory",
     # the SoC shell around the engine (rtl/axi_top.py); its own top is not part of the engine's
     "hfaccel_axi_top": "AXI shell (master, register file)",
@@ -445,13 +446,32 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
         "multipliers": {"total": sum(n * count.get(m, 1) for m, n in muls.items()),
                         "per_module": muls},
         "total": total, "units": units_res, "modules": per_module,
-        "sram_bits": sum(mm["bits"] for mm in mems), "config": cfg.as_dict(),
+        "sram_bits": sum(mm["bits"] for mm in mems), "memories": memory_table(mems, srams),
+        "config": cfg.as_dict(),
     }
     path = out / f"{tag}.json"
     rep["report"] = str(path)
     path.write_text(json.dumps(rep, indent=1))
     path.with_suffix(".md").write_text(format_summary(rep) + "\n")
     return rep
+
+
+def memory_table(mems: list[dict], macros: list[str]) -> list[dict]:
+    """One row per memory module of the package (``memories.json``): its geometry, ports,
+    instances and bits, and whether this flow takes it as a macro (``macro``: an SRAM the ASIC
+    flow supplies, counted in bits) or synthesizes it (a register file or LUT RAM, counted in
+    the units' cells)."""
+    rows: dict[str, dict] = {}
+    for mm in mems:
+        r = rows.setdefault(mm["module"], {
+            "module": mm["module"], "kind": mm["kind"], "words": mm["depth"],
+            "bits_per_word": mm["width"], "bits_each": mm["bits"],
+            "ports": ", ".join(f"{p['name']} ({p['kind']})" for p in mm["ports"]),
+            "instances": 0, "macro": mm["module"] in macros})
+        r["instances"] += 1
+    for r in rows.values():
+        r["bits_total"] = r["bits_each"] * r["instances"]
+    return sorted(rows.values(), key=lambda r: (not r["macro"], -r["bits_total"]))
 
 
 # ------------------------------------------------------------------ summary
@@ -520,6 +540,21 @@ def format_summary(rep: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(_fmt(u.get(k, 0)) for k, _ in cols) + " |")
     lines.append("| **total** | " + " | ".join(f"**{_fmt(rep['total'].get(k, 0))}**"
                                                 for k, _ in cols) + " |")
+    per_mac = {"generic": ("nand2", "NAND2 equivalents of logic"), "xilinx": ("lut", "LUTs"),
+               "ecp5": ("lut", "LUT4s"), "ice40": ("lut", "LUT4s")}[rep["target"]]
+    lines += ["", f"{per_mac[1]} per MAC: "
+              f"{_fmt(round(rep['total'].get(per_mac[0], 0) / rep['pe_count'], 1))} "
+              f"({rep['pe_count']:,} MACs)"
+              + (f"; SRAM macros: {rep['total'].get('sram_bits', 0):,} bits"
+                 if rep["target"] == "generic" else "") + "."]
+    if rep["target"] == "generic" and rep.get("memories"):
+        lines += ["", "| memory | words x bits | ports | instances | bits each | bits in all "
+                  "| built as |", "| --- | --: | --- | --: | --: | --: | --- |"]
+        for r in rep["memories"]:
+            lines.append(f"| `{r['module']}` | {r['words']:,} x {r['bits_per_word']} | "
+                         f"{r['ports']} | {r['instances']} | {r['bits_each']:,} | "
+                         f"{r['bits_total']:,} | "
+                         + ("SRAM macro |" if r["macro"] else "gates (register file) |"))
     parts = fit(rep)
     if parts:
         lines += ["", "| part | " + " | ".join(c[1] for c in cols if c[0] != "lutram")

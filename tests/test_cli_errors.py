@@ -163,6 +163,7 @@ BAD_INPUTS = [
      "device's 16-bit AXI addresses (axi_addr_bits)"),
     ("regs --hw small,axi_addr_bits=8", 2, "axi_addr_bits must be from 12 to 64, got 8"),
     ("regs --hw small,axi_id_bits=0", 2, "axi_id_bits must be from 1 to 16, got 0"),
+    ("regs --hw small,shared_tables=2", 2, "shared_tables must be 0 (a table copy per lane"),
 ]
 
 

@@ -82,6 +82,21 @@ def test_small_model_icarus_bit_exact(tmp_path, tiny):
     _check_report(rep, tmp_path)
 
 
+@pytest.mark.slow
+def test_shared_tables_same_bits_and_cycles_icarus(tmp_path, tiny):
+    """``shared_tables=1`` (one table copy per post-processing word, the ASIC structure) is the
+    same function at the same cycles as a copy per lane: the tiny model bit-exact on every
+    layer, its activation tables used, and every layer's cycles equal to the lane copies'."""
+    prog = compile_graph(tiny[1], SMALL)
+    assert any(i["tbl"] for i in prog.instrs if i.op in ("GEMM", "DW"))  # tables looked up
+    shared = hw_sim(*tiny, get_preset("small,shared_tables=1"), images=1, sim="icarus",
+                    out_dir=tmp_path / "shared")
+    _check_report(shared, tmp_path / "shared")
+    copies = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path / "copies")
+    assert [r["cycles"] for r in shared["layers"]] == [r["cycles"] for r in copies["layers"]]
+    assert shared["total"]["cycles"] == copies["total"]["cycles"]
+
+
 def test_waves_of_the_first_failing_layer(tmp_path, tiny, monkeypatch):
     """``hw-sim --waves``: a weight of the stem corrupted in the memory image after compiling
     makes the stem differ from onnxruntime; the run is repeated up to the end of that layer

@@ -43,7 +43,7 @@ import pytest
 
 from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
-from hfaccel.accel.config import DEFAULT, SMALL
+from hfaccel.accel.config import DEFAULT, SMALL, get_preset
 from hfaccel.quant import intops
 from hfaccel.rtl.dw import writeback_words
 from hfaccel.sim.hwsim import compare, run_rtl
@@ -265,15 +265,16 @@ def test_ub_crossbars_match_reference(shape):
         assert r["both_write"] > 0, r
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["lane_copies", "shared"])
 @pytest.mark.parametrize("lanes, word_bytes", [(8, 16), (4, 64), (4, 256)])
-def test_table_copies_match_reference(lanes, word_bytes):
+def test_table_copies_match_reference(lanes, word_bytes, shared):
     """A post-processing word (bias, RNE shift, saturation, table) with its lanes' table copies
-    equals ``ref_post_word`` while the tables are written a word a cycle (the small preset's
-    16-byte words, the default's 64, the widest bus): every code of both tables looked up in
-    every lane, int8 and uint8 results (``qu``) at random, rows rewritten, a lookup in a
-    write's cycle sees the old word."""
+    (or one copy the lanes share: ``shared_tables``) equals ``ref_post_word`` while the tables
+    are written a word a cycle (the small preset's 16-byte words, the default's 64, the widest
+    bus): every code of both tables looked up in every lane, int8 and uint8 results (``qu``)
+    at random, rows rewritten, a lookup in a write's cycle sees the old word."""
     r = unit_benches.run_post(seed=word_bytes, cycles=700, lanes=lanes, table_slots=2,
-                              table_word_bytes=word_bytes)
+                              table_word_bytes=word_bytes, shared_tables=shared)
     assert not r["mismatches"], r["mismatches"][:3]
     assert r["codes"] == [256, 256] and r["rewrites"] > 0 and r["write_and_lookup"] > 0, r
 
@@ -422,6 +423,20 @@ def test_single_layer_bit_exact(tmp_path, sim, name):
     prog = compile_graph(case.graph, SMALL)
     res = _run(sim, prog, case.x, tmp_path)
     _check_layer_run(sim, case, prog, res)
+
+@pytest.mark.parametrize("name", ["tables_gemm", "tables_dw"])
+def test_shared_tables_layer_bit_exact(tmp_path, name):
+    """``shared_tables=1`` (the lanes of a post-processing word share one table copy: the
+    ASIC structure) through the whole engine: every code of both tables in every lane, bit for
+    bit, at the cycles of the lane copies (the perf records; tests/test_hwsim.py runs a whole
+    network both ways in `make test-all`)."""
+    case = make_case(name)
+    prog = compile_graph(case.graph, get_preset("small,shared_tables=1"))
+    res = _run("verilator", prog, case.x, tmp_path / "shared")
+    _check_layer_run("verilator", case, prog, res)
+    copies = _run("verilator", compile_graph(case.graph, SMALL), case.x, tmp_path / "copies")
+    assert Path(res["files"]["perf"]).read_text() == Path(copies["files"]["perf"]).read_text()
+
 
 def _random_runs():
     """Two seeds per kind in Verilator for `make test`; more seeds, Icarus and Amaranth in

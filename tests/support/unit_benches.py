@@ -112,9 +112,10 @@ def run_ub(*, seed: int, cycles: int, banks: int, depth: int, word_bits: int, wr
 
 # ------------------------------------------------------------------------------ post-processing
 def run_post(*, seed: int, cycles: int, lanes: int, table_slots: int,
-             table_word_bytes: int) -> dict:
+             table_word_bytes: int, shared_tables: bool = False) -> dict:
     """A post-processing word against :func:`ref_post_word` while its tables are written."""
-    dut = PostWord(lanes=lanes, table_slots=table_slots, table_word_bytes=table_word_bytes)
+    dut = PostWord(lanes=lanes, table_slots=table_slots, table_word_bytes=table_word_bytes,
+                   shared_tables=shared_tables)
     rng = random.Random(seed)
     tables = [[0] * 256 for _ in range(table_slots)]  # the copies start at zero
     rows = dut.rows
