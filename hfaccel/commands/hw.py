@@ -112,9 +112,39 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{int(want[n].argmax())}), logits {'==' if same else '!='} integer reference")
         print(f"  logits: {' '.join(str(v) for v in got)}")
         print("  counters: " + ", ".join(f"{k} {v}" for k, v in r["counters"].items()))
+        csv = work / f"per_layer{n}.csv"
+        rows = _per_layer(prog, r["perf"], csv)
+        print(f"  per layer ({len(r['perf'])} perf records from the device; {csv}):")
+        for row in rows:
+            print(f"    {row['op']:>3} {row['name']:<24} instrs {row['instrs']:>3}  cycles "
+                  f"{row['cycles']:>7}  busy {row['busy']:>7}  wait {row['wait']:>6}  mac "
+                  f"{row['mac']:>7}")
     print(f"{'PASS' if ok else 'FAIL'}: {len(res)} image(s) through the host runtime on "
           f"{cfg.name}'s AXI top ({args.sim}); sim log: {work / 'sim.log'}")
     return 0 if ok else 1
+
+
+def _per_layer(prog, records: list, csv_path) -> list[dict]:
+    """Per hardware op: the runtime's perf records summed (cycles attributed from the end of
+    the previous op's last instruction, as the report does); written to ``csv_path``."""
+    import csv
+
+    from hfaccel.accel.perf import PerfLog, PerfRecord
+    from hfaccel.accel.regs import PERF_RECORD
+
+    log = PerfLog(tuple(PerfRecord(*r) for r in records))
+    cycles = log.op_cycles(prog)
+    rows = []
+    for op in prog.ops:
+        mine = [r for r in log.records if r.layer == op.index]
+        rows.append({"op": op.index, "name": op.name, "instrs": len(mine),
+                     "cycles": cycles[op.index], "end": mine[-1].end if mine else 0,
+                     **{k: sum(getattr(r, k) for r in mine) for k in PERF_RECORD[2:]}})
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["op"])
+        w.writeheader()
+        w.writerows(rows)
+    return rows
 
 
 def cmd_regs(args: argparse.Namespace) -> int:
