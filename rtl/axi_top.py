@@ -12,7 +12,7 @@ Wiring (nothing else lives here)::
     s_axi --> [axil: AxilRegs] --control/status/base/counters--> [engine: hfaccel_top]
                                                                        | req/rsp  | perf_*
     m_axi <-- [axi_master: AxiMaster] <--------------------------------+          |
-                    ^ rec_* <------------ [perf: PerfWriter] <---------------------+
+                    ^ rec_* <-------- [axi_perf: PerfWriter] <---------------------+
 
 * ``control.start`` starts the engine when the shell is not busy (the engine runs or the master
   has transactions in flight); otherwise it is ignored and ``status.rejected`` set until the next
@@ -108,7 +108,7 @@ class AxiTop(wiring.Component):
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
         m.submodules.axil = regs = self.regs
         m.submodules.axi_master = mst = self.master
-        m.submodules.perf = pw = self.perf
+        m.submodules.axi_perf = pw = self.perf
 
         # the flat AXI ports
         lite = AxiLite(addr_width=self.regs.addr_width)

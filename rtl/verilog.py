@@ -85,7 +85,11 @@ UNITS = {
     "hfaccel_axi_master_awq": "AXI master: write bursts to issue",
     "hfaccel_axi_master_wlen": "AXI master: write bursts whose data follows",
     "hfaccel_axi_master_wq": "AXI master: write beats",
+    "hfaccel_axi_perf": "perf record writer: the engine's perf port to memory through the AXI "
+                        "master (rtl/perfrec.py)",
+    "hfaccel_axi_perf_q": "perf record writer: records waiting for the master",
 }
+SHELL_PREFIX = "hfaccel_axi"  # the SoC shell's modules (UNITS) are named hfaccel_axi*
 
 
 def rtl_dir(cfg: AccelConfig, root: str | Path = "build/rtl") -> Path:
