@@ -88,7 +88,7 @@ def check_base(prog: Program, base: int) -> None:
                          f"load it below {(1 << ab) - size:#x}")
     if base < 0 or base % bb:
         raise ValueError(f"base address {base:#x} must be a bus address >= 0 aligned to the "
-                         f"bus width ({bb} bytes)")
+                         f"bus width ({bb} bytes): use a multiple of {bb}")
 
 
 def decode_output(prog: Program, raw: bytes) -> np.ndarray:
