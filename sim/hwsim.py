@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -189,10 +190,17 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
                                             unit="objects" if sim == "verilator" else None):
         try:
             tb, tb_top = BENCHES[shell]
+            # the runner rebuilds when a source is newer than its output, but it does not
+            # know the included recorders: a change of tb_log.vh forces the build
+            inc = tb.parent / "tb_log.vh"
+            seen = build_dir / ".tb_log.sha"
+            sha = hashlib.sha256(inc.read_bytes()).hexdigest()
+            stale = not seen.exists() or seen.read_text() != sha
             runner.build(sources=[top.resolve(), tb.resolve()], hdl_toplevel=tb_top,
                          build_dir=build_dir, parameters=params, build_args=build_args,
-                         timescale=("1ns", "1ps"), always=False, waves=waves,
-                         log_file=build_dir / "build.log")
+                         includes=[tb.parent.resolve()], timescale=("1ns", "1ps"),
+                         always=stale, waves=waves, log_file=build_dir / "build.log")
+            seen.write_text(sha)
         except RuntimeError as e:
             raise HfaccelError(f"building the {sim} simulator failed ({e}); see "
                                f"{build_dir / 'build.log'}") from None

@@ -12,11 +12,10 @@
 // channel's ready/valid stalls in a pseudo-random STALL percent of cycles (an LFSR per channel),
 // and a read burst's first beat comes LAT cycles after its address at the earliest.
 //
-// Plusargs: +MEM=<hex, one beat per line> +BASE=<hex byte address> +STALL=<percent>
+// Plusargs: those of the recorders (tb_log.vh: +MEM +TRACE +PERF +VCD +OUT ...) and
+//           +BASE=<hex byte address> +STALL=<percent>
 //           +PERF_ADDR=<beat> +PERF_CAP=<records> (the perf record area; 0: none)
 //           +RECS=<file> (the perf records written, dumped when done rises)
-//           +TRACE=<file> +PERF=<file> +VCD=<file> [+VCD_FROM= +VCD_TO=]
-//           +OUT=<file> +OUT_BEAT=<n> +OUT_BEATS=<n>   (dumped when done rises)
 `timescale 1ns/1ps
 module tb_axi_top #(
     parameter integer BUS_BITS = 512,
@@ -272,14 +271,12 @@ module tb_axi_top #(
     end
 
     // ---------------------------------------------------------------- recorders
-    reg [1023:0] memfile, tracefile, perffile, outfile, vcdfile, recfile;
-    integer ftrace, fperf, out_beat, out_beats, k, vcd_from, vcd_to, pct;
+    wire [31:0] log_cycle = now;
+`include "tb_log.vh"
+    reg [1023:0] recfile;
+    integer pct;
     localparam integer REC_BEATS = BUS_BITS >= 256 ? 1 : 256 / BUS_BITS;
-    reg done_q;
     initial begin
-        done_q = 0;
-        ftrace = 0;
-        fperf = 0;
         now = 0;
         phase = 0;
         for (i = 0; i < N_RD; i = i + 1) rd_val[i] = 0;
@@ -290,47 +287,9 @@ module tb_axi_top #(
         if (!$value$plusargs("PERF_CAP=%d", perf_cap)) perf_cap = 0;
         if (!$value$plusargs("RECS=%s", recfile)) recfile = 0;
         stall_pct = pct[6:0];
-        if ($value$plusargs("MEM=%s", memfile)) $readmemh(memfile, mem);
-        if (!$value$plusargs("VCD_FROM=%d", vcd_from)) vcd_from = 0;
-        if (!$value$plusargs("VCD_TO=%d", vcd_to)) vcd_to = 0;
-        if ($value$plusargs("VCD=%s", vcdfile)) begin
-            $dumpfile(vcdfile);
-            $dumpvars(1, dut);
-            if (vcd_from > 0) $dumpoff;
-        end
-        if ($value$plusargs("TRACE=%s", tracefile)) ftrace = $fopen(tracefile, "w");
-        if ($value$plusargs("PERF=%s", perffile)) fperf = $fopen(perffile, "w");
-        if (!$value$plusargs("OUT=%s", outfile)) outfile = 0;
-        if (!$value$plusargs("OUT_BEAT=%d", out_beat)) out_beat = 0;
-        if (!$value$plusargs("OUT_BEATS=%d", out_beats)) out_beats = 0;
     end
-    always @(posedge clk) begin
-        if (ftrace != 0) begin
-            for (k = 0; k < WB; k = k + 1)
-                if (trace_valid[k])
-                    $fwrite(ftrace, "r %0d %0d %h %h %h\n", trace_layer, trace_addr + k,
-                            trace_q[k*WORD_BITS +: WORD_BITS], trace_a[k*WORD_BITS +: WORD_BITS],
-                            trace_r[k*WORD_BITS +: WORD_BITS]);
-            if (trace_g_valid)
-                $fwrite(ftrace, "g %0d %0d %h\n", trace_layer, trace_g_addr, trace_g);
-        end
-        if (ftrace != 0 && perf_valid)
-            $fwrite(ftrace, "e %0d\n", perf_layer);
-        if (fperf != 0 && perf_valid) begin
-            $fwrite(fperf, "%0d %0d %0d %0d %0d\n", perf_layer, perf_t, perf_wait, perf_busy,
-                    perf_mac);
-            $fflush(fperf);
-        end
-        if (vcd_from > 0 && now == vcd_from) $dumpon;
-        if (vcd_to > 0 && now == vcd_to) $dumpoff;
-        done_q <= done;
-        if (done && !done_q) begin
-            if (ftrace != 0) $fflush(ftrace);
-            if (fperf != 0) $fflush(fperf);
-            if (outfile != 0 && out_beats > 0)
-                $writememh(outfile, mem, out_beat, out_beat + out_beats - 1);
-            if (recfile != 0 && perf_addr != 0 && perf_count != 0)
-                $writememh(recfile, mem, perf_addr, perf_addr + perf_count * REC_BEATS - 1);
-        end
-    end
+    // the perf records the shell wrote, dumped when done rises
+    always @(posedge clk)
+        if (done && !done_q && recfile != 0 && perf_addr != 0 && perf_count != 0)
+            $writememh(recfile, mem, perf_addr, perf_addr + perf_count * REC_BEATS - 1);
 endmodule
