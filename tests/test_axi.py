@@ -365,6 +365,11 @@ def test_cli_run_drives_the_runtime_on_the_rtl(tmp_path, capsys, monkeypatch):
     assert code == 0, out
     assert out.count("logits == integer reference") == 2 and "PASS: 2 image(s)" in out, out
     assert "counters: cycles " in out and "instrs " in out
+    # per-layer counters from the device's perf records, printed and written as CSV
+    assert out.count("perf records from the device") == 2, out
+    csv = Path(out.split("perf records from the device; ")[1].split(")")[0])
+    rows = csv.read_text().splitlines()
+    assert rows[0].startswith("op,name,instrs,cycles,end,wait,busy,mac") and len(rows) > 2
 
 
 def test_axi_widths_come_from_the_config(tmp_path, capsys, monkeypatch):
