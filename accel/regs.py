@@ -33,10 +33,18 @@ from dataclasses import dataclass
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import ERRORS, Status
 
-__all__ = ["ACCESS", "Field", "MAGIC", "REGISTERS", "Register", "c_header", "config_hash",
-           "field", "markdown_table", "offset", "pack", "register", "unpack"]
+__all__ = ["ACCESS", "Field", "MAGIC", "PERF_RECORD", "PERF_RECORD_BYTES", "REGISTERS",
+           "Register", "c_header", "config_hash", "field", "markdown_table", "offset", "pack",
+           "perf_records", "perf_stride", "register", "unpack"]
 
 ACCESS = ("rw", "ro", "w1s", "w1c")
+# A perf record (one per compute instruction, written by the shell to base + perf_addr beats):
+# little-endian 32-bit words in this order, zero-padded to PERF_RECORD_BYTES; consecutive
+# records are perf_stride(bus_bytes) bytes apart (a wide bus pads a record to its beat). The
+# words are the engine's perf port: its hardware op (layer), the cycle since start its
+# instruction ended, the cycles compute waited for loads, was busy, and the PE array computed.
+PERF_RECORD = ("layer", "end", "wait", "busy", "mac")
+PERF_RECORD_BYTES = 32
 MAGIC = 0x48464143  # "HFAC": the id register, so that a driver knows it found the engine
 
 
@@ -135,12 +143,19 @@ REGISTERS: tuple[Register, ...] = (
     _word("base_hi", 0x1C, "rw", "program image base, bits 63:32"),
     _word("prog", 0x20, "rw", "beat offset of the first instruction from base (the compiler "
                               "puts it at 0)"),
+    _word("perf_addr", 0x24, "rw", "beat offset from base of the per-instruction perf "
+                                   "records (PERF_RECORD_BYTES each, at most perf_cap); 0: "
+                                   "no records"),
+    _word("perf_cap", 0x28, "rw", "records the area at perf_addr holds: later ones are not "
+                                  "written"),
     _word("cycles", 0x40, "ro", "cycles since start while running"),
     _word("cmp_busy", 0x44, "ro", "cycles the compute unit was busy"),
     _word("cmp_wait", 0x48, "ro", "cycles the compute unit waited for loads"),
     _word("ld_busy", 0x4C, "ro", "cycles the load/store unit was busy"),
     _word("mac_cycles", 0x50, "ro", "cycles the PE array computed"),
     _word("instrs", 0x54, "ro", "compute instructions finished"),
+    _word("perf_count", 0x58, "ro", "perf records written since start (each answered by the "
+                                    "memory before status.done)"),
 )
 
 
@@ -196,6 +211,23 @@ def pack(reg: str, **fields: int) -> int:
     return v
 
 
+def perf_stride(bus_bytes: int) -> int:
+    """Bytes from one perf record to the next on a ``bus_bytes`` bus (whole beats)."""
+    return max(PERF_RECORD_BYTES, bus_bytes)
+
+
+def perf_records(raw: bytes, bus_bytes: int) -> list[dict[str, int]]:
+    """The perf records in ``raw`` (read from ``base + perf_addr * bus_bytes``)."""
+    st = perf_stride(bus_bytes)
+    if len(raw) % st:
+        raise ValueError(f"{len(raw)} bytes of perf records is not a multiple of the "
+                         f"{st}-byte stride")
+    n = len(PERF_RECORD)
+    return [dict(zip(PERF_RECORD, (int.from_bytes(raw[i + 4 * k:i + 4 * k + 4], "little")
+                                   for k in range(n)), strict=True))
+            for i in range(0, len(raw), st)]
+
+
 def config_hash(cfg: AccelConfig) -> int:
     """32-bit identity of a hardware configuration (of every field, the name excluded: two
     names for one hardware are the same hardware)."""
@@ -214,7 +246,12 @@ def c_header(cfg: AccelConfig | None = None) -> str:
          f"#define HFACCEL_MAGIC 0x{MAGIC:08x}u"]
     if cfg is not None:
         o += [f"#define HFACCEL_CFG_HASH 0x{config_hash(cfg):08x}u  /* '{cfg.name}' */",
-              f"#define HFACCEL_BUS_BYTES {cfg.bus_bytes}u"]
+              f"#define HFACCEL_BUS_BYTES {cfg.bus_bytes}u",
+              f"#define HFACCEL_PERF_STRIDE {perf_stride(cfg.bus_bytes)}u  /* bytes a record"
+              " */"]
+    o.append(f"#define HFACCEL_PERF_RECORD_BYTES {PERF_RECORD_BYTES}u")
+    for i, w in enumerate(PERF_RECORD):
+        o.append(f"#define HFACCEL_PERF_{w.upper()} {i}u  /* 32-bit word of a perf record */")
     for st in Status:
         o.append(f"#define HFACCEL_ERR_{st.name} {int(st)}u  /* {ERRORS[int(st)]} */")
     o.append("")

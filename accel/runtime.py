@@ -26,10 +26,11 @@ import numpy as np
 from hfaccel.accel import regs
 from hfaccel.accel.compiler import Program, from_words, pack_input
 from hfaccel.accel.isa import ERRORS
+from hfaccel.accel.perf import PerfLog, PerfRecord
 from hfaccel.errors import HfaccelError
 
 __all__ = ["COUNTERS", "Device", "DeviceError", "DeviceMismatch", "MmapDevice", "Runtime",
-           "check_base"]
+           "check_base", "decode_output", "perf_area"]
 
 COUNTERS = ("cycles", "cmp_busy", "cmp_wait", "ld_busy", "mac_cycles", "instrs")
 
@@ -61,17 +62,44 @@ class Device(Protocol):
         """Wait until ``irq`` is high; False on timeout."""
 
 
+def perf_area(prog: Program) -> tuple[int, int]:
+    """``(perf_addr, perf_cap)``: the perf records' area right after the image (beats from
+    base), one record for each compute instruction of ``prog``."""
+    bb = prog.cfg.bus_bytes
+    rec_beats = regs.perf_stride(bb) // bb
+    beats = -(-len(prog.image) // bb)
+    return -(-beats // rec_beats) * rec_beats, len(prog.computes)
+
+
+def _footprint(prog: Program) -> int:
+    """Bytes from base the device uses: the image and the perf records after it."""
+    addr, cap = perf_area(prog)
+    return addr * prog.cfg.bus_bytes + cap * regs.perf_stride(prog.cfg.bus_bytes)
+
+
 def check_base(prog: Program, base: int) -> None:
     """ValueError unless ``prog`` can be loaded at bus address ``base``: aligned to the bus
-    width, and the whole image below ``2**axi_addr_bits``."""
+    width, and the whole image and its perf records below ``2**axi_addr_bits``."""
     bb, ab = prog.cfg.bus_bytes, prog.cfg.axi_addr_bits
-    if base + len(prog.image) > 1 << ab:
-        raise ValueError(f"the program at base {base:#x} ({len(prog.image)} bytes) does not "
-                         f"fit the device's {ab}-bit AXI addresses (axi_addr_bits); load "
-                         f"it below {(1 << ab) - len(prog.image):#x}")
+    size = _footprint(prog)
+    if base + size > 1 << ab:
+        raise ValueError(f"the program at base {base:#x} ({size} bytes with its perf records) "
+                         f"does not fit the device's {ab}-bit AXI addresses (axi_addr_bits); "
+                         f"load it below {(1 << ab) - size:#x}")
     if base < 0 or base % bb:
         raise ValueError(f"base address {base:#x} must be a bus address >= 0 aligned to the "
-                         f"bus width ({bb} bytes)")
+                         f"bus width ({bb} bytes): use a multiple of {bb}")
+
+
+def decode_output(prog: Program, raw: bytes) -> np.ndarray:
+    """The output codes from the ``prog.output_words * lanes`` bytes at ``output_beat``."""
+    lanes = prog.cfg.lanes
+    words = np.frombuffer(raw, np.int8).reshape(-1, lanes).astype(np.int64)
+    if prog.graph is None:
+        return words
+    out = prog.graph[prog.graph.output]
+    shape = out.shape if len(out.shape) == 3 else (out.shape[0],)
+    return from_words(words, out.shape[0], shape, lanes)
 
 
 class Runtime:
@@ -108,6 +136,9 @@ class Runtime:
         await self.write("base_lo", base & 0xFFFF_FFFF)
         await self.write("base_hi", base >> 32)
         await self.write("prog", 0)  # the compiler puts the first instruction at beat 0
+        addr, cap = perf_area(prog)
+        await self.write("perf_addr", addr)
+        await self.write("perf_cap", cap)
         self.base, self.prog = base, prog
 
     def _need_loaded(self) -> Program:
@@ -145,18 +176,26 @@ class Runtime:
                               f"({ERRORS.get(st['error'], 'unknown')}); bus_error {be}")
         return {n: await self.read(n) for n in COUNTERS}
 
+    async def read_perf(self) -> PerfLog:
+        """The last run's perf records (one per compute instruction, written by the engine to
+        the area after the image); a DeviceError if fewer were written than instructions ran."""
+        prog = self._need_loaded()
+        bb = prog.cfg.bus_bytes
+        n, ran = await self.read("perf_count"), await self.read("instrs")
+        if n != ran:
+            raise DeviceError(f"the engine wrote {n} perf records for {ran} compute "
+                              f"instructions (perf_cap {await self.read('perf_cap')})")
+        addr = await self.read("perf_addr")
+        raw = await self.dev.mem_read(self.base + addr * bb, n * regs.perf_stride(bb))
+        return PerfLog(tuple(PerfRecord(**r) for r in regs.perf_records(raw, bb)))
+
     async def read_output(self) -> np.ndarray:
         """The network's output codes (the classifier's logits)."""
         prog = self._need_loaded()
         cfg = prog.cfg
         raw = await self.dev.mem_read(self.base + prog.output_beat * cfg.bus_bytes,
                                       prog.output_words * cfg.lanes)
-        words = np.frombuffer(raw, np.int8).reshape(-1, cfg.lanes).astype(np.int64)
-        if prog.graph is None:
-            return words
-        out = prog.graph[prog.graph.output]
-        shape = out.shape if len(out.shape) == 3 else (out.shape[0],)
-        return from_words(words, out.shape[0], shape, cfg.lanes)
+        return decode_output(prog, raw)
 
 
 class MmapDevice:

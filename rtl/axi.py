@@ -22,6 +22,8 @@ beat addresses, in-order responses without back-pressure) into AXI4 bursts:
   earlier write has arrived), so a map spilled by STOREs and loaded back reads what was
   written. Writes do not wait for reads: the DMA finishes a LOAD (every beat received) before it
   starts the next instruction, and the program is never written;
+* **records**: a second, write-only stream (``rec_*``, the shell's perf records) shares the
+  bursts and queues, in cycles the engine leaves free, with its own write ID;
 * **errors**: an SLVERR or DECERR response (R or B) raises
   :attr:`~hfaccel.accel.isa.Status.BUS_ERROR` on ``error`` (the engine stops) and latches the
   first one's response and channel (``err_resp``, ``err_write``) until ``clear``. Transactions
@@ -101,7 +103,8 @@ class AxiMaster(wiring.Component):
     addr_width : int
         Bits of an AXI address (12 .. 64).
     id_width : int
-        Bits of ``awid``/``arid`` (every transaction carries ID ``id_value``).
+        Bits of ``awid``/``arid`` (the engine's transactions carry ID ``id_value``, records
+        ``id_value ^ 1``).
     max_burst : int
         Beats of the longest burst (1 .. 256).
     read_bursts : int
@@ -127,6 +130,13 @@ class AxiMaster(wiring.Component):
         No transaction open, queued or in flight.
     active : ``Out(1)``
         A handshake on any channel this cycle.
+    rec_valid, rec_ready, rec_addr, rec_data, rec_urgent
+        A second write-only request stream (the perf records of
+        :class:`~hfaccel.rtl.perfrec.PerfWriter`: beat addresses from ``base``, whole beats). It
+        is served in cycles without an engine request, or before the engine's while
+        ``rec_urgent``; its bursts carry ID ``id_value ^ 1`` and no engine read waits for their
+        B responses (nothing reads records back), so recording costs the engine only the port
+        cycles ``rec_urgent`` takes. ``idle`` covers them.
     """
 
     def __init__(self, *, data_width: int, addr_width: int = 64, id_width: int = 1,
@@ -147,6 +157,8 @@ class AxiMaster(wiring.Component):
             "axi": Out(Axi4(addr_width=addr_width, data_width=data_width, id_width=id_width)),
             "error": Out(8), "err_resp": Out(2), "err_write": Out(1), "clear": In(1),
             "idle": Out(1), "active": Out(1),
+            "rec_valid": In(1), "rec_ready": Out(1), "rec_addr": In(32), "rec_data": In(data_width),
+            "rec_urgent": In(1),
         })
 
     def elaborate(self, platform):
@@ -162,35 +174,53 @@ class AxiMaster(wiring.Component):
         # to issue, write bursts issued (their length, for W), write beats
         m.submodules.arq = arq = SyncFIFO(width=AW + 8 + 1, depth=2)
         m.submodules.rtrack = rtrack = SyncFIFO(width=1, depth=self.read_bursts)
-        m.submodules.awq = awq = SyncFIFO(width=AW + 8, depth=2)
+        m.submodules.awq = awq = SyncFIFO(width=AW + 8 + 1, depth=2)
         m.submodules.wlen = wlen = SyncFIFO(width=8, depth=4)
         m.submodules.wq = wq = SyncFIFO(width=DW, depth=2 * MB)
 
+        # the request this cycle: the engine's, or a perf record beat when the engine has none
+        # (or the record writer is urgent: its queue is full)
+        sel_rec = Signal()
+        m.d.comb += sel_rec.eq(self.rec_valid & (self.rec_urgent | ~mem.req_valid))
+        r_valid, r_we, r_tag, r_addr = Signal(), Signal(), Signal(), Signal(32)
+        r_wdata = Signal(DW)
+        m.d.comb += [r_valid.eq(mem.req_valid | sel_rec),
+                     r_we.eq(Mux(sel_rec, 1, mem.req_we)),
+                     r_tag.eq(Mux(sel_rec, 0, mem.req_tag)),
+                     r_addr.eq(Mux(sel_rec, self.rec_addr, mem.req_addr)),
+                     r_wdata.eq(Mux(sel_rec, self.rec_data, mem.req_wdata))]
+
         # the open burst
-        o_open, o_we, o_tag = Signal(), Signal(), Signal()
+        o_open, o_we, o_tag, o_rec = Signal(), Signal(), Signal(), Signal()
         o_addr, o_len = Signal(32), Signal(8)  # first beat, beats - 1
-        b_out = Signal(16)  # write bursts whose address is out and whose B has not come
+        # engine write bursts whose address is out and whose B has not come; record bursts
+        # (their own ID) are counted apart: no read waits for them (nothing reads them back)
+        b_out, b_rec = Signal(16), Signal(16)
+        aw_ord = Signal(2)  # engine write bursts in awq
         wr_pending = Signal()
-        m.d.comb += wr_pending.eq((o_open & o_we) | awq.r_rdy | (b_out != 0))
+        m.d.comb += wr_pending.eq((o_open & o_we & ~o_rec) | (aw_ord != 0) | (b_out != 0))
 
         page_start = Signal()  # the request's beat starts a 4 KiB page
-        m.d.comb += page_start.eq(byte_addr(mem.req_addr)[:12] == 0)
+        m.d.comb += page_start.eq(byte_addr(r_addr)[:12] == 0)
         extends = Signal()
-        m.d.comb += extends.eq(o_open & (mem.req_we == o_we) & (mem.req_tag == o_tag)
-                               & (mem.req_addr == o_addr + o_len + 1) & (o_len != MB - 1)
+        m.d.comb += extends.eq(o_open & (r_we == o_we) & (r_tag == o_tag) & (sel_rec == o_rec)
+                               & (r_addr == o_addr + o_len + 1) & (o_len != MB - 1)
                                & ~page_start)
         can_close = Signal()
         m.d.comb += can_close.eq(Mux(o_we, awq.w_rdy, arq.w_rdy))
-        room = Mux(mem.req_we, wq.w_rdy, ~wr_pending)  # a read waits for every write's B
-        m.d.comb += mem.req_ready.eq(room & (extends | ~o_open | can_close))
+        room = Mux(r_we, wq.w_rdy, ~wr_pending)  # a read waits for every engine write's B
+        ready = Signal()
+        m.d.comb += [ready.eq(room & (extends | ~o_open | can_close)),
+                     mem.req_ready.eq(ready & ~sel_rec), self.rec_ready.eq(ready & sel_rec)]
         acc = Signal()
-        m.d.comb += acc.eq(mem.req_valid & mem.req_ready)
+        m.d.comb += acc.eq(r_valid & ready)
         close = Signal()
         m.d.comb += close.eq(o_open & ~(acc & extends) & can_close)
         with m.If(close):
             m.d.sync += o_open.eq(0)
             with m.If(o_we):
-                m.d.comb += [awq.w_en.eq(1), awq.w_data.eq(Cat(byte_addr(o_addr), o_len))]
+                m.d.comb += [awq.w_en.eq(1),
+                             awq.w_data.eq(Cat(byte_addr(o_addr), o_len, o_rec))]
             with m.Else():
                 m.d.comb += [arq.w_en.eq(1),
                              arq.w_data.eq(Cat(byte_addr(o_addr), o_len, o_tag))]
@@ -198,16 +228,18 @@ class AxiMaster(wiring.Component):
             with m.If(extends):
                 m.d.sync += o_len.eq(o_len + 1)
             with m.Else():
-                m.d.sync += [o_open.eq(1), o_addr.eq(mem.req_addr), o_len.eq(0),
-                             o_we.eq(mem.req_we), o_tag.eq(mem.req_tag)]
-            with m.If(mem.req_we):
-                m.d.comb += [wq.w_en.eq(1), wq.w_data.eq(mem.req_wdata)]
+                m.d.sync += [o_open.eq(1), o_addr.eq(r_addr), o_len.eq(0),
+                             o_we.eq(r_we), o_tag.eq(r_tag), o_rec.eq(sel_rec)]
+            with m.If(r_we):
+                m.d.comb += [wq.w_en.eq(1), wq.w_data.eq(r_wdata)]
 
         # AR and R
         size = Const(shift, 3)
+        aw_rec = awq.r_data[AW + 8]
+        rec_id = self.id_value ^ 1
+        m.d.comb += [axi.arid.eq(self.id_value), axi.awid.eq(Mux(aw_rec, rec_id, self.id_value))]
         for ch in ("ar", "aw"):
-            m.d.comb += [getattr(axi, f"{ch}id").eq(self.id_value),
-                         getattr(axi, f"{ch}size").eq(size),
+            m.d.comb += [getattr(axi, f"{ch}size").eq(size),
                          getattr(axi, f"{ch}burst").eq(BURST_INCR),
                          getattr(axi, f"{ch}cache").eq(CACHE)]
         m.d.comb += [axi.araddr.eq(arq.r_data[:AW]), axi.arlen.eq(arq.r_data[AW:AW + 8]),
@@ -219,13 +251,17 @@ class AxiMaster(wiring.Component):
                      mem.rsp_tag.eq(rtrack.r_data), rtrack.r_en.eq(axi.rvalid & axi.rlast)]
 
         # AW, W and B
-        m.d.comb += [axi.awaddr.eq(awq.r_data[:AW]), axi.awlen.eq(awq.r_data[AW:]),
-                     axi.awvalid.eq(awq.r_rdy & wlen.w_rdy), wlen.w_data.eq(awq.r_data[AW:])]
+        m.d.comb += [axi.awaddr.eq(awq.r_data[:AW]), axi.awlen.eq(awq.r_data[AW:AW + 8]),
+                     axi.awvalid.eq(awq.r_rdy & wlen.w_rdy),
+                     wlen.w_data.eq(awq.r_data[AW:AW + 8])]
         aw_go, b_go = Signal(), Signal()
         m.d.comb += [aw_go.eq(axi.awvalid & axi.awready), b_go.eq(axi.bvalid & axi.bready)]
         with m.If(aw_go):
             m.d.comb += [awq.r_en.eq(1), wlen.w_en.eq(1)]
-        m.d.sync += b_out.eq(b_out + aw_go - b_go)
+        b_is_rec = axi.bid == rec_id
+        m.d.sync += [b_out.eq(b_out + (aw_go & ~aw_rec) - (b_go & ~b_is_rec)),
+                     b_rec.eq(b_rec + (aw_go & aw_rec) - (b_go & b_is_rec)),
+                     aw_ord.eq(aw_ord + (awq.w_en & ~o_rec) - (aw_go & ~aw_rec))]
         w_cnt = Signal(8)
         m.d.comb += [axi.wdata.eq(wq.r_data), axi.wstrb.eq(-1), axi.wlast.eq(w_cnt == wlen.r_data),
                      axi.wvalid.eq(wlen.r_rdy & wq.r_rdy), axi.bready.eq(1)]
@@ -248,7 +284,7 @@ class AxiMaster(wiring.Component):
             m.d.sync += [self.err_resp.eq(OKAY), self.err_write.eq(0)]
 
         m.d.comb += [self.idle.eq(~o_open & ~arq.r_rdy & ~rtrack.r_rdy & ~awq.r_rdy
-                                  & ~wlen.r_rdy & ~wq.r_rdy & (b_out == 0)),
+                                  & ~wlen.r_rdy & ~wq.r_rdy & (b_out == 0) & (b_rec == 0)),
                      self.active.eq(acc | (axi.arvalid & axi.arready) | axi.rvalid | aw_go
                                     | (axi.wvalid & axi.wready) | b_go)]
         return m

@@ -10,8 +10,9 @@ the engine's observation ports (``trace_*``, ``perf_*``: leave them open in a pr
 Wiring (nothing else lives here)::
 
     s_axi --> [axil: AxilRegs] --control/status/base/counters--> [engine: hfaccel_top]
-                                                                       | req/rsp
-    m_axi <-- [axi_master: AxiMaster] <--------------------------------+
+                                                                       | req/rsp  | perf_*
+    m_axi <-- [axi_master: AxiMaster] <--------------------------------+          |
+                    ^ rec_* <-------- [axi_perf: PerfWriter] <---------------------+
 
 * ``control.start`` starts the engine when the shell is not busy (the engine runs or the master
   has transactions in flight); otherwise it is ignored and ``status.rejected`` set until the next
@@ -23,6 +24,9 @@ Wiring (nothing else lives here)::
   ``status.error`` is the engine's status, or BUS_ERROR when only a write answered after the
   engine had finished was refused;
   ``irq = irq_status.done & control.irq_enable``;
+* the perf records (:class:`~hfaccel.rtl.perfrec.PerfWriter`, one per compute instruction) go
+  to ``base + perf_addr`` beats through the master in cycles the engine leaves free;
+  ``status.done`` waits until every one is written and answered;
 * an error response on the master stops the engine with
   :attr:`~hfaccel.accel.isa.Status.BUS_ERROR` (its ``ext_error`` input).
 
@@ -42,6 +46,7 @@ from hfaccel.accel.isa import Status
 from hfaccel.accel.regs import MAGIC, config_hash
 from hfaccel.rtl.axi import AxiLite, AxiMaster
 from hfaccel.rtl.axil import AxilRegs
+from hfaccel.rtl.perfrec import PerfWriter
 from hfaccel.rtl.top import engine_ports
 
 __all__ = ["AXI_TOP", "AxiTop", "COUNTERS", "OBSERVATION"]
@@ -85,6 +90,7 @@ class AxiTop(wiring.Component):
                                 id_width=cfg.axi_id_bits, max_burst=max_burst,
                                 read_bursts=read_bursts)
         self.regs = AxilRegs(addr_width=lite_addr_width)
+        self.perf = PerfWriter(data_width=cfg.bus_bytes * 8)
         # the engine's ports, from its signature (no elaboration)
         self.engine_ports = {n: (mem.flow, len(Signal(mem.shape))) for n, mem in
                              engine_ports(cfg).items()}
@@ -102,6 +108,7 @@ class AxiTop(wiring.Component):
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
         m.submodules.axil = regs = self.regs
         m.submodules.axi_master = mst = self.master
+        m.submodules.axi_perf = pw = self.perf
 
         # the flat AXI ports
         lite = AxiLite(addr_width=self.regs.addr_width)
@@ -132,12 +139,21 @@ class AxiTop(wiring.Component):
                      e["rsp_valid"].eq(mem.rsp_valid), e["rsp_data"].eq(mem.rsp_data),
                      e["rsp_tag"].eq(mem.rsp_tag), e["ext_error"].eq(mst.error)]
 
+        # perf records: the engine's perf port to memory through the master's record stream
+        m.d.comb += [getattr(pw, n).eq(e[n]) for n in ("perf_valid", "perf_layer", "perf_t",
+                                                        "perf_wait", "perf_busy", "perf_mac")]
+        m.d.comb += [pw.addr.eq(regs.perf_addr), pw.cap.eq(regs.perf_cap),
+                     regs.perf_count.eq(pw.count),
+                     mst.rec_valid.eq(pw.rec_valid), pw.rec_ready.eq(mst.rec_ready),
+                     mst.rec_addr.eq(pw.rec_addr), mst.rec_data.eq(pw.rec_data),
+                     mst.rec_urgent.eq(pw.rec_urgent)]
+
         # control and status
-        busy = Signal()
-        m.d.comb += busy.eq(e["busy"] | ~mst.idle)
+        busy, shell_idle = Signal(), Signal()
+        m.d.comb += [shell_idle.eq(mst.idle & pw.idle), busy.eq(e["busy"] | ~shell_idle)]
         start = Signal()
         m.d.comb += [start.eq(regs.control_start & ~busy), e["start"].eq(start),
-                     e["prog"].eq(regs.prog), mst.clear.eq(start),
+                     e["prog"].eq(regs.prog), mst.clear.eq(start), pw.start.eq(start),
                      mst.base.eq(Cat(regs.base_lo, regs.base_hi))]
         rejected = Signal()
         with m.If(regs.control_start & busy):
@@ -145,7 +161,7 @@ class AxiTop(wiring.Component):
         with m.Elif(start):
             m.d.sync += rejected.eq(0)
         done, done_q = Signal(), Signal()
-        m.d.comb += done.eq(e["done"] & (mst.idle | (e["status"] != 0)))
+        m.d.comb += done.eq(e["done"] & (shell_idle | (e["status"] != 0)))
         m.d.sync += done_q.eq(done)
         m.d.comb += [regs.id.eq(MAGIC), regs.cfg_hash.eq(config_hash(self.cfg)),
                      regs.status_busy.eq(busy), regs.status_done.eq(done),

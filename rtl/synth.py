@@ -39,6 +39,7 @@ from pathlib import Path
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.progress import NO_PROGRESS, Progress
+from hfaccel.rtl.verilog import AXI_TOP, SHELL_PREFIX, UNITS
 
 __all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "lint",
            "memory_table", "synth", "synth_path", "unit_of"]
@@ -76,21 +77,15 @@ UNIT_OF = {
     "hfaccel_mem_tbl_lut": "activation tables",
     "hfaccel_mem_tbl_word": "activation tables",
     "hfaccel_mem_gate_mem": "SE gate memory",
-    # the SoC shell around the engine (rtl/axi_top.py); its own top is not part of the engine's
-    "hfaccel_axi_top": "AXI shell (master, register file)",
-    "hfaccel_axil": "AXI shell (master, register file)",
-    "hfaccel_axi_master": "AXI shell (master, register file)",
-    "hfaccel_axi_master_arq": "AXI shell (master, register file)",
-    "hfaccel_axi_master_rtrack": "AXI shell (master, register file)",
-    "hfaccel_axi_master_awq": "AXI shell (master, register file)",
-    "hfaccel_axi_master_wlen": "AXI shell (master, register file)",
-    "hfaccel_axi_master_wq": "AXI shell (master, register file)",
 }
+_SHELL_UNIT = "AXI shell (master, register file, perf writer)"
+# the SoC shell around the engine (rtl/axi_top.py): every module of the shell's prefix
+UNIT_OF.update({m: _SHELL_UNIT for m in UNITS if m.startswith(SHELL_PREFIX)})
 UNIT_ORDER = ["PE array", "post-processing", "GEMM", "depthwise", "GAP", "UB crossbars", "DMA",
               "fetch and memory port", "compute dispatch", "control (status, watchdog, semaphores)",
               "top level (wiring, shared ports)", "instruction FIFOs", "UB (activation buffer)",
               "weight buffer", "parameter buffer", "activation tables", "SE gate memory",
-              "AXI shell (master, register file)"]
+              _SHELL_UNIT]
 
 
 def unit_of(module: str) -> str:
@@ -401,6 +396,17 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
 
     walk(WRAPPER, 1)
     count.pop("hfaccel_top", None)  # flattened into the wrapper
+    # the SoC shell: hfaccel_axi_top's own logic and its modules but the engine (counted above)
+    engine = {"hfaccel_top"} | _below(inst, "hfaccel_top")
+
+    def walk_shell(mod, k):
+        count[mod] = count.get(mod, 0) + k
+        for sub, n in inst.get(mod, {}).items():
+            if sub not in engine:
+                walk_shell(sub, k * n)
+
+    if AXI_TOP in texts:
+        walk_shell(AXI_TOP, 1)
     per_module: dict[str, dict] = {}
     muls: dict[str, int] = {}
     missing = []

@@ -36,8 +36,9 @@ __all__ = ["AXI_TOP", "TOP", "NO_MEM_MODELS", "generate_verilog", "rtl_dir", "pa
 TOP = "hfaccel_top"
 AXI_TOP = "hfaccel_axi_top"  # the SoC top: the engine behind AXI (rtl/axi_top.py)
 NO_MEM_MODELS = "HFACCEL_NO_MEM_MODELS"
-# the generator's sources: this package (but the synthesis flow), and the config and ISA
-_SOURCES = ("../accel/isa.py", "../accel/config.py", "../accel/regs.py")
+# the generator's sources: this package (but the synthesis flow), the config, ISA and driver
+_SOURCES = ("../accel/isa.py", "../accel/config.py", "../accel/regs.py", "driver/hfaccel_driver.c",
+            "driver/hfaccel_driver.h")
 _FORMAT = "2"  # bump when the package layout changes
 
 # instance name of a non-memory submodule (without a trailing index) -> module name; identical
@@ -84,7 +85,11 @@ UNITS = {
     "hfaccel_axi_master_awq": "AXI master: write bursts to issue",
     "hfaccel_axi_master_wlen": "AXI master: write bursts whose data follows",
     "hfaccel_axi_master_wq": "AXI master: write beats",
+    "hfaccel_axi_perf": "perf record writer: the engine's perf port to memory through the AXI "
+                        "master (rtl/perfrec.py)",
+    "hfaccel_axi_perf_q": "perf record writer: records waiting for the master",
 }
+SHELL_PREFIX = "hfaccel_axi"  # the SoC shell's modules (UNITS) are named hfaccel_axi*
 
 
 def rtl_dir(cfg: AccelConfig, root: str | Path = "build/rtl") -> Path:

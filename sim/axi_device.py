@@ -5,7 +5,8 @@ registers through cocotbext-axi's ``AxiLiteMaster`` on ``s_axi``, the DMA buffer
 ``AxiRam`` on ``m_axi`` (optionally with random back-pressure on every channel), the interrupt
 on ``irq``. :func:`run_on_sim` is the host side: it builds the AXI top's simulator (cached under
 ``build/axisim/<hw>-<sim>``), runs the runtime's whole sequence (load, write the input, start,
-wait for the interrupt, read the logits and counters) once per input and returns the results.
+wait for the interrupt, read the logits, counters and perf records) once per input and
+returns the results.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
+from hfaccel.accel.regs import PERF_RECORD
 from hfaccel.accel.runtime import DeviceError, DeviceMismatch, Runtime
 from hfaccel.errors import HfaccelError
 
@@ -103,8 +105,10 @@ async def run_host(dut):
             await rt.write_input(x)
             await rt.start()
             counters = await rt.wait(timeout_s=job["timeout_s"])
+            perf = await rt.read_perf()
             out.append({"output": [int(v) for v in (await rt.read_output()).ravel()],
-                        "counters": counters})
+                        "counters": counters,
+                        "perf": [[getattr(r, w) for w in PERF_RECORD] for r in perf.records]})
     except (DeviceError, DeviceMismatch, ValueError) as e:
         out.append({"error": str(e)})
     Path(os.environ["HFACCEL_RUN_OUT"]).write_text(json.dumps(out, indent=1))
@@ -113,7 +117,8 @@ async def run_host(dut):
 def run_on_sim(prog, inputs, *, work: Path, sim: str = "icarus", base: int = 0x1000,
                stall: int = 25, timeout_s: float = 1000.0, log=print) -> list[dict]:
     """Run ``prog`` on each of ``inputs`` (C, H, W int8 codes) through the host runtime against
-    the RTL of ``prog.cfg``'s AXI top; returns per input ``{"output", "counters"}`` or
+    the RTL of ``prog.cfg``'s AXI top; returns per input ``{"output", "counters", "perf"}``
+    (``perf``: the per-instruction records, lists in ``PERF_RECORD`` order) or
     ``{"error"}`` (the runtime stops at the first error). ``timeout_s`` is simulated
     microseconds (see :meth:`SimDevice.wait_irq`)."""
     from cocotb_tools.runner import get_runner

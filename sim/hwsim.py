@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,9 @@ import numpy as np
 
 from hfaccel.accel.compiler import Program, compile_graph, from_words, pack_input
 from hfaccel.accel.config import AccelConfig
+from hfaccel.accel.perf import PerfLog, PerfRecord
+from hfaccel.accel.regs import perf_records, perf_stride
+from hfaccel.accel.runtime import perf_area
 from hfaccel.errors import HfaccelError
 from hfaccel.files import atomic_write_text
 from hfaccel.progress import NO_PROGRESS, Progress
@@ -172,6 +176,7 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
               "WB": writeback_words(cfg), "DEPTH_LOG2": depth_log2, "LAT": latency}
     if shell == "axi":
         params["ADDR_BITS"] = cfg.axi_addr_bits
+        params["ID_BITS"] = cfg.axi_id_bits
     build_args = []
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-timing", "-O3",
@@ -185,14 +190,38 @@ def _build_simulator(cfg, sim, build_dir, depth_log2, latency, log, waves, progr
                                             unit="objects" if sim == "verilator" else None):
         try:
             tb, tb_top = BENCHES[shell]
+            # the runner rebuilds when a source is newer than its output, but it does not
+            # know the included recorders: a change of tb_log.vh forces the build
+            inc = tb.parent / "tb_log.vh"
+            seen = build_dir / ".tb_log.sha"
+            sha = hashlib.sha256(inc.read_bytes()).hexdigest()
+            stale = not seen.exists() or seen.read_text() != sha
             runner.build(sources=[top.resolve(), tb.resolve()], hdl_toplevel=tb_top,
                          build_dir=build_dir, parameters=params, build_args=build_args,
-                         timescale=("1ns", "1ps"), always=False, waves=waves,
-                         log_file=build_dir / "build.log")
+                         includes=[tb.parent.resolve()], timescale=("1ns", "1ps"),
+                         always=stale, waves=waves, log_file=build_dir / "build.log")
+            seen.write_text(sha)
         except RuntimeError as e:
             raise HfaccelError(f"building the {sim} simulator failed ({e}); see "
                                f"{build_dir / 'build.log'}") from None
     return runner, time.perf_counter() - t
+
+
+def _check_records(recs: Path, perf: Path, bus_bytes: int) -> int:
+    """The perf records the AXI shell wrote to memory (the runtime's per-layer counters) must
+    be the perf port's records (perf.txt); returns how many."""
+    lines = [ln.split("//")[0].strip()
+             for ln in (recs.read_text().splitlines() if recs.exists() else [])]
+    raw = b"".join(int(ln, 16).to_bytes(bus_bytes, "little")
+                   for ln in lines if ln and not ln.startswith("@"))
+    got = [PerfRecord(**r) for r in perf_records(raw, bus_bytes)]
+    want = list(PerfLog.read(perf).records)
+    if got != want:
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                     min(len(got), len(want)))
+        raise HfaccelError(f"the perf records the AXI shell wrote ({len(got)}) differ from the "
+                           f"perf port's ({len(want)}) at record {first}; see {recs}, {perf}")
+    return len(got)
 
 
 def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
@@ -215,8 +244,12 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     blob = pack_input(prog, x_codes)
     b0 = prog.input_beat * cfg.bus_bytes
     image[b0:b0 + len(blob)] = blob
+    # the AXI shell writes a perf record per compute instruction after the image
+    perf_addr, perf_cap = perf_area(prog) if shell == "axi" else (0, 0)
+    rec_beats = perf_stride(cfg.bus_bytes) // cfg.bus_bytes
+    beats = max(len(image) // cfg.bus_bytes, perf_addr + perf_cap * rec_beats)
     # one simulator build serves every program up to 2**16 beats (rebuilt only beyond)
-    depth_log2 = max(16, (len(image) // cfg.bus_bytes - 1).bit_length())
+    depth_log2 = max(16, (beats - 1).bit_length())
     image += bytes((1 << depth_log2) * cfg.bus_bytes - len(image))
     mem = work / "mem.hex"
     _hexfile(image[:len(prog.image)], cfg.bus_bytes, mem)
@@ -228,7 +261,7 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
                                 progress=progress, shell=shell)
     build_s = time.perf_counter() - t
     out_beats = -(-prog.output_words // cfg.words_per_beat)
-    files = {k: (work / f"{k}.txt").resolve() for k in ("trace", "perf", "out")}
+    files = {k: (work / f"{k}.txt").resolve() for k in ("trace", "perf", "out", "records")}
     for f in files.values():
         f.unlink(missing_ok=True)
     result = (work / "result.json").resolve()
@@ -237,7 +270,8 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
     plusargs = [f"+MEM={mem.resolve()}", f"+TRACE={files['trace']}", f"+PERF={files['perf']}",
                 f"+OUT={files['out']}", f"+OUT_BEAT={prog.output_beat}", f"+OUT_BEATS={out_beats}"]
     if shell == "axi":
-        plusargs += [f"+BASE={axi_base(cfg):x}", f"+STALL={stall}"]
+        plusargs += [f"+BASE={axi_base(cfg):x}", f"+STALL={stall}", f"+PERF_ADDR={perf_addr}",
+                     f"+PERF_CAP={perf_cap}", f"+RECS={files['records']}"]
     dump = None
     if waves:
         # Icarus writes FST (cocotb's runner passes -fst to vvp) and its runner adds a dump
@@ -274,6 +308,9 @@ def run_rtl(prog: Program, x_codes: np.ndarray, *, sim: str = "verilator",
                simulator=sim, shell=shell)
     if shell == "axi":
         res.update(base=axi_base(cfg), stall_percent=stall)
+        if not res["timed_out"]:  # a run cut short (a waveform's) has no records dumped
+            res["perf_records"] = _check_records(files["records"], files["perf"],
+                                                 cfg.bus_bytes)
     if dump is not None:
         if not dump.is_file():
             raise HfaccelError(f"the {sim} run wrote no waveform {dump}; see {work / 'sim.log'}")
@@ -413,7 +450,7 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
     every AXI channel stalled in a quarter of the cycles)."""
     import onnx
 
-    from hfaccel.accel.perf import PerfLog, roofline, simulate
+    from hfaccel.accel.perf import roofline, simulate
     from hfaccel.quant.check import with_quantized_outputs
     from hfaccel.quant.data import load_data
     from hfaccel.quant.ort import GOLDEN, session
@@ -528,7 +565,8 @@ def hw_sim(onnx_path: Path, graph: Graph, meta: dict, cfg: AccelConfig, *, image
                   "counters": {k: last[k] for k in ("cmp_busy", "cmp_wait", "ld_busy",
                                                     "mac_cycles", "instrs")}},
         "shell": ({"top": "hfaccel_axi_top", "ports": "AXI4 master + AXI4-Lite registers",
-                   "base": hex(sims[0]["base"]), "stall_percent": stall} if shell == "axi"
+                   "base": hex(sims[0]["base"]), "stall_percent": stall,
+                   "perf_records": sims[-1]["perf_records"]} if shell == "axi"
                   else {"top": "hfaccel_top", "ports": "engine memory port"}),
         "sim": {"simulator": sim, "wall_s": round(time.perf_counter() - t_all, 1),
                 "build_s": round(sum(s["build_s"] for s in sims), 1),
@@ -570,6 +608,9 @@ def format_report(rep: dict) -> str:
         lines.append(f"shell: {sh['top']} ({sh['ports']}"
                      + (f", image at {sh['base']}, every AXI channel stalled in "
                         f"{sh['stall_percent']}% of cycles)" if "base" in sh else ")"))
+        if "perf_records" in sh:
+            lines.append(f"perf records: {sh['perf_records']} written to memory through AXI, "
+                         "equal to the perf port's (perf.txt)")
     s = rep["sim"]
     lines.append(f"simulation: {s['simulator']}, {s['cycles_per_s']} cycles/s, build "
                  f"{s['build_s']} s, run {s['run_s']} s, wall {s['wall_s']} s")

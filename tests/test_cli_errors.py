@@ -149,7 +149,8 @@ BAD_INPUTS = [
     ("ncs --base {missing}.json --plan", 2, "argument --base: {missing}.json does not exist"),
     ("ncs --out {file} --plan", 2, "argument --out: {file} is an existing file"),
     # --- hfaccel run (the host runtime on the RTL simulator): refused before any build
-    ("run --onnx {ok} --base 0x3", 2, "--base 0x3 is not aligned to small's bus width (16 bytes)"),
+    ("run --onnx {ok} --base 0x3", 2, "--base: base address 0x3 must be a bus address >= 0 "
+                                      "aligned to the bus width (16 bytes): use a multiple of 16"),
     ("run --onnx {ok} --base abc", 2, "argument --base: 'abc' is not allowed: expected a bus "
                                       "address"),
     ("run --onnx {ok} --base -8", 2, "argument --base: '-8' is not allowed"),

@@ -79,6 +79,8 @@ def tiny(tmp_path_factory):
 
 def test_small_model_icarus_bit_exact(tmp_path, tiny):
     rep = hw_sim(*tiny, SMALL, images=1, sim="icarus", out_dir=tmp_path)
+    # the AXI shell's perf records in memory equal the perf port's (checked by run_rtl)
+    assert rep["shell"]["perf_records"] == rep["total"]["counters"]["instrs"] > 0
     _check_report(rep, tmp_path)
 
 

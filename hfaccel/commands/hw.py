@@ -37,22 +37,33 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_hw_sim(args: argparse.Namespace) -> int:
+def _setup(args: argparse.Namespace):
+    """What ``hw-sim`` and ``run`` share before any simulation: the model (a zoo name,
+    ``--checkpoint`` or ``--onnx``), its fit on ``--hw`` (before any data is loaded, Verilog
+    generated or simulator built), the data set, the image count and the batch check.
+    Returns ``(path, graph, meta, data, images, name)``, ``name`` naming its run directory."""
     from pathlib import Path
 
     from hfaccel.accel.capability import require_fit
-    from hfaccel.accel.paths import run_dir
 
-    cfg = args.hw
     path, graph, meta = resolve_quant_model(args)
-    # before any data is loaded, Verilog generated or simulator built
-    require_fit(graph, cfg, str(meta.get("model", path)))
+    require_fit(graph, args.hw, str(meta.get("model", path)))
     data = eval_data(args)
     images = eval_images(args, data, 1, args.log)  # hw_sim's images: validation, seed 1
     check_batch(graph, images)
+    name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
+    return path, graph, meta, data, images, name
+
+
+def cmd_hw_sim(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hfaccel.accel.paths import run_dir
+
+    cfg = args.hw
+    path, graph, meta, data, images, name = _setup(args)
     from hfaccel.sim.hwsim import format_report, hw_sim
 
-    name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     out = Path(args.report_dir) if args.report_dir else run_dir(name, cfg)
     rep = hw_sim(Path(path), graph, meta, cfg, images=images, data=data, sim=args.sim,
                  out_dir=out, waves=args.waves, log=args.log, progress=args.progress,
@@ -63,23 +74,13 @@ def cmd_hw_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
-    from hfaccel.accel.capability import require_fit
     from hfaccel.accel.paths import run_dir
     from hfaccel.errors import HfaccelError
 
     cfg = args.hw
-    path, graph, meta = resolve_quant_model(args)
-    require_fit(graph, cfg, str(meta.get("model", path)))
-    if args.base % cfg.bus_bytes:
-        raise HfaccelError(f"--base {args.base:#x} is not aligned to {cfg.name}'s bus width "
-                           f"({cfg.bus_bytes} bytes); use a multiple of {cfg.bus_bytes}")
-    data = eval_data(args)
-    images = eval_images(args, data, 1, args.log)
-    check_batch(graph, images)
+    path, graph, meta, data, images, name = _setup(args)
     from hfaccel.accel.compiler import compile_graph
     from hfaccel.accel.runtime import check_base
     from hfaccel.quant.data import load_data
@@ -96,7 +97,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_base(prog, args.base)
     except ValueError as e:
         raise HfaccelError(f"--base: {e}") from None
-    name = Path(path).parent.parent.name if not args.onnx else Path(path).stem
     work = run_dir(name, cfg) / "run"
     res = run_on_sim(prog, [inputs[n] for n in range(images)], work=work, sim=args.sim,
                      base=args.base, stall=args.stall, log=args.log)
@@ -112,9 +112,39 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{int(want[n].argmax())}), logits {'==' if same else '!='} integer reference")
         print(f"  logits: {' '.join(str(v) for v in got)}")
         print("  counters: " + ", ".join(f"{k} {v}" for k, v in r["counters"].items()))
+        csv = work / f"per_layer{n}.csv"
+        rows = _per_layer(prog, r["perf"], csv)
+        print(f"  per layer ({len(r['perf'])} perf records from the device; {csv}):")
+        for row in rows:
+            print(f"    {row['op']:>3} {row['name']:<24} instrs {row['instrs']:>3}  cycles "
+                  f"{row['cycles']:>7}  busy {row['busy']:>7}  wait {row['wait']:>6}  mac "
+                  f"{row['mac']:>7}")
     print(f"{'PASS' if ok else 'FAIL'}: {len(res)} image(s) through the host runtime on "
           f"{cfg.name}'s AXI top ({args.sim}); sim log: {work / 'sim.log'}")
     return 0 if ok else 1
+
+
+def _per_layer(prog, records: list, csv_path) -> list[dict]:
+    """Per hardware op: the runtime's perf records summed (cycles attributed from the end of
+    the previous op's last instruction, as the report does); written to ``csv_path``."""
+    import csv
+
+    from hfaccel.accel.perf import PerfLog, PerfRecord
+    from hfaccel.accel.regs import PERF_RECORD
+
+    log = PerfLog(tuple(PerfRecord(*r) for r in records))
+    cycles = log.op_cycles(prog)
+    rows = []
+    for op in prog.ops:
+        mine = [r for r in log.records if r.layer == op.index]
+        rows.append({"op": op.index, "name": op.name, "instrs": len(mine),
+                     "cycles": cycles[op.index], "end": mine[-1].end if mine else 0,
+                     **{k: sum(getattr(r, k) for r in mine) for k in PERF_RECORD[2:]}})
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["op"])
+        w.writeheader()
+        w.writerows(rows)
+    return rows
 
 
 def cmd_regs(args: argparse.Namespace) -> int:

@@ -1,9 +1,21 @@
 /* Bare-metal driver of hfaccel_axi_top (see hfaccel_driver.h). */
 #include "hfaccel_driver.h"
 
-static uint32_t rd(const hfaccel_t *dev, uint32_t off) { return dev->regs[off / 4u]; }
+#ifndef HFACCEL_EXTERNAL_REG_IO
+uint32_t hfaccel_reg_read(const hfaccel_t *dev, uint32_t offset)
+{
+    return dev->regs[offset / 4u];
+}
 
-static void wr(hfaccel_t *dev, uint32_t off, uint32_t v) { dev->regs[off / 4u] = v; }
+void hfaccel_reg_write(hfaccel_t *dev, uint32_t offset, uint32_t value)
+{
+    dev->regs[offset / 4u] = value;
+}
+#endif
+
+static uint32_t rd(const hfaccel_t *dev, uint32_t off) { return hfaccel_reg_read(dev, off); }
+
+static void wr(hfaccel_t *dev, uint32_t off, uint32_t v) { hfaccel_reg_write(dev, off, v); }
 
 int hfaccel_open(hfaccel_t *dev, volatile uint32_t *regs, uint32_t program_cfg_hash)
 {
@@ -51,3 +63,9 @@ int hfaccel_wait(hfaccel_t *dev, uint32_t max_polls)
 }
 
 uint32_t hfaccel_counter(const hfaccel_t *dev, uint32_t reg) { return rd(dev, reg); }
+
+void hfaccel_set_perf(hfaccel_t *dev, uint32_t addr_beats, uint32_t cap)
+{
+    wr(dev, HFACCEL_REG_PERF_ADDR, addr_beats);
+    wr(dev, HFACCEL_REG_PERF_CAP, cap);
+}

@@ -8,6 +8,10 @@
 
 #include "hfaccel_regs.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     volatile uint32_t *regs; /* the s_axi register window */
 } hfaccel_t;
@@ -32,5 +36,19 @@ int hfaccel_wait(hfaccel_t *dev, uint32_t max_polls);
 void hfaccel_irq_ack(hfaccel_t *dev);
 /* Counter at register offset reg (HFACCEL_REG_CYCLES ...). */
 uint32_t hfaccel_counter(const hfaccel_t *dev, uint32_t reg);
+/* Where the next runs write their perf records (one per compute instruction, HFACCEL_PERF_*
+ * words, HFACCEL_PERF_STRIDE bytes apart): addr_beats beats from the base (0: none), at most
+ * cap records. hfaccel_counter(dev, HFACCEL_REG_PERF_COUNT) says how many a run wrote. */
+void hfaccel_set_perf(hfaccel_t *dev, uint32_t addr_beats, uint32_t cap);
+
+/* Register access: memory-mapped through dev->regs by default. A platform that reaches the
+ * registers another way (a simulator, a bridge) compiles the driver with
+ * -DHFACCEL_EXTERNAL_REG_IO and defines these two. */
+uint32_t hfaccel_reg_read(const hfaccel_t *dev, uint32_t offset);
+void hfaccel_reg_write(hfaccel_t *dev, uint32_t offset, uint32_t value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* HFACCEL_DRIVER_H */

@@ -17,7 +17,7 @@ import pickle
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from hfaccel.accel import regs
 from hfaccel.accel.runtime import DeviceError, DeviceMismatch, Runtime
@@ -37,9 +37,21 @@ def _save(name: str, res: dict) -> None:
     Path(os.environ["HFACCEL_AXI_OUT"], f"{name}.json").write_text(json.dumps(res, indent=1))
 
 
+async def _perf_port(dut, out: list) -> None:
+    """What tb_top.v writes to perf.txt: the perf port's fields in every cycle it is valid
+    (reset by a start, like the records)."""
+    while True:
+        await RisingEdge(dut.aclk)
+        if dut.perf_valid.value:
+            out.append([int(getattr(dut, f"perf_{w}").value)
+                        for w in ("layer", "t", "wait", "busy", "mac")])
+
+
 async def _run_case(dut, name: str) -> None:
     case = _case(name)
     ram, lite, dev = await _setup(dut, case)
+    port: list = []
+    cocotb.start_soon(_perf_port(dut, port))
     rt = Runtime(dev)
     prog = case["prog"]
     res: dict = {}
@@ -74,6 +86,7 @@ async def _run_case(dut, name: str) -> None:
             if not st["busy"]:
                 break
         res["status_after_reset"] = st
+        port.clear()
         await rt.start()
     if case.get("restart"):  # start again while busy: ignored, status.rejected
         await rt.write("control", regs.pack("control", start=1, irq_enable=1))
@@ -81,6 +94,9 @@ async def _run_case(dut, name: str) -> None:
     try:
         res["counters"] = await rt.wait(timeout_s=case.get("timeout_s", 20.0))
         res["output"] = [int(v) for v in (await rt.read_output()).ravel()]
+        res["perf"] = [[getattr(r, w) for w in regs.PERF_RECORD]
+                       for r in (await rt.read_perf()).records]
+        res["perf_port"] = port
         if case.get("raw_out"):
             res["raw"] = ram.read(case["base"] + case["raw_out"][0],
                                   case["raw_out"][1]).hex()
