@@ -68,6 +68,11 @@ def pnr_dir(cfg: AccelConfig, part: str, root: str | Path = "build/pnr") -> Path
     return Path(root) / f"{cfg.name}-{part}"
 
 
+def _esc(port: str) -> str:
+    # an escaped Verilog identifier (Yosys writes \\port$0) ends at whitespace
+    return f"{port} " if port.startswith("\\") else port
+
+
 def harness(ports: list[tuple[str, str, int]], top: str = "hfaccel_top") -> str:
     """Verilog of :data:`TOP`: ``top`` with its functional inputs driven by a shift register
     (pin ``sin``), its outputs loaded into one (``load``) and shifted out on ``sout``; ``clk``
@@ -78,11 +83,11 @@ def harness(ports: list[tuple[str, str, int]], top: str = "hfaccel_top") -> str:
     ni, no = sum(b for _, b in ins), sum(b for _, b in outs)
     conn, lo = [], 0
     for p, b in ins:
-        conn.append(f"    .{p}(ish[{lo + b - 1}:{lo}])")
+        conn.append(f"    .{_esc(p)}(ish[{lo + b - 1}:{lo}])")
         lo += b
     lo = 0
     for p, b in outs:
-        conn.append(f"    .{p}(o[{lo + b - 1}:{lo}])")
+        conn.append(f"    .{_esc(p)}(o[{lo + b - 1}:{lo}])")
         lo += b
     return (f"// P&R harness: {ni} input bits from a shift register, {no} output bits into one\n"
             f"module {TOP} (input clk, input rst, input sin, input load, output sout);\n"

@@ -82,6 +82,8 @@ def test_harness_wraps_every_functional_port():
     assert "module hfaccel_pnr_top (input clk, input rst, input sin, input load, output sout)" in v
     assert ".a(ish[7:0])" in v and ".b(ish[15:8])" in v and ".y(o[15:0])" in v
     assert "trace_pc" not in v  # observation ports stay open (as in rtl/synth.py)
+    # Yosys' escaped names (a unit's unnamed port) need the space that ends them
+    assert ".\\port$0 (ish[1:0])" in pnr.harness([("\\port$0", "input", 2), ("y", "output", 1)])
 
 
 def test_harness_lints(tmp_path):
