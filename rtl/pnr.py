@@ -382,6 +382,8 @@ def parse_report(rep: dict, inst: dict[str, dict[str, str]] | None = None,
 def format_summary(rep: dict) -> str:
     what = (f"`{rep['hw']}` ({rep['lanes']}x{rep['lanes']} PEs)" if "hw" in rep
             else f"`{rep['design']}`")
+    if rep.get("module"):
+        what += f", module {rep['module']} alone"
     lines = [f"P&R of {what} on the {rep['part']} "
              f"({rep['package']}), target {rep['freq_target_mhz']:g} MHz, seed {rep['seed']}: "
              f"{rep['nextpnr']}; Yosys {rep['seconds']['yosys']:.0f} s, nextpnr "
