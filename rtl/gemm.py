@@ -16,9 +16,9 @@ words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gat
 ``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`).
 
 Timing: one MAC cycle per ``(co, p, ci)``; reads in stage 0, MACs in stage 1 (with the read
-data; the accumulators start at the bias), post-processing in stage 2, the write in stage 3.
-A descriptor with ``npix``, ``cit`` or ``cot`` zero, or gating with more input tiles than gate
-words, raises :attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
+data), post-processing in stage 2, the write in stage 3. A descriptor with ``npix``, ``cit`` or
+``cot`` zero, or gating with more input tiles than gate words, raises
+:attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
 """
 
 from __future__ import annotations
@@ -92,11 +92,9 @@ class Gemm(wiring.Component):
         L = cfg.lanes
         A, W = ub_addr_width(cfg), L * 8
         self.memories = {"gate": SRAM("gate_mem", width=W, depth=gate_words(L))}
-        # the accumulators start at the bias (see stage 1): no bias adder after them
         self.post = PostWord(lanes=L, table_slots=cfg.table_slots,
                              table_word_bytes=table_geometry(bus_bytes=cfg.bus_bytes,
-                                                             table_slots=cfg.table_slots)[0],
-                             bias_in_acc=True)
+                                                             table_slots=cfg.table_slots)[0])
         self.memories.update({f"post.{k}": v for k, v in self.post.memories.items()})
         super().__init__({
             "cmd": In(stream.Signature(isa.amaranth_layout("GEMM"), always_ready=True)),
@@ -178,19 +176,14 @@ class Gemm(wiring.Component):
             xg.append(xk)
         m.d.comb += [self.trace_g.valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
                      self.trace_g.addr.eq(s1_xaddr), self.trace_g.word.eq(Cat(*xg))]
-        # acc + bias in 34 bits (int32 + int32 cannot overflow it), the bias added by starting
-        # the sum at it rather than after the last MAC: the same integers, and the adder that
-        # was in front of the requantization (stage 2, the longest path) is gone; the
-        # parameter word of row co is read with every MAC of co (stage 0), so it is here
-        acc = [Signal(signed(34), name=f"gacc{r}") for r in range(L)]
-        bias = [self.prm.data[r * 64:r * 64 + 32].as_signed() for r in range(L)]
+        acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
         m.d.comb += [self.pe_gemm.eq(s1_v), self.pe_w.eq(self.wgt.data)]
         for k in range(L):
             m.d.comb += self.pe_x[k].eq(xg[k])
         with m.If(s1_v & ~stop):
             m.d.comb += self.mac.eq(1)
             for r in range(L):
-                m.d.sync += acc[r].eq(Mux(s1_first, bias[r], acc[r]) + self.pe_sums[r])
+                m.d.sync += acc[r].eq(Mux(s1_first, 0, acc[r]) + self.pe_sums[r])
         s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
         s2_prm = Signal(L * 64)
         m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)

@@ -30,7 +30,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from hfaccel.rtl.arith import bias_requant8, requant_code
+from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["PostWord", "ref_post_word", "table_geometry", "table_port"]
@@ -61,14 +61,10 @@ class PostWord(wiring.Component):
         Activation tables (256 entries each).
     table_word_bytes : int
         Entries per table word (the DMA's bus beat); divides ``table_slots * 256``.
-    bias_in_acc : bool
-        The accumulators already hold the bias (``acc + bias``, 34 bits: the GEMM starts its
-        accumulators at the bias), so the word does not add it (the bias bits of ``params`` are
-        not read): a 34-bit adder less on the path from the accumulators to the tables.
 
     Members
     -------
-    acc : ``In(signed(32)).array(lanes)`` (``signed(34)`` with ``bias_in_acc``)
+    acc : ``In(signed(32)).array(lanes)``
         The accumulators.
     params : ``In(lanes * 64)``
         The parameter word: per lane an int32 bias, an int8 shift and 3 bytes of padding.
@@ -86,8 +82,7 @@ class PostWord(wiring.Component):
         clock edge; a lookup in the same cycle sees the old word.
     """
 
-    def __init__(self, *, lanes: int, table_slots: int, table_word_bytes: int,
-                 bias_in_acc: bool = False):
+    def __init__(self, *, lanes: int, table_slots: int, table_word_bytes: int):
         for name, v in (("lanes", lanes), ("table_slots", table_slots),
                         ("table_word_bytes", table_word_bytes)):
             if not isinstance(v, int) or v < 1:
@@ -96,14 +91,13 @@ class PostWord(wiring.Component):
             raise ValueError(f"table_word_bytes must be a power of two dividing "
                              f"{table_slots * 256}, not {table_word_bytes}")
         self.lanes, self.table_slots, self.word_bytes = lanes, table_slots, table_word_bytes
-        self.bias_in_acc = bool(bias_in_acc)
         self.rows = table_slots * 256 // table_word_bytes
         self.memories = {f"tbl{j}": SRAM("tbl_lut", width=table_word_bytes * 8, depth=self.rows)
                          for j in range(lanes)}
         self._rd = [mem.read_port("rc", domain="comb") for mem in self.memories.values()]
         self._wr = [mem.write_port("wr") for mem in self.memories.values()]
         super().__init__({
-            "acc": In(signed(34 if bias_in_acc else 32)).array(lanes),
+            "acc": In(signed(32)).array(lanes),
             "params": In(lanes * 64),
             "tbl": In(1), "tslot": In(1), "qu": In(1),
             "q": Out(lanes * 8), "a": Out(lanes * 8),
@@ -122,10 +116,7 @@ class PostWord(wiring.Component):
                          wr.en.eq(self.tables.en)]
             bias = self.params[j * 64:j * 64 + 32].as_signed()
             sh = self.params[j * 64 + 32:j * 64 + 40].as_signed()
-            if self.bias_in_acc:
-                q = requant_code(m, self.acc[j], sh, self.qu, name=f"l{j}_rq")
-            else:
-                q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}", unsigned=self.qu)
+            q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}", unsigned=self.qu)
             idx = Signal(9, name=f"tbl{j}_idx")  # slot * 256 + code (+ 128: flip the sign bit)
             m.d.comb += [idx.eq(Cat(q[:7], q[7] ^ ~self.qu, self.tslot)), rd.addr.eq(idx >> sel)]
             looked = rd.data.word_select(idx[:sel], 8) if sel else rd.data

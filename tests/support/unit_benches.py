@@ -112,11 +112,9 @@ def run_ub(*, seed: int, cycles: int, banks: int, depth: int, word_bits: int, wr
 
 # ------------------------------------------------------------------------------ post-processing
 def run_post(*, seed: int, cycles: int, lanes: int, table_slots: int,
-             table_word_bytes: int, bias_in_acc: bool = False) -> dict:
-    """A post-processing word against :func:`ref_post_word` while its tables are written
-    (``bias_in_acc``: the word is given ``acc + bias``, as the GEMM's is)."""
-    dut = PostWord(lanes=lanes, table_slots=table_slots, table_word_bytes=table_word_bytes,
-                   bias_in_acc=bias_in_acc)
+             table_word_bytes: int) -> dict:
+    """A post-processing word against :func:`ref_post_word` while its tables are written."""
+    dut = PostWord(lanes=lanes, table_slots=table_slots, table_word_bytes=table_word_bytes)
     rng = random.Random(seed)
     tables = [[0] * 256 for _ in range(table_slots)]  # the copies start at zero
     rows = dut.rows
@@ -153,7 +151,7 @@ def run_post(*, seed: int, cycles: int, lanes: int, table_slots: int,
                 tbl, tslot = True, (sweep * lanes // 256) % table_slots
                 sweep += 1
             for j in range(lanes):
-                ctx.set(dut.acc[j], acc[j] + prm[j][0] if bias_in_acc else acc[j])
+                ctx.set(dut.acc[j], acc[j])
             ctx.set(dut.params, sum(((b & 0xFFFFFFFF) | ((s & 0xFF) << 32)) << (64 * j)
                                     for j, (b, s) in enumerate(prm)))
             ctx.set(dut.tbl, tbl)
