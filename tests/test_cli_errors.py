@@ -125,6 +125,18 @@ BAD_INPUTS = [
                              "number"),
     ("synth --timeout soon", 2, "argument --timeout: 'soon' is not allowed"),
     ("synth --hw {bad_json}", 2, "is not valid JSON"),
+    # --- place and route (all stop before any tool runs)
+    ("pnr --part 99k", 2, "argument --part: invalid choice: '99k'"),
+    ("pnr --package TQFP144", 2, "the ECP5 85k does not come in package 'TQFP144'; packages: "
+                                 "CABGA381"),
+    ("pnr --freq 0", 2, "argument --freq: '0' is not allowed"),
+    ("pnr --freq 900", 2, "--freq must be a target clock in MHz from 1 to 500, got 900"),
+    ("pnr --seed -1", 2, "argument --seed: '-1' is not allowed"),
+    ("pnr --hw default", 2, "default does not fit the ECP5 85k: its 32x32 PE array needs 1024 "
+                            "multipliers, the part has 156 MULT18X18D; use --hw ecp5"),
+    ("pnr --part 25k", 2, "ecp5 does not fit the ECP5 25k: its 8x8 PE array needs 64 "
+                          "multipliers, the part has 28 MULT18X18D; use a larger --part"),
+    ("pnr --hw ecp5,ub_kib=256", 2, "its 256 KiB UB in two read-port copies needs 256 EBRs"),
     # --- training
     ("train HF3 --lr 0", 2, "argument --lr: '0' is not allowed"),
     ("train HF3 --lr nan", 2, "argument --lr: 'nan' is not allowed"),
@@ -245,6 +257,7 @@ MAKE_CASES = [
     ("hw-sim ONNX=nope.onnx", "ONNX=nope.onnx: not an existing file"),
     ("hw-sim ONNX=Makefile MODEL=HF3", "give MODEL or ONNX, not both"),
     ("hw-sim WAVES=yes", "WAVES=yes: expected WAVES=1"),
+    ("pnr PNR_ARG=--seed", "unknown variable PNR_ARG"),
 ]
 
 
@@ -268,6 +281,13 @@ def test_make_images_default_per_target():
     assert "--images 1" in _make("hw-sim").stdout
     r = _make("hw-sim IMAGES=3 HW=small,ub_kib=64 SIM=icarus")
     assert "--hw small,ub_kib=64 --sim icarus --images 3" in r.stdout, r.stderr
+
+
+def test_make_pnr_defaults_to_the_ecp5_preset():
+    """HW left out: `make pnr` places the preset that fits the ECP5-85k, not `default`."""
+    assert "pnr --hw ecp5" in _make("pnr").stdout
+    assert "pnr --hw small --seed 3" in _make("pnr HW=small PNR_ARGS=--seed=3").stdout.replace(
+        "--seed=3", "--seed 3")
 
 
 # ------------------------------------------------------------------------------ help

