@@ -31,8 +31,9 @@ from hfaccel.quant.defaults import CALIBRATION_METHODS, DEFAULT_CALIBRATION, PER
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
 __all__ = ["CALIBRATION_METHODS", "DEFAULT_CALIBRATION", "LayerHealth", "calibrate",
-           "choose_exponents", "correct_biases", "default_quant_model", "exponent_of",
-           "recalibrate_batchnorm", "set_exponent", "signal_health"]
+           "choose_exponents", "choose_exponents_by_output", "correct_biases",
+           "default_quant_model", "exponent_of", "recalibrate_batchnorm", "set_exponent",
+           "signal_health"]
 
 
 @torch.no_grad()
@@ -123,17 +124,10 @@ class _ExponentStats:
 
 
 @torch.no_grad()
-def choose_exponents(qmodel: QuantEfficientNet, data: ImageData, method: str, *,
-                     batch: int = 16, percentile: float = PERCENTILE,
-                     progress: Progress = NO_PROGRESS) -> dict[str, tuple[int, int]]:
-    """Re-choose every activation exponent by ``method`` (``mse`` or ``percentile``) from the
-    float tensors on ``data``; returns ``{quantizer: (before, after)}``.
-
-    ``mse``: of the exponents around Brevitas' choice (2 coarser .. 6 finer), the one whose
-    quantization (rounding and clipping to int8) of the float tensor has the least squared error
-    over all of ``data``. ``percentile``: the finest exponent whose int8 range holds the
-    ``percentile``-th percentile of |x| over all values (a sample of 2^16 per batch).
-    """
+def _candidate_stats(qmodel: QuantEfficientNet, data: ImageData, what: str, batch: int,
+                     progress: Progress) -> dict[str, _ExponentStats]:
+    """One float pass over ``data`` (quantizers off): per activation quantizer, the squared
+    error of each exponent around its current one (2 coarser .. 6 finer) and a sample of |x|."""
     from brevitas.graph.calibrate import quantization_status_manager
 
     quants = _act_quantizers(qmodel)
@@ -146,16 +140,97 @@ def choose_exponents(qmodel: QuantEfficientNet, data: ImageData, method: str, *,
         with quantization_status_manager(qmodel, disable_act_quant=True,
                                          disable_weight_quant=True, disable_bias_quant=True,
                                          is_training=False):
-            _run(qmodel, data, batch, f"{method} exponents", progress)
+            _run(qmodel, data, batch, what, progress)
     finally:
         for h in hooks:
             h.remove()
+    return stats
+
+
+@torch.no_grad()
+def choose_exponents(qmodel: QuantEfficientNet, data: ImageData, method: str, *,
+                     batch: int = 16, percentile: float = PERCENTILE,
+                     progress: Progress = NO_PROGRESS) -> dict[str, tuple[int, int]]:
+    """Re-choose every activation exponent by ``method`` (``mse``, ``percentile`` or ``auto``)
+    from the float tensors on ``data``; returns ``{quantizer: (before, after)}``.
+
+    ``mse``: of the exponents around Brevitas' choice (2 coarser .. 6 finer), the one whose
+    quantization (rounding and clipping to int8) of the float tensor has the least squared error
+    over all of ``data``. ``percentile``: the finest exponent whose int8 range holds the
+    ``percentile``-th percentile of |x| over all values (a sample of 2^16 per batch).
+    ``auto``: :func:`choose_exponents_by_output` between the current (Brevitas'), the ``mse``
+    and the ``percentile`` exponent of each tensor.
+    """
+    quants = _act_quantizers(qmodel)
+    stats = _candidate_stats(qmodel, data, f"{method} exponents", batch, progress)
+    before = {n: exponent_of(m) for n, m in quants.items()}
+    if method == "auto":
+        cands = {n: [before[n], st.best_mse(), st.percentile(percentile)]
+                 for n, st in stats.items()}
+        choose_exponents_by_output(qmodel, data, cands, batch=batch, progress=progress)
+        return {n: (before[n], exponent_of(m)) for n, m in quants.items()}
     out = {}
     for n, m in quants.items():
         st = stats[n]
         f = st.best_mse() if method == "mse" else st.percentile(percentile)
-        out[n] = (exponent_of(m), f)
+        out[n] = (before[n], f)
         set_exponent(m, f)
+    return out
+
+
+def _centered(logits: torch.Tensor) -> torch.Tensor:
+    # a common offset of an image's logits changes no prediction (and the classifier's
+    # quantized classifier is centered, qmodel.center_classifier): it is not an error
+    return logits - logits.mean(1, keepdim=True)
+
+
+@torch.no_grad()
+def choose_exponents_by_output(qmodel: QuantEfficientNet, data: ImageData,
+                               candidates: dict[str, list[int]], *, batch: int = 16,
+                               progress: Progress = NO_PROGRESS) -> dict[str, float]:
+    """Greedy choice, per activation quantizer in network order, of the candidate exponent
+    (``candidates[name]``, the first one is kept on a tie) whose fake-quantized network's
+    logits on ``data`` are closest to the float network's (squared error, each image's logits
+    centered).
+
+    A per-tensor error cannot tell a rare large activation that carries the class (clip it and
+    the prediction changes) from an outlier nobody reads (clip it for finer steps elsewhere);
+    the network's output can. Later quantizers keep their current exponent while an earlier
+    one is chosen. Costs one pass over ``data`` per extra candidate of each tensor whose
+    candidates differ. Returns the output error (mean squared, per logit) after each choice.
+    """
+    from brevitas.graph.calibrate import quantization_status_manager
+
+    quants = _act_quantizers(qmodel)
+    batches = [x for x, _ in data.batches(batch, qmodel.cfg.resolution)]
+    qmodel.eval()
+    with quantization_status_manager(qmodel, disable_act_quant=True, disable_weight_quant=True,
+                                     disable_bias_quant=True, is_training=False):
+        ref = [_centered(qmodel(x).float()) for x in batches]
+    for m in quants.values():
+        m._cached_act = None  # a disabled quantizer may have cached a float output
+
+    def error() -> float:
+        sse = sum(float(((_centered(qmodel(x).float()) - r) ** 2).sum())
+                  for x, r in zip(batches, ref, strict=True))
+        return sse / sum(r.numel() for r in ref)
+
+    todo = {n: list(dict.fromkeys(c)) for n, c in candidates.items() if n in quants}
+    out = {}
+    best_err = error()
+    names = [n for n in quants if len(todo.get(n, ())) > 1]
+    for n in progress.iter(names, "auto exponents (network output)", len(names), "tensor"):
+        m = quants[n]
+        best_f = exponent_of(m)
+        for f in todo[n]:
+            if f == best_f:
+                continue
+            set_exponent(m, f)
+            e = error()
+            if e < best_err:
+                best_f, best_err = f, e
+        set_exponent(m, best_f)
+        out[n] = best_err
     return out
 
 
@@ -217,8 +292,8 @@ def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
     """Set every activation quantizer's power-of-two scale from ``data``.
 
     Brevitas' calibration first (``brevitas``: per batch the 99.999th percentile of |x|,
-    averaged over the batches, rounded up to a power of two); ``mse`` and ``percentile``
-    re-choose each exponent from there (:func:`choose_exponents`); ``bias_correction`` then
+    averaged over the batches, rounded up to a power of two); ``mse``, ``percentile`` and
+    ``auto`` re-choose each exponent from there (:func:`choose_exponents`); ``bias_correction`` then
     corrects the conv/FC biases (:func:`correct_biases`). docs/numerics.md compares them.
     """
     from brevitas.graph.calibrate import calibration_mode
@@ -230,7 +305,7 @@ def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
     with calibration_mode(qmodel):
         _run(qmodel, data, batch, "activation scales", progress)
     qmodel.eval()
-    if method != "brevitas":
+    if method != "brevitas":  # mse, percentile, auto: from Brevitas' exponents
         choose_exponents(qmodel, data, method, batch=batch, percentile=percentile,
                          progress=progress)
     if bias_correction:

@@ -3,8 +3,9 @@
 __all__ = ["CALIBRATION_METHODS", "DEFAULT_CALIBRATION", "PERCENTILE"]
 
 # How each activation's power-of-two exponent is chosen (quant/calibrate.py, docs/numerics.md):
-# Brevitas' default, the least squared error, or a percentile of |x|.
-CALIBRATION_METHODS = ("brevitas", "mse", "percentile")
+# Brevitas' default, the least squared error, a percentile of |x|, or per tensor the one of these
+# three whose network output is closest to the float network's.
+CALIBRATION_METHODS = ("brevitas", "mse", "percentile", "auto")
 PERCENTILE = 99.999
 
 # The default weights: seeded initialisation, BatchNorm statistics re-estimated and activations

@@ -9,6 +9,7 @@ import torch
 
 from hfaccel.errors import HfaccelError
 from hfaccel.model import Scaling, scale
+from hfaccel.progress import NO_PROGRESS
 from hfaccel.quant.calibrate import calibrate
 from hfaccel.quant.check import check_reference
 from hfaccel.quant.data import load_data
@@ -121,6 +122,37 @@ def test_calibration_options_stay_in_the_contract_and_bit_exact(trained, tmp_pat
     assert graph_accuracy(graph, val) >= ck.float_acc - 0.05
     with pytest.raises(HfaccelError, match="unknown calibration method 'max'"):
         calibrate(q, calib, method="max")
+
+
+@pytest.mark.slow  # about 1 CPU-minute: a pass over the images per extra candidate of a tensor
+def test_auto_calibration_never_worsens_the_output_and_stays_bit_exact(trained, tmp_path):
+    """``auto``: each tensor's exponent is one of its candidates (Brevitas', mse's,
+    percentile's), the network output error only goes down choice by choice, and the result
+    exports within the contract, bit-exact."""
+    from hfaccel.quant.calibrate import (
+        _act_quantizers,
+        _candidate_stats,
+        choose_exponents_by_output,
+        exponent_of,
+    )
+    from hfaccel.quant.export import export_onnx
+
+    ck, _ = trained
+    calib = load_data("digits", "train").subset(16, 0)  # small: one pass per extra candidate
+    q = quantize_model(ck.float_model)
+    calibrate(q, calib)
+    quants = _act_quantizers(q)
+    stats = _candidate_stats(q, calib, "candidates", 16, NO_PROGRESS)
+    cands = {n: [exponent_of(m), stats[n].best_mse(), stats[n].percentile(99.999)]
+             for n, m in quants.items()}
+    assert any(len(set(c)) > 1 for c in cands.values())  # there is something to choose
+    errors = list(choose_exponents_by_output(q, calib, cands).values())
+    assert errors and errors == sorted(errors, reverse=True)
+    assert all(exponent_of(m) in cands[n] for n, m in quants.items())
+    path, graph = export_onnx(q, tmp_path)
+    x, _ = next(load_data("digits", "val").batches(4, 32))
+    res = check_reference(onnx.load(str(path)), graph, x.numpy())
+    assert res.bit_exact, res.verdict()
 
 
 def test_diagnosis_covers_every_layer_and_flags_a_saturating_scale(trained, tmp_path):

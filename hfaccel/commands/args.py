@@ -20,7 +20,7 @@ __all__ = ["HelpFormatter", "Parser", "calibration_method", "choice", "comma_cho
 
 DATASETS = ("digits", "fashion-mnist")  # hfaccel.quant.data.DATASETS (a test keeps them equal)
 # hfaccel.quant.defaults.CALIBRATION_METHODS (a test keeps them equal)
-CALIBRATION_METHODS = ("brevitas", "mse", "percentile")
+CALIBRATION_METHODS = ("brevitas", "mse", "percentile", "auto")
 
 
 class HelpFormatter(argparse.HelpFormatter):

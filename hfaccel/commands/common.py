@@ -107,11 +107,13 @@ def add_calibration_arguments(p) -> None:
     from hfaccel.quant.defaults import DEFAULT_CALIBRATION as D
 
     p.add_argument("--calibration", type=calibration_method, default=D["method"],
-                   metavar="{brevitas,mse,percentile}",
+                   metavar="{brevitas,mse,percentile,auto}",
                    help="how each activation's power-of-two scale is chosen: brevitas = per "
                         "batch 99.999th percentile of |x|, averaged, rounded up; mse = least "
-                        "squared error; percentile = 99.999th percentile over all values "
-                        "(docs/numerics.md compares them; a --checkpoint keeps its own)")
+                        "squared error; percentile = 99.999th percentile over all values; auto "
+                        "= per tensor the one of these three whose network output is closest "
+                        "to the float network's (docs/numerics.md compares them; a "
+                        "--checkpoint keeps its own)")
     p.add_argument("--bias-correction", action="store_true",
                    help="correct each conv bias by the mean output shift its weight "
                         "quantization causes")
