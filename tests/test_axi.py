@@ -353,14 +353,15 @@ def test_start_while_busy_is_rejected(axi_runs):
 
 def test_cli_run_drives_the_runtime_on_the_rtl(tmp_path, capsys, monkeypatch):
     """``hfaccel run``: the host runtime against the AXI top of ``small`` in Icarus, two images
-    of a tiny QCDQ network at a base that is not 0; logits equal the integer reference."""
+    of a tiny QCDQ network at a base above 4 GiB (the memory model spans the master's address
+    space); logits equal the integer reference."""
     from hfaccel.cli import main
     from support.onnxgen import tiny_qcdq
 
     onnx = tiny_qcdq(tmp_path / "tiny.onnx")
     monkeypatch.chdir(Path(__file__).parents[1])  # build/ of the checkout (cached simulator)
     code = main(["run", "--onnx", str(onnx), "--hw", "small", "--images", "2", "--data",
-                 "digits", "--base", "0x12340"])
+                 "digits", "--base", "0x1_2340_0040"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.count("logits == integer reference") == 2 and "PASS: 2 image(s)" in out, out
@@ -382,7 +383,7 @@ def test_axi_widths_come_from_the_config(tmp_path, capsys, monkeypatch):
     onnx = tiny_qcdq(tmp_path / "tiny.onnx")
     monkeypatch.chdir(Path(__file__).parents[1])
     code = main(["run", "--onnx", str(onnx), "--hw", "small,axi_addr_bits=32,axi_id_bits=4",
-                 "--data", "digits", "--base", "0x3f0000"])
+                 "--data", "digits", "--base", "0xf3f0_0000"])
     out = capsys.readouterr().out
     assert code == 0 and "logits == integer reference" in out, out
     readme = next(Path("build/rtl").glob("small-*axi_addr_bits32*/README.md")).read_text()
