@@ -21,7 +21,7 @@ Two structures compute the same function (``shared_tables``):
   LUTs a lane on xc7), while a copy of beat-wide words is distributed RAM and a byte select.
 * one copy per word (ASICs): a ``tbl_word`` memory with a combinational read port per lane, a
   register file whose storage the lanes share; per lane it costs the read multiplexer only.
-  As lane copies built from flip-flops, storage was 80% of ``small``'s gate area.
+  As lane copies built from flip-flops, the tables are half of ``small``'s gate area.
 
 :func:`ref_post_word` is the reference model (``tests/test_units.py`` holds the unit to it).
 """
