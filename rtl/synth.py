@@ -39,6 +39,7 @@ from pathlib import Path
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.progress import NO_PROGRESS, Progress
+from hfaccel.rtl.pnr import PARTS as ECP5_PARTS
 from hfaccel.rtl.verilog import AXI_TOP, SHELL_PREFIX, UNITS
 
 __all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "lint",
@@ -505,7 +506,7 @@ PARTS = {
         "Virtex UltraScale+ VU9P (xcvu9p)": {"lut": 1_182_240, "ff": 2_364_480, "dsp": 6_840,
                                              "bram36": 2_160, "uram": 960},
     },
-    "ecp5": {"ECP5-85 (LFE5U-85F)": {"lut": 83_640, "ff": 83_640, "dsp": 156, "bram": 208}},
+    "ecp5": {"ECP5-85 (LFE5U-85F)": ECP5_PARTS["85k"]},  # the P&R flow's data-sheet table
     "ice40": {"iCE40 UP5K": {"lut": 5_280, "ff": 5_280, "dsp": 8, "bram": 30, "spram": 4}},
 }
 
