@@ -60,8 +60,61 @@ def saturate_code(m: Module, v, unsigned, *, name: str = "satc"):
 
 def requant_code(m: Module, x, sh, unsigned, *, name: str = "rqc"):
     """``requantize(x, sh, unsigned)``: the contract's requantization to an int8 or (where the
-    signal ``unsigned``) a uint8 code; the code's 8 bits."""
-    return saturate_code(m, round_shift(m, x, sh, name=name), unsigned, name=f"{name}_sat")
+    signal ``unsigned``) a uint8 code; the code's 8 bits. For a shift in the contract's range,
+    as :func:`requant8`, and built the same way (its docstring): the shifter keeps one bit more,
+    the low 9 bits of the floor, which a uint8 result needs."""
+    rnd, q9, sticky, above_ok, sign = _log_shift(m, x, sh, keep=9, name=name)
+    up = Signal(name=f"{name}_up")
+    m.d.comb += up.eq(rnd & (sticky | q9[0]))
+    q8 = q9[:8]
+    # One saturation for both ranges. The floor is in range when the bits above the kept ones
+    # are its sign (``above_ok``, bit 8) and bit 7 is the sign (int8) or, for uint8, the sign is
+    # 0 (so a negative input, which rounds to at most 0, saturates to 0). ``q + up`` leaves the
+    # range only from its top code (127 or 255). The saturated code: 0x7F/0x80 for int8,
+    # 0xFF/0x00 for uint8; its bit 7 is ``sign ^ unsigned``, its low bits ``~sign``.
+    fits = Signal(name=f"{name}_fits")
+    m.d.comb += fits.eq(above_ok & (q9[8] == sign) & Mux(unsigned, ~sign, q9[7] == sign))
+    top = Signal(name=f"{name}_top")
+    m.d.comb += top.eq(q8[:7].all() & (q8[7] == unsigned))
+    out = Signal(8, name=f"{name}_sat")
+    with m.If(~fits | (top & up)):
+        m.d.comb += out.eq(Cat((~sign).replicate(7), sign ^ unsigned))
+    with m.Else():
+        m.d.comb += out.eq(q8 + up)
+    return out
+
+
+def _log_shift(m: Module, x, sh, *, keep: int, name: str):
+    """The logarithmic right shifter of :func:`requant8`: ``x`` padded by 16 zeros below, shifted
+    right by ``sh + 16``, keeping only the round bit and the low ``keep`` bits of the floor.
+    Returns ``(round, low, sticky, above_ok, sign)``: ``sticky`` is any bit dropped below the
+    round bit, ``above_ok`` that every bit dropped above the kept ones equals the sign (so the
+    floor is the sign-extension of ``low``)."""
+    pad = 16  # -AccelConfig.shift_min
+    xs = Signal(signed(len(x)), name=f"{name}_x")
+    m.d.comb += xs.eq(x)
+    p = Signal(6, name=f"{name}_p")  # 0..47
+    m.d.comb += p.eq((sh + pad)[:6])
+    sign = xs[-1]
+    # bit 0: the round bit's source at p = 0 (below the pads: 0), then the pads, then x
+    cur = Cat(Const(0, 1 + pad), xs)
+    dropped_lo, dropped_hi = [], []  # per stage: any bit dropped below; any dropped above != sign
+    for b in range(5, -1, -1):
+        amt = 1 << b
+        need = keep + amt  # the round bit and the kept bits after the remaining stages (< amt)
+        ext = Cat(cur, sign.replicate(max(0, amt + need - len(cur))))  # sign-extended
+        nxt = Signal(need, name=f"{name}_s{b}")
+        m.d.comb += nxt.eq(Mux(p[b], ext[amt:amt + need], ext[:need]))
+        dropped_lo.append(p[b] & ext[:amt].any())
+        for taken, keep_from in ((p[b], amt + need), (~p[b], need)):
+            if len(cur) > keep_from:
+                hi = cur[keep_from:]
+                dropped_hi.append(taken & (hi ^ sign.replicate(len(hi))).any())
+        cur = nxt
+    sticky = Signal(name=f"{name}_sticky")
+    above_ok = Signal(name=f"{name}_above_ok")
+    m.d.comb += [sticky.eq(Cat(*dropped_lo).any()), above_ok.eq(~Cat(*dropped_hi).any())]
+    return cur[0], cur[1:1 + keep], sticky, above_ok, sign
 
 
 def requant8(m: Module, x, sh, *, name: str = "rq"):
@@ -81,32 +134,10 @@ def requant8(m: Module, x, sh, *, name: str = "rq"):
     pads: it never rounds), and ``q + up`` overflows only at ``q = 127``, which saturates.
     163 LUTs for a 34-bit input (``docs/fpga.md``).
     """
-    pad = 16  # -AccelConfig.shift_min
-    xs = Signal(signed(len(x)), name=f"{name}_x")
-    m.d.comb += xs.eq(x)
-    p = Signal(6, name=f"{name}_p")  # 0..47
-    m.d.comb += p.eq((sh + pad)[:6])
-    sign = xs[-1]
-    # bit 0: the round bit's source at p = 0 (below the pads: 0), then the pads, then x
-    cur = Cat(Const(0, 1 + pad), xs)
-    dropped_lo, dropped_hi = [], []  # per stage: any bit dropped below; any dropped above != sign
-    for b in range(5, -1, -1):
-        amt = 1 << b
-        need = 9 + amt - 1  # the 9 result bits after the remaining stages' shifts (< amt)
-        ext = Cat(cur, sign.replicate(max(0, amt + need - len(cur))))  # sign-extended
-        nxt = Signal(need, name=f"{name}_s{b}")
-        m.d.comb += nxt.eq(Mux(p[b], ext[amt:amt + need], ext[:need]))
-        dropped_lo.append(p[b] & ext[:amt].any())
-        for taken, keep_from in ((p[b], amt + need), (~p[b], need)):
-            if len(cur) > keep_from:
-                hi = cur[keep_from:]
-                dropped_hi.append(taken & (hi ^ sign.replicate(len(hi))).any())
-        cur = nxt
-    rnd, q8 = cur[0], cur[1:9].as_signed()
-    sticky = Signal(name=f"{name}_sticky")
-    m.d.comb += sticky.eq(Cat(*dropped_lo).any())
+    rnd, low, sticky, above_ok, sign = _log_shift(m, x, sh, keep=8, name=name)
+    q8 = low.as_signed()
     fits = Signal(name=f"{name}_fits")  # the floor q is in int8
-    m.d.comb += fits.eq(~Cat(*dropped_hi).any() & (q8[7] == sign))
+    m.d.comb += fits.eq(above_ok & (q8[7] == sign))
     up = Signal(name=f"{name}_up")
     m.d.comb += up.eq(rnd & (sticky | q8[0]))
     out = Signal(signed(8), name=f"{name}_sat")

@@ -199,6 +199,44 @@ def test_round_shift_beyond_the_input_width():
     assert not bad, bad[:3]
 
 
+def _requant_edge_cases(width: int, ends: tuple[int, ...]) -> list[tuple[int, int]]:
+    """For every shift of the contract's range, the values where a requantization's decisions
+    flip: ties and their neighbours, the code range's ``ends`` after the shift, the input's
+    extremes, powers of two."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    cases = []
+    for sh in range(DEFAULT.shift_min, DEFAULT.shift_max + 1):
+        xs = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
+        for k in ends:
+            for d in (-1, 0, 1):
+                xs.add((k << sh) + d if sh >= 0 else (k >> -sh) + d)
+                if sh > 0:
+                    xs.add(((2 * k + 1) << (sh - 1)) + d)  # ties
+        xs |= {s * (1 << b) + d for b in range(width - 1) for s in (1, -1) for d in (-1, 0)}
+        cases += [(x, sh) for x in sorted(xs) if lo <= x <= hi]
+    return cases
+
+
+INT8_ENDS = (-130, -129, -128, -127, -2, -1, 0, 1, 2, 126, 127, 128)
+UINT8_ENDS = (-2, -1, 0, 1, 2, 126, 127, 128, 254, 255, 256, 257)
+
+
+def _run_comb(m, x, sh, outs: list, cases) -> list[list[int]]:
+    from amaranth.sim import Simulator
+    got = []
+
+    async def tb(ctx):
+        for xv, sv in cases:
+            ctx.set(x, xv)
+            ctx.set(sh, sv)
+            got.append([ctx.get(o) for o in outs])
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
 @pytest.mark.parametrize("width", [16, 24, 34])
 def test_requant8_every_shift_at_its_edges(width):
     """``requant8`` (a logarithmic shifter with round/sticky bits and the saturation decided
@@ -207,39 +245,41 @@ def test_requant8_every_shift_at_its_edges(width):
     of its decisions flips: ties and their neighbours, the int8 range's ends after the shift,
     the input's extremes, powers of two."""
     from amaranth import Module, Signal, signed
-    from amaranth.sim import Simulator
 
     from hfaccel.rtl.arith import requant8
 
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    cases = []
-    for sh in range(DEFAULT.shift_min, DEFAULT.shift_max + 1):
-        xs = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
-        for k in (-130, -129, -128, -127, -2, -1, 0, 1, 2, 126, 127, 128):
-            for d in (-1, 0, 1):
-                xs.add((k << sh) + d if sh >= 0 else (k >> -sh) + d)
-                if sh > 0:
-                    xs.add(((2 * k + 1) << (sh - 1)) + d)  # ties
-        xs |= {s * (1 << b) + d for b in range(width - 1) for s in (1, -1) for d in (-1, 0)}
-        cases += [(x, sh) for x in sorted(xs) if lo <= x <= hi]
+    cases = _requant_edge_cases(width, INT8_ENDS)
     m = Module()
     x, sh = Signal(signed(width)), Signal(signed(8))
-    out = requant8(m, x, sh)
-    got = []
-
-    async def tb(ctx):
-        for xv, sv in cases:
-            ctx.set(x, xv)
-            ctx.set(sh, sv)
-            got.append(ctx.get(out))
-
-    sim = Simulator(m)
-    sim.add_testbench(tb)
-    sim.run()
+    got = [g[0] for g in _run_comb(m, x, sh, [requant8(m, x, sh)], cases)]
     want = intops.requantize(np.array([c[0] for c in cases]), np.array([c[1] for c in cases]))
     bad = [(c, g, int(w)) for c, g, w in zip(cases, got, want) if g != w]
     assert not bad, bad[:5]
     assert len(cases) > 48 * 60  # every shift, each with its edges
+
+
+@pytest.mark.parametrize("width", [16, 34, 40])
+def test_requant_code_every_shift_at_its_edges(width):
+    """``requant_code`` (the post-processing and GAP lanes' requantization since uint8
+    activations: the same logarithmic shifter keeping one bit more) equals
+    ``intops.requantize`` in both modes, int8 and uint8, for every shift of the contract's
+    range at the edges of both code ranges. (Regression: it was once the full-width
+    composition ``saturate_code(round_shift())``, which put ``small``'s post words back from
+    ~2,000 to ~4,660 LUTs.)"""
+    from amaranth import Module, Signal, signed
+
+    from hfaccel.rtl.arith import requant_code
+
+    cases = _requant_edge_cases(width, tuple(sorted(set(INT8_ENDS) | set(UINT8_ENDS))))
+    m = Module()
+    x, sh = Signal(signed(width)), Signal(signed(8))
+    outs = [requant_code(m, x, sh, unsigned, name=f"rq{unsigned}") for unsigned in (0, 1)]
+    got = _run_comb(m, x, sh, outs, cases)
+    xv, sv = np.array([c[0] for c in cases]), np.array([c[1] for c in cases])
+    for mode, unsigned in enumerate((False, True)):
+        want = intops.requantize(xv, sv, unsigned) & 0xFF  # the code's 8 bits
+        bad = [(c, g[mode], int(w)) for c, g, w in zip(cases, got, want) if g[mode] != w]
+        assert not bad, (unsigned, bad[:5])
 
 
 # ------------------------------------------------------------------------------ stateful units
