@@ -30,6 +30,9 @@
   the same): Fmax, the critical path's delay and its units, utilization of the part, the run
   times. Skipped (with the reason) when the ``pnr`` extra is not installed; a cold run is
   tens of minutes on 2 cores.
+* ``pnr_<hw>_ecp5_gemm``: the same flow on the GEMM unit alone (``--module hfaccel_gemm``, its
+  post-processing word and tables inside): the unit whose stage 2 bounded the engine's Fmax
+  (docs/fpga.md, "Pipelining"); about an hour of nextpnr on 2 cores when not cached.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
     res["pnr_ecp5_ecp5"] = bench_pnr("ecp5")
+    res["pnr_ecp5_ecp5_gemm"] = bench_pnr("ecp5", module="hfaccel_gemm")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
@@ -182,23 +186,24 @@ def bench_synth_generic(hw: str) -> dict:
             "memories": rep["memories"]}
 
 
-def bench_pnr(hw: str, part: str = "85k") -> dict:
-    """Place and route of ``hw`` on the ECP5 ``part`` (rtl/pnr.py): Fmax, critical path,
-    utilization; ``{"skipped": why}`` when the tools are not installed."""
+def bench_pnr(hw: str, part: str = "85k", module: str | None = None) -> dict:
+    """Place and route of ``hw`` on the ECP5 ``part`` (rtl/pnr.py; ``module``: that unit
+    alone): Fmax, critical path, utilization; ``{"skipped": why}`` when the tools are not
+    installed."""
     from hfaccel.accel.config import get_preset
     from hfaccel.errors import HfaccelError
     from hfaccel.rtl.pnr import pnr
 
     cfg = get_preset(hw)
     try:
-        rep = pnr(cfg, part=part, log=lambda *_: None)
+        rep = pnr(cfg, part=part, module=module, log=lambda *_: None)
     except HfaccelError as e:
         if "make pnr" not in str(e):
             raise
         return {"skipped": str(e)}
     cp = rep["critical_paths"][0]
     util = {k: v for k, v in rep["utilization"].items() if v["used"]}
-    return {"hw": cfg.name, "macs": cfg.macs_per_cycle, "part": rep["part"],
+    return {"hw": cfg.name, "module": module, "macs": cfg.macs_per_cycle, "part": rep["part"],
             "package": rep["package"], "seed": rep["seed"], "yosys": rep["yosys"],
             "nextpnr": rep["nextpnr"], "freq_target_mhz": rep["freq_target_mhz"],
             "fmax_mhz": {c: f["achieved_mhz"] for c, f in rep["fmax"].items()},

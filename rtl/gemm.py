@@ -16,8 +16,10 @@ words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gat
 ``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`).
 
 Timing: one MAC cycle per ``(co, p, ci)``; reads in stage 0, MACs in stage 1 (with the read
-data), post-processing in stage 2, the write in stage 3. A descriptor with ``npix``, ``cit`` or
-``cot`` zero, or gating with more input tiles than gate words, raises
+data), post-processing in stage 2 (and the residual read), the residual add in stage 3, the write
+in stage 4. The register between post-processing and the residual add splits the unit's longest
+path (``docs/fpga.md``, "Pipelining") at one cycle per instruction. A descriptor with ``npix``,
+``cit`` or ``cot`` zero, or gating with more input tiles than gate words, raises
 :attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
 """
 
@@ -190,15 +192,22 @@ class Gemm(wiring.Component):
         m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
         with m.If(s1_v & s1_last):
             m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(self.prm.data)]
-            with m.If(g.add):  # the residual input, read with the last MAC
-                m.d.comb += [self.rd_b.en.eq(1),
-                             self.rd_b.addr.eq(g.skip + s1_co * g.scs + s1_p)]
-        # stage 2: post-processing (+ residual add), register for the write
+        # stage 2: post-processing into a register (the requantization and table chain alone
+        # on this cycle's path: P&R measured it and the residual add as one 52 ns path)
         for j in range(L):
             m.d.comb += post.acc[j].eq(acc[j])
         m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot),
                      post.qu.eq(g.qu)]
-        ga = lanes_of(post.a, L)
+        s3_v, s3_co, s3_p = Signal(), Signal(8), Signal(16)
+        s3_q, s3_a = Signal(L * 8), Signal(L * 8)
+        m.d.sync += s3_v.eq(s2_v & ~stop)
+        with m.If(s2_v):
+            m.d.sync += [s3_co.eq(s2_co), s3_p.eq(s2_p), s3_q.eq(post.q), s3_a.eq(post.a)]
+            with m.If(g.add):  # the residual input, read a cycle before its add
+                m.d.comb += [self.rd_b.en.eq(1),
+                             self.rd_b.addr.eq(g.skip + s2_co * g.scs + s2_p)]
+        # stage 3: residual add, register for the write
+        ga = lanes_of(s3_a, L)
         skip = lanes_of(self.rd_b.data, L)
         r_lanes = []
         for j in range(L):
@@ -206,16 +215,16 @@ class Gemm(wiring.Component):
             rj = Signal(signed(8), name=f"gr{j}")
             m.d.comb += rj.eq(Mux(g.add, rr, ga[j]))
             r_lanes.append(rj)
-        s3_v = Signal()
+        s4_v = Signal()
         res = self.result
-        s3_addr = Signal(len(res.addr))
-        s3_q, s3_a, s3_r = Signal(L * 8), Signal(L * 8), Signal(L * 8)
-        m.d.sync += s3_v.eq(s2_v & ~stop)
-        with m.If(s2_v):
-            m.d.sync += [s3_addr.eq(g.out + s2_co * g.ocs + s2_p), s3_q.eq(post.q),
-                         s3_a.eq(post.a), s3_r.eq(Cat(*r_lanes))]
-        m.d.comb += [res.valid.eq(s3_v), res.addr.eq(s3_addr), res.n.eq(1), res.r[0].eq(s3_r),
-                     res.q[0].eq(s3_q), res.a[0].eq(s3_a),
-                     self.busy.eq(pre | run | s1_v | s2_v | s3_v),
+        s4_addr = Signal(len(res.addr))
+        s4_q, s4_a, s4_r = Signal(L * 8), Signal(L * 8), Signal(L * 8)
+        m.d.sync += s4_v.eq(s3_v & ~stop)
+        with m.If(s3_v):
+            m.d.sync += [s4_addr.eq(g.out + s3_co * g.ocs + s3_p), s4_q.eq(s3_q),
+                         s4_a.eq(s3_a), s4_r.eq(Cat(*r_lanes))]
+        m.d.comb += [res.valid.eq(s4_v), res.addr.eq(s4_addr), res.n.eq(1), res.r[0].eq(s4_r),
+                     res.q[0].eq(s4_q), res.a[0].eq(s4_a),
+                     self.busy.eq(pre | run | s1_v | s2_v | s3_v | s4_v),
                      self.active.eq(pre_v | self.mac)]
         return m
