@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import ConfigError
 
-__all__ = ["AccelConfig", "DEFAULT", "ECP5", "PRESETS", "SMALL", "Z7020", "get_preset"]
+__all__ = ["AccelConfig", "DEFAULT", "ECP5", "PRESETS", "SMALL", "TABLE_WORD_BYTES", "Z7020",
+           "get_preset"]
+
+# Entries per word of an activation-table copy at most. A copy is LUT RAM read by one lane
+# (rtl/post.py): 32 rows of 16 bytes let the LUT RAM's own address decode pick the word and
+# leave a 16:1 byte select per lane, where beat-wide words (8 rows of 64 on a 64-byte bus) need
+# 4x the RAM for their write width and a 64:1 byte select (~490 -> ~120 LUTs a lane on xcup).
+TABLE_WORD_BYTES = 16
 
 
 def _is_int(v) -> bool:
@@ -174,6 +181,18 @@ class AccelConfig:
     @property
     def beats_per_table(self) -> int:
         return max(1, self.table_bytes // self.bus_bytes)
+
+    @property
+    def table_word_bytes(self) -> int:
+        """Entries per word of an activation-table copy: a bus beat, at most
+        :data:`TABLE_WORD_BYTES` (a table LOAD then writes ``table_writes_per_beat`` words a
+        beat, one per cycle)."""
+        return min(self.bus_bytes, TABLE_WORD_BYTES, self.table_slots * self.table_bytes)
+
+    @property
+    def table_writes_per_beat(self) -> int:
+        """Cycles a table LOAD spends writing one bus beat into the table copies."""
+        return self.bus_bytes // self.table_word_bytes
 
     @property
     def dw_window(self) -> int:

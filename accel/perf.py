@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program
 from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.accel.isa import Instr
@@ -127,6 +128,8 @@ def simulate(prog: Program, *, latency: int = MEM_LATENCY) -> Prediction:
                     beats = ins["rows"] * ins["row_beats"]
                     if ins.op == "STORE":  # one UB word per cycle on the narrow port
                         ld_end = t + beats * cfg.words_per_beat + 3
+                    elif ins["dst"] == isa.BUF_TBL:  # a table word per cycle (rtl/dma.py)
+                        ld_end = t + beats * cfg.table_writes_per_beat + latency + 3
                     else:
                         ld_end = t + beats + latency + 3
                     if not end_seen:  # fetch has priority on the bus and steals about one

@@ -20,7 +20,9 @@
 * ``synth_<hw>_xilinx`` (``small``, ``z7020``): ``make synth TARGET=xilinx`` (Yosys, xc7, per
   module, cached under build/synth): LUTs, FFs, DSPs, BRAM36, LUTs per MAC (issue 15's target
   for ``default``: <= 150) and the utilization of the Zynq-7020 (target: every resource
-  <= 90%). A cold run is tens of minutes of Yosys on 2 cores.
+  <= 90%). A cold run is tens of minutes of Yosys on 2 cores. ``synth_default_xilinx``: the
+  same for ``default`` mapped for UltraScale+ (``--family xcup``) against the ZU7EV (target:
+  every resource <= 90%); cold, over an hour of Yosys on a loaded 2-core machine.
 * ``synth_small_generic``, ``synth_small_shared_tables_generic``: the ASIC view (``make synth
   TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
   macros' bits and the memory list, with the activation tables as a copy per lane and as one
@@ -98,6 +100,9 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res["hw_sim_hf3_z7020"] = bench_hw_sim("hf3", "z7020")
     for hw in ("small", "z7020"):
         res[f"synth_{hw}_xilinx"] = bench_synth(hw)
+    # issue 15's target: default against the ZU7EV, mapped for UltraScale+ (xcup)
+    res["synth_default_xilinx"] = bench_synth("default", "Zynq UltraScale+ ZU7EV (xczu7ev)",
+                                              family="xcup")
     # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
@@ -150,22 +155,24 @@ def bench_hw_sim(name: str, hw: str = "default") -> dict:
             "run_s": rep["sim"]["run_s"], "wall_s": round(wall, 1), "cold": cold}
 
 
-def bench_synth(hw: str, part: str = "Zynq-7020 (xc7z020)") -> dict:
-    """Yosys resources of ``hw`` for Xilinx 7-series (per module, cached), per MAC, and the
-    fraction of ``part`` each resource takes."""
+def bench_synth(hw: str, part: str = "Zynq-7020 (xc7z020)", *, family: str = "xc7") -> dict:
+    """Yosys resources of ``hw`` for the Xilinx ``family`` (per module, cached), per MAC, and
+    the fraction of ``part`` each resource takes."""
     from hfaccel.accel.config import get_preset
     from hfaccel.rtl.synth import PARTS, synth
 
     cfg = get_preset(hw)
-    rep = synth(cfg, "xilinx", log=lambda *_: None)
+    rep = synth(cfg, "xilinx", family=family, log=lambda *_: None)
     tot = rep["total"]
     cap = PARTS["xilinx"][part]
-    return {"hw": cfg.name, "macs": cfg.macs_per_cycle, "complete": rep["complete"],
-            "yosys": rep["yosys"], "cpu_seconds": rep["cpu_seconds"],
+    return {"hw": cfg.name, "family": family, "macs": cfg.macs_per_cycle,
+            "complete": rep["complete"], "yosys": rep["yosys"], "cpu_seconds": rep["cpu_seconds"],
             **{k: tot.get(k, 0) for k in ("lut", "lutram", "ff", "dsp", "bram36")},
             "lut_per_mac": round(tot.get("lut", 0) / cfg.macs_per_cycle, 1),
             "units_lut": {u: v.get("lut", 0) for u, v in rep["units"].items()},
-            "part": part, "part_use": {k: round(tot.get(k, 0) / c, 3) for k, c in cap.items()}}
+            "part": part, "part_use": {k: round(tot.get(k, 0) / c, 3) for k, c in cap.items()},
+            "part_fits_with_10pct": rep["complete"] and all(tot.get(k, 0) <= 0.9 * c
+                                                            for k, c in cap.items())}
 
 
 def bench_synth_generic(hw: str) -> dict:

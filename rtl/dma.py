@@ -5,15 +5,17 @@ A LOAD (``isa.FIELDS["LOAD"]``) reads ``rows`` rows of ``row_beats`` beats from 
 ``dram + row * stride + col`` and writes them, in order, to consecutive beats of its
 destination from beat ``buf``: the unified buffer (a beat is ``words_per_beat`` words, through
 the UB's DMA write port), the weight buffer (a tile is ``beats_per_tile`` beats: one write
-enable per beat), the parameter buffer (likewise) or the activation tables (a beat a table
-word). A STORE reads UB beats ``buf ..`` (a word a cycle on the UB's narrow port, in cycles in
-which no compute unit needs that port), assembles them into beats and writes them out in the
-same row/stride pattern.
+enable per beat), the parameter buffer (likewise) or the activation tables (a beat is
+``table_writes_per_beat`` table words, written one per cycle: a copy's words are narrower than a
+wide bus's beat, see :func:`~hfaccel.rtl.post.table_geometry`). A STORE reads UB beats
+``buf ..`` (a word a cycle on the UB's narrow port, in cycles in which no compute unit needs
+that port), assembles them into beats and writes them out in the same row/stride pattern.
 
 Loads overlap compute (feature-map bands stream in while the previous band runs), so the DMA
 shares the UB with the compute units: UB-bound beats wait in a queue (``ubq``,
-``max_outstanding`` deep) for a cycle in which the compute write uses none of their banks. A
-UB beat stays outstanding until it is written: requests in flight plus the queue never exceed
+``max_outstanding`` deep) for a cycle in which the compute write uses none of their banks; so do
+table beats of more than one table word, while their words are written. A queued beat stays
+outstanding until it is written: requests in flight plus the queue never exceed
 ``max_outstanding``, so the queue never overflows and responses are taken without
 back-pressure. Compute never stalls for the DMA.
 
@@ -92,6 +94,11 @@ class Dma(wiring.Component):
             raise TypeError(f"cfg must be an AccelConfig, not {cfg!r}")
         self.cfg = cfg
         L, BB = cfg.lanes, cfg.bus_bytes * 8
+        # a table beat in the queue carries its beat address in the UB beat address's field
+        tbl_beats = cfg.table_slots * cfg.table_bytes // cfg.bus_bytes
+        if cfg.table_writes_per_beat > 1 and \
+                ceil_log2(tbl_beats) > ub_beat_layout(cfg).members["beat"].width:
+            raise ValueError(f"{cfg.name}: the UB has fewer beats than the tables")
         super().__init__({
             "start": In(1), "running": In(1), "stop": In(1),
             "instr": In(stream.Signature(isa.amaranth_layout("LOAD"))),
@@ -114,6 +121,7 @@ class Dma(wiring.Component):
         WBITS, R = c.lanes * 8, c.words_per_beat
         stop, bus = self.stop, self.bus
         ubb = len(self.ub_w.payload.beat)  # UB beat address bits
+        T = c.table_writes_per_beat  # table words per beat: > 1 goes through the queue
         m.submodules.ubq = ubq = SyncFIFO(width=ubb + c.bus_bytes * 8, depth=c.max_outstanding)
         ld = Signal(isa.amaranth_layout("LOAD"))  # the instruction in progress
         busy = Signal()
@@ -152,21 +160,38 @@ class Dma(wiring.Component):
 
         # loads: issue reads, write responses into the destination buffer in order
         ub_take = Signal()  # the UB takes the queue's head beat this cycle
+        tbl_take = Signal()  # the queue's head table beat has had its last word written
+        q_take = Signal()
+        queued = Signal()  # the load's beats go through the queue (outstanding until written)
+        tbl_q = Signal()  # ... and they are table beats (the queue holds only this load's)
+        m.d.comb += [tbl_q.eq((ld.dst == isa.BUF_TBL) if T > 1 else 0),
+                     queued.eq((ld.dst == isa.BUF_UB) | tbl_q), q_take.eq(ub_take | tbl_take)]
         dst = Signal(32)
         m.d.comb += dst.eq(ld.buf + recv)
         with m.If(busy & ~store & ~stop):
             m.d.comb += [bus.valid.eq((issued < total) & (out < c.max_outstanding)),
                          bus.addr.eq(addr), step.eq(bus.grant)]
-            m.d.sync += out.eq(out + bus.grant - (bus.rsp_valid & (ld.dst != isa.BUF_UB))
-                               - ub_take)
+            m.d.sync += out.eq(out + bus.grant - (bus.rsp_valid & ~queued) - q_take)
             with m.If(bus.rsp_valid):
                 m.d.sync += recv.eq(recv + 1)
                 self._write_beat(m, ld.dst, dst, ubq, ubb)
             with m.If((recv == total) & (out == 0)):
                 m.d.sync += busy.eq(0)
                 m.d.comb += self.give_ready.eq(ld.signal)
-        m.d.comb += [self.ub_w.payload.eq(ubq.r_data), self.ub_w.valid.eq(ubq.r_rdy & ~stop),
-                     ub_take.eq(self.ub_w.valid & self.ub_w.ready), ubq.r_en.eq(ub_take)]
+        m.d.comb += [self.ub_w.payload.eq(ubq.r_data),
+                     self.ub_w.valid.eq(ubq.r_rdy & ~stop & ~tbl_q),
+                     ub_take.eq(self.ub_w.valid & self.ub_w.ready), ubq.r_en.eq(q_take)]
+        if T > 1:  # the head table beat: a table word per cycle, low word first
+            word_bytes, rows = table_geometry(bus_bytes=c.bus_bytes, table_slots=c.table_slots)
+            sub = Signal(range(T))
+            head_beat = ubq.r_data[:ceil_log2(rows // T)]
+            with m.If(tbl_q & ubq.r_rdy & ~stop):
+                m.d.comb += [self.tbl_w.addr.eq(Cat(sub, head_beat)),
+                             self.tbl_w.data.eq(ubq.r_data[ubb:].word_select(sub, word_bytes * 8)),
+                             self.tbl_w.en.eq(1), tbl_take.eq(sub == T - 1)]
+                m.d.sync += sub.eq(sub + 1)
+            with m.If(self.start):
+                m.d.sync += sub.eq(0)
 
         # stores: read the UB one word per cycle (port B), assemble beats into ``stq``, write
         # a beat per cycle from its head; a beat every R cycles while port B is free
@@ -200,7 +225,8 @@ class Dma(wiring.Component):
         with m.If(self.start):
             m.d.sync += out.eq(0)
         m.d.comb += [self.busy.eq(busy | (out != 0)),
-                     self.active.eq(bus.grant | bus.rsp_valid | ub_take | self.instr.ready
+                     self.active.eq(bus.grant | bus.rsp_valid | q_take | self.tbl_w.en
+                                    | self.instr.ready
                                     | self.rd_b.en | prev_v | stq.r_en)]
         return m
 
@@ -224,8 +250,11 @@ class Dma(wiring.Component):
             with m.Case(isa.BUF_TBL):
                 word_bytes, rows = table_geometry(bus_bytes=c.bus_bytes,
                                                   table_slots=c.table_slots)
-                m.d.comb += [self.tbl_w.addr.eq(dst[:ceil_log2(rows)]),
-                             self.tbl_w.data.eq(data[:word_bytes * 8]), self.tbl_w.en.eq(1)]
+                if c.table_writes_per_beat > 1:  # written from the queue, a word per cycle
+                    m.d.comb += [ubq.w_en.eq(1), ubq.w_data.eq(Cat(dst[:ubb], data))]
+                else:
+                    m.d.comb += [self.tbl_w.addr.eq(dst[:ceil_log2(rows)]),
+                                 self.tbl_w.data.eq(data[:word_bytes * 8]), self.tbl_w.en.eq(1)]
 
 
 class RefDma:
@@ -233,8 +262,9 @@ class RefDma:
     STORE instructions leaves in the buffers and in external memory.
 
     Buffers are addressed in beats (the UB in beats of ``words_per_beat`` words, the weight and
-    parameter buffers in beats of their words, the tables in table words), external memory is a
-    dict ``beat -> int``; :meth:`run` applies one instruction (an :class:`isa.Instr`).
+    parameter buffers in beats of their words, the tables in beats of ``table_writes_per_beat``
+    table words), external memory is a dict ``beat -> int``; :meth:`run` applies one
+    instruction (an :class:`isa.Instr`).
     """
 
     def __init__(self, cfg: AccelConfig, dram: dict[int, int]):
@@ -243,7 +273,7 @@ class RefDma:
         self.ub: dict[int, int] = {}  # UB beat -> data
         self.wgt: dict[int, int] = {}  # weight buffer beat (tile * beats_per_tile + part)
         self.prm: dict[int, int] = {}
-        self.tbl: dict[int, int] = {}  # table word -> data (its low table-word bytes)
+        self.tbl: dict[int, int] = {}  # table word -> data
         self.tokens = 0  # "data loaded" tokens given
 
     def _beats(self, ins):
@@ -256,13 +286,20 @@ class RefDma:
         ub_beats = c.ub_words // c.words_per_beat
         if ins.op == "LOAD":
             word_bytes, rows = table_geometry(bus_bytes=c.bus_bytes, table_slots=c.table_slots)
+            T = c.table_writes_per_beat
+            if ins["dst"] == isa.BUF_TBL:  # beat b is table words b * T .. b * T + T - 1
+                mask = (1 << (8 * word_bytes)) - 1
+                for i, a in enumerate(self._beats(ins)):
+                    b = (ins["buf"] + i) % (rows // T)
+                    for s in range(T):
+                        self.tbl[b * T + s] = self.dram.get(a, 0) >> (8 * word_bytes * s) & mask
+                self.tokens += ins["signal"]
+                return
             buf = {isa.BUF_UB: (self.ub, ub_beats),
                    isa.BUF_WGT: (self.wgt, c.wgt_tiles * c.beats_per_tile),
-                   isa.BUF_PRM: (self.prm, c.prm_words * c.beats_per_prm),
-                   isa.BUF_TBL: (self.tbl, rows)}[ins["dst"]]
-            mask = (1 << (8 * word_bytes)) - 1 if ins["dst"] == isa.BUF_TBL else -1
+                   isa.BUF_PRM: (self.prm, c.prm_words * c.beats_per_prm)}[ins["dst"]]
             for i, a in enumerate(self._beats(ins)):
-                buf[0][(ins["buf"] + i) % buf[1]] = self.dram.get(a, 0) & mask
+                buf[0][(ins["buf"] + i) % buf[1]] = self.dram.get(a, 0)
         else:
             for i, a in enumerate(self._beats(ins)):
                 self.dram[a] = self.ub.get((ins["buf"] + i) % ub_beats, 0)

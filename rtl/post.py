@@ -12,13 +12,15 @@ per cycle (one :class:`PostWord`), the depthwise write-back
 
 The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
 128``) are stateful, in words of ``table_word_bytes`` entries that take a word per cycle from the
-DMA (``tables``: the write port's signature, :class:`amaranth.lib.memory.WritePort.Signature`).
+DMA (``tables``: the write port's signature, :class:`amaranth.lib.memory.WritePort.Signature`):
+a bus beat, at most 16 entries (:func:`table_geometry`), so that a lane's copy is LUT RAM as deep
+as its primitives (32 rows) and its read leaves a 16:1 byte select, not a 64:1 one.
 Two structures compute the same function (``shared_tables``):
 
 * one copy per lane (the default: FPGAs): a ``tbl_lut`` :class:`~hfaccel.rtl.sram.SRAM` with one
   combinational read port per lane, every copy taking the same writes. No FPGA RAM has a read
   port per lane: one shared table became flip-flops and a 512:1 multiplexer per lane (~2,900
-  LUTs a lane on xc7), while a copy of beat-wide words is distributed RAM and a byte select.
+  LUTs a lane on xc7), while a copy of 16-byte words is distributed RAM and a byte select.
 * one copy per word (ASICs): a ``tbl_word`` memory with a combinational read port per lane, a
   register file whose storage the lanes share; per lane it costs the read multiplexer only.
   As lane copies built from flip-flops, the tables are half of ``small``'s gate area.
@@ -34,6 +36,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from hfaccel.accel.config import TABLE_WORD_BYTES
 from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
@@ -41,9 +44,10 @@ __all__ = ["PostWord", "ref_post_word", "table_geometry", "table_port"]
 
 
 def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
-    """``(word_bytes, rows)`` of a table copy: a word per bus beat (the DMA writes a beat per
-    cycle), at most the whole tables."""
-    word_bytes = min(bus_bytes, table_slots * 256)
+    """``(word_bytes, rows)`` of a table copy: a bus beat, at most
+    :data:`~hfaccel.accel.config.TABLE_WORD_BYTES` entries (the DMA writes a beat's words one
+    per cycle), at most the whole tables."""
+    word_bytes = min(bus_bytes, TABLE_WORD_BYTES, table_slots * 256)
     return word_bytes, table_slots * 256 // word_bytes
 
 

@@ -47,11 +47,12 @@ KINDS = {
                "of padding (64 bits a channel, `lanes` channels a word), written a bus beat at a "
                "time",
     "tbl_lut": "one post-processing lane's copy of the two 256-entry int8 activation tables "
-               "(entry slot*256+code+128), in words of one bus beat: one write port (a whole "
-               "beat per cycle, every copy written alike) and one combinational read port "
+               "(entry slot*256+code+128), in words of a bus beat or 16 entries, the smaller: "
+               "one write port (a word per cycle, every copy written alike) and one "
+               "combinational read port "
                "(distributed/LUT RAM on an FPGA, a small register file on an ASIC)",
     "tbl_word": "the activation tables shared by the lanes of one post-processing word "
-                "(config shared_tables=1, for ASICs): one write port (a beat per cycle) and one "
+                "(config shared_tables=1, for ASICs): one write port (a word per cycle) and one "
                 "combinational read port per lane (rc0, rc1, ...): a register file or latch "
                 "array, not an SRAM macro",
     "gate_mem": "squeeze-excitation gate words of the current GEMM (one word of `lanes` int8 "

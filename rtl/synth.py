@@ -212,7 +212,9 @@ def _flow(target: str, family: str, top: str) -> list[str]:
     if target == "generic":
         return [f"synth -top {top} -flatten"]
     if target == "xilinx":
-        return [f"synth_xilinx -top {top} -family {family} -flatten -noiopad -noclkbuf"]
+        # UltraScale+: large memories may go to UltraRAM (the UB's banks on a ZU7EV-class part)
+        uram = " -uram" if family == "xcup" else ""
+        return [f"synth_xilinx -top {top} -family {family} -flatten -noiopad -noclkbuf{uram}"]
     if target == "ice40":
         return [f"synth_ice40 -top {top} -dsp"]
     return [f"synth_ecp5 -top {top}"]
@@ -499,6 +501,8 @@ PARTS = {
     "xilinx": {
         "Artix-7 100T (xc7a100t)": {"lut": 63_400, "ff": 126_800, "dsp": 240, "bram36": 135},
         "Zynq-7020 (xc7z020)": {"lut": 53_200, "ff": 106_400, "dsp": 220, "bram36": 140},
+        "Zynq UltraScale+ ZU7EV (xczu7ev)": {"lut": 230_400, "ff": 460_800, "dsp": 1_728,
+                                             "bram36": 312, "uram": 96},
         "Kintex UltraScale+ KU5P (xcku5p)": {"lut": 216_960, "ff": 433_920, "dsp": 1_824,
                                              "bram36": 480, "uram": 64},
         "Kintex UltraScale+ KU15P (xcku15p)": {"lut": 522_720, "ff": 1_045_440, "dsp": 1_968,

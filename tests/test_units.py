@@ -319,6 +319,18 @@ def test_table_copies_match_reference(lanes, word_bytes, shared):
     assert r["codes"] == [256, 256] and r["rewrites"] > 0 and r["write_and_lookup"] > 0, r
 
 
+def test_table_words_are_at_most_16_entries():
+    """A table copy's words are a bus beat of at most 16 entries: the default's 64-byte beat is
+    four table words (32 rows: as deep as a LUT RAM primitive), written one per cycle by the
+    DMA (its test against ``RefDma`` runs the default); the small preset's beat is one word."""
+    from hfaccel.rtl.post import table_geometry
+
+    assert table_geometry(bus_bytes=DEFAULT.bus_bytes, table_slots=2) == (16, 32)
+    assert (DEFAULT.table_word_bytes, DEFAULT.table_writes_per_beat) == (16, 4)
+    assert (SMALL.table_word_bytes, SMALL.table_writes_per_beat) == (16, 1)
+    assert table_geometry(bus_bytes=8, table_slots=1) == (8, 32)
+
+
 def _dw(**f):
     base = dict(x=100, xcs=300, h=6, w=10, ho=6, wo=10, k=3, s=1, pad=1, padt=1, g=2, flat=0,
                 wo_log2=0, wgt=0, prm=0, out=0, ocs=0, tbl=0, tslot=0)

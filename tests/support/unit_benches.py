@@ -261,9 +261,10 @@ def random_dma_program(cfg: AccelConfig, rng: random.Random, n: int) -> list[isa
     ub_beats = cfg.ub_words // cfg.words_per_beat
     from hfaccel.rtl.post import table_geometry
 
-    tbl_rows = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[1]
+    tbl_beats = (table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[1]
+                 // cfg.table_writes_per_beat)
     size = {isa.BUF_UB: ub_beats, isa.BUF_WGT: cfg.wgt_tiles * cfg.beats_per_tile,
-            isa.BUF_PRM: cfg.prm_words * cfg.beats_per_prm, isa.BUF_TBL: tbl_rows}
+            isa.BUF_PRM: cfg.prm_words * cfg.beats_per_prm, isa.BUF_TBL: tbl_beats}
     prog = []
     for i in range(n):
         rows = rng.choice([1, 1, 2, 3])
