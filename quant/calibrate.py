@@ -16,6 +16,7 @@ flags degenerate ones.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +28,17 @@ from hfaccel.model.net import EfficientNet, build_model
 from hfaccel.model.spec import NetConfig
 from hfaccel.progress import NO_PROGRESS, Progress
 from hfaccel.quant.data import ImageData, load_data
-from hfaccel.quant.defaults import CALIBRATION_METHODS, DEFAULT_CALIBRATION, PERCENTILE
+from hfaccel.quant.defaults import (
+    BIAS_CORRECTIONS,
+    CALIBRATION_METHODS,
+    DEFAULT_CALIBRATION,
+    PERCENTILE,
+)
 from hfaccel.quant.qmodel import QuantEfficientNet, quantize_model
 
-__all__ = ["CALIBRATION_METHODS", "DEFAULT_CALIBRATION", "LayerHealth", "calibrate",
-           "choose_exponents", "choose_exponents_by_output", "correct_biases",
+__all__ = ["BIAS_CORRECTIONS", "CALIBRATION_METHODS", "DEFAULT_CALIBRATION", "LayerHealth",
+           "bias_correction_mode", "calibrate", "choose_exponents", "choose_exponents_by_output",
+           "correct_biases", "correct_biases_to_float",
            "default_quant_model", "exponent_of", "recalibrate_batchnorm", "set_exponent",
            "signal_health"]
 
@@ -284,20 +291,123 @@ def correct_biases(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 1
     return out
 
 
+def _pre_activation(m: nn.Module, x: torch.Tensor, quantized: bool) -> torch.Tensor:
+    """A conv/FC layer's output before its output quantizer, (channels, values): with its
+    quantized weights or its float ones."""
+    import brevitas.nn as qnn
+    import torch.nn.functional as F
+
+    w = m.quant_weight().value if quantized else m.weight
+    if isinstance(m, qnn.QuantConv2d):
+        y = F.conv2d(x, w, m.bias, m.stride, m.padding, m.dilation, m.groups)
+        return y.transpose(0, 1).reshape(m.out_channels, -1)
+    return F.linear(x, w, m.bias).transpose(0, 1)
+
+
+class _Stop(Exception):
+    """Ends a forward pass once the layer being measured has been seen."""
+
+
+@torch.no_grad()
+def _channel_means(qmodel: QuantEfficientNet, data: ImageData, layers: dict[str, nn.Module],
+                   quantized: bool, batch: int, stop: bool = False) -> dict[str, torch.Tensor]:
+    """Per layer, the mean over ``data`` of each output channel before the output quantizer:
+    of the fake-quantized network, or of the float network (every quantizer off). ``stop``: the
+    pass ends after the (single) layer asked for."""
+    from brevitas.graph.calibrate import quantization_status_manager
+
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+
+    def hook(m, inp, _out, name):
+        y = _pre_activation(m, getattr(inp[0], "value", inp[0]), quantized).double()
+        sums[name] = sums.get(name, 0) + y.sum(1)
+        counts[name] = counts.get(name, 0) + y.shape[1]
+        if stop:
+            raise _Stop
+
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: hook(m, i, o, n))
+             for n, m in layers.items()]
+    qmodel.eval()
+    off = {} if quantized else {"disable_act_quant": True, "disable_weight_quant": True,
+                                "disable_bias_quant": True, "is_training": False}
+    try:
+        with quantization_status_manager(qmodel, **off) if off else nullcontext():
+            for x, _ in data.batches(batch, qmodel.cfg.resolution):
+                try:
+                    qmodel(x)
+                except _Stop:
+                    pass
+    finally:
+        for h in hooks:
+            h.remove()
+        for m in qmodel.modules():  # a disabled or interrupted quantizer may have cached
+            if hasattr(m, "_cached_act"):
+                m._cached_act = None
+    return {n: sums[n] / counts[n] for n in sums}
+
+
+@torch.no_grad()
+def correct_biases_to_float(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
+                            progress: Progress = NO_PROGRESS) -> dict[str, float]:
+    """Bias correction against the float network, one layer at a time in network order.
+
+    Each conv/FC bias absorbs the mean shift, per output channel over ``data``, between the
+    float network's pre-activation (every quantizer off) and the fake-quantized network's,
+    measured with every earlier layer already corrected. Unlike :func:`correct_biases` (each
+    layer's own weight error on its own int8 input) this removes the *accumulated* drift: the
+    rounding of swish outputs, gates and pooled means shifts channel means a little at every
+    layer, and in a deep, briefly trained network those shifts add up (docs/numerics.md).
+    Correcting all layers at once from one measurement overshoots (a layer would also
+    absorb the shift its predecessors' corrections remove), hence one pass per layer, each
+    ending at that layer: about half a network pass over ``data`` per layer. Returns the largest
+    correction per layer, in units of the layer's output scale.
+    """
+    import brevitas.nn as qnn
+
+    layers = {n: m for n, m in qmodel.named_modules()
+              if isinstance(m, (qnn.QuantConv2d, qnn.QuantLinear))}
+    target = _channel_means(qmodel, data, layers, quantized=False, batch=batch)
+    out = {}
+    for n, m in progress.iter(list(layers.items()), "bias correction (float network)",
+                              len(layers), "layer"):
+        got = _channel_means(qmodel, data, {n: m}, quantized=True, batch=batch, stop=True)[n]
+        corr = (target[n] - got).to(m.bias.dtype)
+        m.bias.add_(corr)
+        step = float(m.output_quant.scale().detach()) if m.output_quant.is_quant_enabled \
+            else 1.0
+        out[n] = float(corr.abs().max()) / step
+    return out
+
+
+def bias_correction_mode(value) -> str:
+    """``none``, ``local`` or ``float`` (:data:`BIAS_CORRECTIONS`); ``True``/``False`` (the
+    older boolean option, and checkpoints that stored it) mean ``local``/``none``."""
+    if value is True or value is False or value is None:
+        return "local" if value else "none"
+    if value not in BIAS_CORRECTIONS:
+        raise HfaccelError(f"unknown bias correction {value!r}; choose one of "
+                           f"{', '.join(BIAS_CORRECTIONS)}")
+    return value
+
+
 @torch.no_grad()
 def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
               method: str = DEFAULT_CALIBRATION["method"],
-              bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
+              bias_correction: str | bool = DEFAULT_CALIBRATION["bias_correction"],
               percentile: float = PERCENTILE, progress: Progress = NO_PROGRESS) -> None:
     """Set every activation quantizer's power-of-two scale from ``data``.
 
     Brevitas' calibration first (``brevitas``: per batch the 99.999th percentile of |x|,
     averaged over the batches, rounded up to a power of two); ``mse``, ``percentile`` and
     ``auto`` re-choose each exponent from there (:func:`choose_exponents`); ``bias_correction`` then
-    corrects the conv/FC biases (:func:`correct_biases`). docs/numerics.md compares them.
+    corrects the conv/FC biases: ``local`` by each layer's own weight error
+    (:func:`correct_biases`), ``float`` against the float network, layer by layer
+    (:func:`correct_biases_to_float`). docs/numerics.md compares them.
     """
     from brevitas.graph.calibrate import calibration_mode
 
+    bias_correction = bias_correction_mode(bias_correction)
     if method not in CALIBRATION_METHODS:
         raise HfaccelError(f"unknown calibration method {method!r}; choose one of "
                            f"{', '.join(CALIBRATION_METHODS)}")
@@ -308,8 +418,10 @@ def calibrate(qmodel: QuantEfficientNet, data: ImageData, *, batch: int = 16,
     if method != "brevitas":  # mse, percentile, auto: from Brevitas' exponents
         choose_exponents(qmodel, data, method, batch=batch, percentile=percentile,
                          progress=progress)
-    if bias_correction:
+    if bias_correction == "local":
         correct_biases(qmodel, data, batch=batch, progress=progress)
+    elif bias_correction == "float":
+        correct_biases_to_float(qmodel, data, batch=batch, progress=progress)
 
 
 def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed"],
@@ -318,7 +430,7 @@ def default_quant_model(cfg: NetConfig, *, seed: int = DEFAULT_CALIBRATION["seed
                         batch: int = DEFAULT_CALIBRATION["batch"],
                         weight_bits: int = 8,
                         method: str = DEFAULT_CALIBRATION["method"],
-                        bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
+                        bias_correction: str | bool = DEFAULT_CALIBRATION["bias_correction"],
                         progress: Progress = NO_PROGRESS) -> QuantEfficientNet:
     """Deterministic seeded weights, BN statistics and activation scales from real images
     (:func:`calibrate` with ``method`` and ``bias_correction``)."""

@@ -33,7 +33,7 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
                      images: int = DEFAULT_CALIBRATION["images"],
                      weight_bits: int | None = None,
                      method: str = DEFAULT_CALIBRATION["method"],
-                     bias_correction: bool = DEFAULT_CALIBRATION["bias_correction"],
+                     bias_correction: str | bool = DEFAULT_CALIBRATION["bias_correction"],
                      force: bool = False, log=lambda s: None,
                      progress: Progress = NO_PROGRESS) -> tuple[Path, Graph, dict]:
     """Quantize ``cfg`` (seeded default weights, or ``checkpoint``) and export it; ``log``
@@ -65,7 +65,10 @@ def quantize_to_onnx(cfg: NetConfig, out_dir: str | Path, *, checkpoint: str | N
     key = {"version": __version__, "model": cfg.name, "scaling": asdict(cfg.scaling),
            "num_classes": cfg.num_classes, "seed": seed,
            "calibration": {"data": data, "images": images}, "weight_bits": bits}
-    if not checkpoint and (method, bias_correction) != ("brevitas", False):
+    from hfaccel.quant.calibrate import bias_correction_mode
+
+    bias_correction = bias_correction_mode(bias_correction)
+    if not checkpoint and (method, bias_correction) != ("brevitas", "none"):
         key["calibration"].update(method=method, bias_correction=bias_correction)
     if checkpoint:
         p = Path(checkpoint)

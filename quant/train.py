@@ -64,7 +64,7 @@ class TrainConfig:
     seed: int = 0
     calib_images: int = 64
     calibration: str = "brevitas"  # quant/calibrate.py's method for the PTQ scales
-    bias_correction: bool = False
+    bias_correction: str = "none"  # none, local or float (quant/calibrate.py)
     weight_bits: int = 8  # 7: exact in onnxruntime's fused kernels on every x86 CPU
 
 

@@ -43,6 +43,8 @@ BAD_INPUTS = [
     ("quantize HF3 --diagnose 0", 2, "argument --diagnose: '0' is not allowed"),
     ("ncs --qat-epochs -1 --plan", 2, "argument --qat-epochs: '-1' is not allowed"),
     ("ncs --calibration max --plan", 2, "argument --calibration: unknown calibration method"),
+    ("train HF3 --bias-correction global", 2, "argument --bias-correction: unknown bias "
+     "correction 'global'; choose one of none, local, float"),
     ("train HF3 --batch 0", 2, "argument --batch: '0' is not allowed: expected a positive "
                                "integer"),
     ("rtl --out {file}", 2, "argument --out: {file} is an existing file"),
@@ -330,12 +332,13 @@ def test_command_literals_follow_the_library():
     from hfaccel.ncs.pool import POOL_KINDS
     from hfaccel.ncs.search import MIN_RESOLUTION
     from hfaccel.quant.data import DATASETS
-    from hfaccel.quant.defaults import CALIBRATION_METHODS
+    from hfaccel.quant.defaults import BIAS_CORRECTIONS, CALIBRATION_METHODS
     from hfaccel.quant.ort import DEPLOYMENTS
     from hfaccel.rtl.synth import FAMILIES
 
     assert synth.FAMILIES == FAMILIES and args.DATASETS == DATASETS
     assert args.CALIBRATION_METHODS == CALIBRATION_METHODS
+    assert args.BIAS_CORRECTIONS == BIAS_CORRECTIONS
     assert ncs.BACKENDS == BACKENDS and ncs.POOLS == POOL_KINDS
     assert ncs.CRITERIA == tuple(CRITERIA) and ncs.MIN_RESOLUTION == MIN_RESOLUTION
     assert set(quant.DEPLOYMENT_CHOICES) == set(DEPLOYMENTS) | {"none"}

@@ -357,7 +357,7 @@ def test_real_search_writes_reports_and_a_quantizable_champion(tmp_path):
     assert meta["search_acc"] == pytest.approx(res.curve(name)[-1])
     assert ck.float_acc == pytest.approx(meta["float_acc"])  # BatchNorm re-estimated
     assert ck.int8_measured_by == "integer reference" and ck.ptq_acc == meta["ptq_acc"]
-    # fine-tuned with QAT by default (a quarter of the 3-epoch budget: 1 epoch) before export
+    # fine-tuned with QAT by default (half the 3-epoch budget, rounded down: 1 epoch) before export
     assert meta["qat_epochs"] == 1 and ck.int8_acc == meta["qat_acc"] == meta["int8_acc"]
     assert [h["phase"] for h in ck.history][-1] == "qat"
     row = next(r for r in rows if r["candidate"] == name)

@@ -124,6 +124,43 @@ def test_calibration_options_stay_in_the_contract_and_bit_exact(trained, tmp_pat
         calibrate(q, calib, method="max")
 
 
+def test_float_bias_correction_removes_the_drift_and_stays_bit_exact(trained, tmp_path):
+    """``--bias-correction float``: after it, every layer's mean pre-activation per channel
+    equals the float network's (up to the int32 bias rounding), the export is still in the
+    contract and bit-exact, and a bad mode is one clear error."""
+    import brevitas.nn as qnn
+
+    from hfaccel.quant.calibrate import (
+        _channel_means,
+        bias_correction_mode,
+        correct_biases_to_float,
+    )
+    from hfaccel.quant.export import export_onnx
+
+    ck, _ = trained
+    calib = load_data("digits", "train").subset(8, ck.train.seed)
+    q = quantize_model(ck.float_model)
+    calibrate(q, calib)
+    layers = {n: m for n, m in q.named_modules()
+              if isinstance(m, (qnn.QuantConv2d, qnn.QuantLinear))}
+    target = _channel_means(q, calib, layers, quantized=False, batch=8)
+
+    def drift():
+        got = _channel_means(q, calib, layers, quantized=True, batch=8)
+        return max(float((target[n] - got[n]).abs().max()) for n in layers)
+
+    before = drift()
+    correct_biases_to_float(q, calib, batch=8)  # calibrate(bias_correction="float") calls it
+    assert drift() < 0.05 * before
+    path, graph = export_onnx(q, tmp_path)
+    x, _ = next(load_data("digits", "val").batches(4, 32))
+    res = check_reference(onnx.load(str(path)), graph, x.numpy())
+    assert res.bit_exact, res.verdict()
+    assert bias_correction_mode(True) == "local" and bias_correction_mode(False) == "none"
+    with pytest.raises(HfaccelError, match="unknown bias correction 'global'"):
+        bias_correction_mode("global")
+
+
 @pytest.mark.slow  # about 1 CPU-minute: a pass over the images per extra candidate of a tensor
 def test_auto_calibration_never_worsens_the_output_and_stays_bit_exact(trained, tmp_path):
     """``auto``: each tensor's exponent is one of its candidates (Brevitas', mse's,

@@ -13,14 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["HelpFormatter", "Parser", "calibration_method", "choice", "comma_choices",
-           "data_source", "hw_config",
+__all__ = ["HelpFormatter", "Parser", "bias_correction", "calibration_method", "choice",
+           "comma_choices", "data_source", "hw_config",
            "input_file", "int_range", "nonneg_int", "out_dir", "out_file", "positive_float",
            "positive_int"]
 
 DATASETS = ("digits", "fashion-mnist")  # hfaccel.quant.data.DATASETS (a test keeps them equal)
 # hfaccel.quant.defaults.CALIBRATION_METHODS (a test keeps them equal)
 CALIBRATION_METHODS = ("brevitas", "mse", "percentile", "auto")
+BIAS_CORRECTIONS = ("none", "local", "float")  # hfaccel.quant.defaults.BIAS_CORRECTIONS
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -138,6 +139,11 @@ def choice(what: str, choices: tuple[str, ...]):
 def calibration_method(s: str) -> str:
     """How activation exponents are chosen: one of :data:`CALIBRATION_METHODS`."""
     return choice("calibration method", CALIBRATION_METHODS)(s)
+
+
+def bias_correction(s: str) -> str:
+    """What the biases absorb after calibration: one of :data:`BIAS_CORRECTIONS`."""
+    return choice("bias correction", BIAS_CORRECTIONS)(s)
 
 
 def comma_choices(choices: tuple[str, ...]):

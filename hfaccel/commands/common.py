@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from hfaccel.commands.args import (
+    bias_correction,
     calibration_method,
     data_source,
     input_file,
@@ -114,9 +115,12 @@ def add_calibration_arguments(p) -> None:
                         "= per tensor the one of these three whose network output is closest "
                         "to the float network's (docs/numerics.md compares them; a "
                         "--checkpoint keeps its own)")
-    p.add_argument("--bias-correction", action="store_true",
-                   help="correct each conv bias by the mean output shift its weight "
-                        "quantization causes")
+    p.add_argument("--bias-correction", nargs="?", const="local", type=bias_correction,
+                   default=D["bias_correction"], metavar="{none,local,float}",
+                   help="what each conv/FC bias absorbs after calibration: local (the flag "
+                        "alone) = the mean output shift of its own weight quantization; float = "
+                        "layer by layer, the quantized network's mean shift against the float "
+                        "network's (docs/numerics.md)")
 
 
 def add_weight_bits_argument(p: argparse.ArgumentParser, default: int | None) -> None:

@@ -131,7 +131,7 @@ def register(sub) -> argparse.ArgumentParser:
                    help="do not save champions as quantization checkpoints")
     g.add_argument("--qat-epochs", type=nonneg_int,
                    help="quantization-aware epochs per champion before export, 0 = PTQ only "
-                        "(default: a quarter of --epochs, 1 to 2)")
+                        "(default: half of --epochs rounded down, 1 to 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("inspection").add_mutually_exclusive_group()
     g.add_argument("--plan", action="store_true",
