@@ -208,16 +208,35 @@ def _wrapper(ports: list[tuple[str, str, int]]) -> str:
             "  hfaccel_top engine (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
 
 
+# Yosys' alumacc (in every synth_* script's coarse step) merges each tree of additions into one
+# $macc cell, which maccmap builds as full adders in LUTs: a 32-input GAP lane took 1,567 xc7
+# LUTs so, 504 on carry chains (the PE array's and post-processing's trees likewise). Vivado and
+# Lattice's tools build such trees as carry-chain adders; this map makes Yosys do the same: each
+# $add/$sub becomes its own $alu (alumacc run on that cell alone), which the target's arithmetic
+# map puts on CARRY4/CARRY8/CCU2C. It runs after the DSP mapping, so the adders the DSPs absorb
+# are still theirs. Written beside the job (the WebAssembly Yosys sees only its folder).
+ALU_TREE_MAP = ("alu_tree.v", """\
+(* techmap_wrap = "alumacc" *)
+(* techmap_celltype = "$add $sub" *)
+module _hfaccel_alu_per_adder;
+endmodule
+""")
+
+
 def _flow(target: str, family: str, top: str) -> list[str]:
     if target == "generic":
+        # an ASIC's adder trees are carry-save (what maccmap builds): alumacc stays
         return [f"synth -top {top} -flatten"]
+    tree = f"techmap -map {ALU_TREE_MAP[0]}"
     if target == "xilinx":
         # UltraScale+: large memories may go to UltraRAM (the UB's banks on a ZU7EV-class part)
         uram = " -uram" if family == "xcup" else ""
-        return [f"synth_xilinx -top {top} -family {family} -flatten -noiopad -noclkbuf{uram}"]
+        flow = f"synth_xilinx -top {top} -family {family} -flatten -noiopad -noclkbuf{uram}"
+        return [f"{flow} -run :coarse", tree, f"{flow} -run coarse:"]
     if target == "ice40":
-        return [f"synth_ice40 -top {top} -dsp"]
-    return [f"synth_ecp5 -top {top}"]
+        return [f"synth_ice40 -top {top} -dsp"]  # its DSPs absorb adders inside coarse
+    # synth_ecp5 maps multipliers inside coarse and never packs adders into them
+    return [f"synth_ecp5 -top {top} -run :coarse", tree, f"synth_ecp5 -top {top} -run coarse:"]
 
 
 def _script(target: str, family: str, top: str, blackbox: list[str]) -> str:
@@ -283,6 +302,7 @@ def _run_job(yosys: str, work: Path, text: str, script: str, timeout, key: str) 
     for f in ("stat.json", "coarse.json", "result.json"):
         (work / f).unlink(missing_ok=True)
     (work / "job.v").write_text(text)
+    (work / ALU_TREE_MAP[0]).write_text(ALU_TREE_MAP[1])
     (work / "synth.ys").write_text(script)
     t0 = time.time()
     with open(work / "yosys.log", "w") as fh:
@@ -373,7 +393,8 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     def run(job):
         mod, text, script = job
         running.append(mod)
-        key = hashlib.sha256("\0".join([version, target, family, script, text]).encode())
+        key = hashlib.sha256("\0".join([version, target, family, script, text,
+                                         ALU_TREE_MAP[1]]).encode())
         res = _run_job(yosys, work / mod, text, script, timeout, key.hexdigest()[:20])
         state = ("cached" if res.get("cached") else
                  f"timed out after {res['seconds']:.0f} s" if res["timed_out"] else
