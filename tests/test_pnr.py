@@ -123,6 +123,12 @@ def test_command_literals_follow_the_library():
     from hfaccel.commands import synth
 
     assert synth.ECP5_PARTS == tuple(pnr.PARTS)
+    assert synth.NEXTPNR_ROUTERS == pnr.ROUTERS
+
+
+def test_bad_router_is_one_line():
+    with pytest.raises(HfaccelError, match="unknown nextpnr router 'router3'; routers: router1"):
+        pnr.pnr(ECP5, router="router3")
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ __all__ = ["register"]
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")  # hfaccel.rtl.synth.TARGETS (a test checks)
 FAMILIES = ("xc7", "xcu", "xcup")  # hfaccel.rtl.synth.FAMILIES (a test checks)
 ECP5_PARTS = ("12k", "25k", "45k", "85k")  # hfaccel.rtl.pnr.PARTS (a test checks)
+NEXTPNR_ROUTERS = ("router1", "router2")  # hfaccel.rtl.pnr.ROUTERS (a test checks)
 
 
 def cmd_synth(args) -> int:
@@ -43,7 +44,7 @@ def cmd_pnr(args) -> int:
     from hfaccel.rtl.pnr import format_summary, pnr
 
     rep = pnr(args.hw, part=args.part, package=args.package, freq=args.freq, seed=args.seed,
-              module=args.module, log=args.log)
+              router=args.router, module=args.module, log=args.log)
     print(format_summary(rep))
     print(f"report: {rep['report']}")
     return 0
@@ -94,6 +95,8 @@ def register(sub) -> None:
                    help="target clock in MHz (nextpnr optimizes for it; the report gives the "
                         "achieved Fmax either way)")
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=1, help="placer seed")
+    p.add_argument("--router", choices=NEXTPNR_ROUTERS, default="router1",
+                   help="nextpnr's router (router2: its newer one, for congested designs)")
     p.add_argument("--module", help="one module of the package alone (e.g. hfaccel_gemm, with "
                                     "what it instantiates): a unit's own paths in minutes")
     p.set_defaults(func=cmd_pnr)
