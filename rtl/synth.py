@@ -213,8 +213,12 @@ def _wrapper(ports: list[tuple[str, str, int]]) -> str:
 # LUTs so, 504 on carry chains (the PE array's and post-processing's trees likewise). Vivado and
 # Lattice's tools build such trees as carry-chain adders; this map makes Yosys do the same: each
 # $add/$sub becomes its own $alu (alumacc run on that cell alone), which the target's arithmetic
-# map puts on CARRY4/CARRY8/CCU2C. It runs after the DSP mapping, so the adders the DSPs absorb
-# are still theirs. Written beside the job (the WebAssembly Yosys sees only its folder).
+# map puts on CARRY4/CARRY8/CCU2C. On Xilinx it runs after the DSP mapping (so the adders the
+# DSPs absorb are still theirs) and after wreduce and share. synth_ecp5 has no label inside its
+# coarse step, so there it runs before them: wreduce then leaves the $alu cells as wide as
+# written. Repeating coarse's passes up to share before the map was measured on five of
+# small's units and did not pay (27,909 -> 27,984 LUT4s). Written beside the job (the
+# WebAssembly Yosys sees only its folder).
 ALU_TREE_MAP = ("alu_tree.v", """\
 (* techmap_wrap = "alumacc" *)
 (* techmap_celltype = "$add $sub" *)
