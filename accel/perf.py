@@ -36,7 +36,7 @@ FIFO_LATENCY = 2  # an instruction pushed into a queue can be popped two cycles 
 
 
 def gemm_cycles(i: Instr) -> int:
-    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 5
+    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 6
 
 
 def gap_cycles(i: Instr, banks: int) -> int:

@@ -15,10 +15,11 @@ words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gat
 :class:`~hfaccel.rtl.sram.SRAM`), and multiplies every input lane by its gate:
 ``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`).
 
-Timing: one MAC cycle per ``(co, p, ci)``; reads in stage 0, MACs in stage 1 (with the read
-data), post-processing in stage 2 (and the residual read), the residual add in stage 3, the write
-in stage 4. The register between post-processing and the residual add splits the unit's longest
-path (``docs/fpga.md``, "Pipelining") at one cycle per instruction. A descriptor with ``npix``,
+Timing: one MAC cycle per ``(co, p, ci)``; the input read in stage 0, the gate in stage 1 (and
+the weight and parameter reads), MACs in stage 1b, post-processing in stage 2 (and the residual
+read), the residual add in stage 3, the write in stage 4. The registers after the gate and
+between post-processing and the residual add split the engine's longest paths (``docs/fpga.md``,
+"Pipelining") at one cycle per instruction each. A descriptor with ``npix``,
 ``cit`` or ``cot`` zero, or gating with more input tiles than gate words, raises
 :attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
 """
@@ -72,7 +73,7 @@ class Gemm(wiring.Component):
     wgt, prm : ``Out(ReadRequest(...))``
         The weight buffer (a tile a word) and the parameter buffer.
     pe_gemm, pe_x, pe_w, pe_sums :
-        The PE array's GEMM side: mode (``Out(1)``, set while stage 1 computes), the gated
+        The PE array's GEMM side: mode (``Out(1)``, set while stage 1b computes), the gated
         input lanes (``Out(signed(8)).array(lanes)``), the weight tile, the row sums (``In``).
     tables : ``Out(table_port(cfg))``
         Table writes (inputs, passed to the post-processing word's copies).
@@ -155,18 +156,25 @@ class Gemm(wiring.Component):
         s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
         s1_xaddr = Signal(len(self.rd_a.addr))
+        s1_waddr, s1_paddr = Signal.like(self.wgt.addr), Signal.like(self.prm.addr)
         m.d.sync += s1_v.eq(0)
         with m.If(run & ~stop):
-            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(g.x + ci * g.xcs + p),
-                         self.wgt.en.eq(1), self.wgt.addr.eq(g.wgt + co * g.cit + ci),
-                         self.prm.en.eq(1), self.prm.addr.eq(g.prm + co)]
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(g.x + ci * g.xcs + p)]
             nest = step_nest(m, [(ci, g.cit), (p, g.npix), (co, g.cot)])
             m.d.sync += [s1_v.eq(1), s1_first.eq(ci == 0), s1_last.eq(nest.last[0]),
                          s1_ci.eq(ci), s1_p.eq(p), s1_co.eq(co),
-                         s1_xaddr.eq(g.x + ci * g.xcs + p)]
+                         s1_xaddr.eq(g.x + ci * g.xcs + p),
+                         s1_waddr.eq(g.wgt + co * g.cit + ci), s1_paddr.eq(g.prm + co)]
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
-        # stage 1: gate, MACs, accumulate
+        # stage 1: the input word's gate, into a register. P&R of the whole engine measured the
+        # UB read, its bank select, the gate multiply, the PE multiply, the row sum and the
+        # accumulate as one 55 ns path; the weights and parameters are read a cycle later than
+        # the input (their addresses registered), so they meet the gated word in stage 1b
+        # without a register of their own (L x L bytes of weights)
+        with m.If(s1_v):
+            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(s1_waddr),
+                         self.prm.en.eq(1), self.prm.addr.eq(s1_paddr)]
         x_lanes = lanes_of(self.rd_a.data[0], L)
         m.d.comb += gate_rd.addr.eq(s1_ci)
         gw = gate_rd.data
@@ -179,19 +187,28 @@ class Gemm(wiring.Component):
             xg.append(xk)
         m.d.comb += [self.trace_g.valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
                      self.trace_g.addr.eq(s1_xaddr), self.trace_g.word.eq(Cat(*xg))]
+        s1b_v, s1b_first, s1b_last = Signal(), Signal(), Signal()
+        s1b_co, s1b_p = Signal(8), Signal(16)
+        s1b_x = [Signal(signed(8), name=f"s1b_x{k}") for k in range(L)]
+        m.d.sync += s1b_v.eq(s1_v & ~stop)
+        with m.If(s1_v):
+            m.d.sync += [s1b_first.eq(s1_first), s1b_last.eq(s1_last), s1b_co.eq(s1_co),
+                         s1b_p.eq(s1_p)]
+            m.d.sync += [s1b_x[k].eq(xg[k]) for k in range(L)]
+        # stage 1b: MACs, accumulate
         acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
-        m.d.comb += [self.pe_gemm.eq(s1_v), self.pe_w.eq(self.wgt.data)]
+        m.d.comb += [self.pe_gemm.eq(s1b_v), self.pe_w.eq(self.wgt.data)]
         for k in range(L):
-            m.d.comb += self.pe_x[k].eq(xg[k])
-        with m.If(s1_v & ~stop):
+            m.d.comb += self.pe_x[k].eq(s1b_x[k])
+        with m.If(s1b_v & ~stop):
             m.d.comb += self.mac.eq(1)
             for r in range(L):
-                m.d.sync += acc[r].eq(Mux(s1_first, 0, acc[r]) + self.pe_sums[r])
+                m.d.sync += acc[r].eq(Mux(s1b_first, 0, acc[r]) + self.pe_sums[r])
         s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
         s2_prm = Signal(L * 64)
-        m.d.sync += s2_v.eq(s1_v & s1_last & ~stop)
-        with m.If(s1_v & s1_last):
-            m.d.sync += [s2_co.eq(s1_co), s2_p.eq(s1_p), s2_prm.eq(self.prm.data)]
+        m.d.sync += s2_v.eq(s1b_v & s1b_last & ~stop)
+        with m.If(s1b_v & s1b_last):
+            m.d.sync += [s2_co.eq(s1b_co), s2_p.eq(s1b_p), s2_prm.eq(self.prm.data)]
         # stage 2: post-processing into a register (the requantization and table chain alone
         # on this cycle's path: P&R measured it and the residual add as one 52 ns path)
         for j in range(L):
@@ -225,6 +242,6 @@ class Gemm(wiring.Component):
                          s4_a.eq(s3_a), s4_r.eq(Cat(*r_lanes))]
         m.d.comb += [res.valid.eq(s4_v), res.addr.eq(s4_addr), res.n.eq(1), res.r[0].eq(s4_r),
                      res.q[0].eq(s4_q), res.a[0].eq(s4_a),
-                     self.busy.eq(pre | run | s1_v | s2_v | s3_v | s4_v),
+                     self.busy.eq(pre | run | s1_v | s1b_v | s2_v | s3_v | s4_v),
                      self.active.eq(pre_v | self.mac)]
         return m
