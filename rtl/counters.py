@@ -1,5 +1,6 @@
 """Nested loop counters with carry: the loop nests of every sequencer (DMA, GEMM, GAP, the
-depthwise reader and consumer) are built by :func:`step_nest`.
+depthwise reader and consumer) are built by :func:`step_nest`; :func:`mul_small` is their
+address arithmetic's multiply by a narrow field.
 
 A loop nest ``for g in range(G): for b in range(B): for i in range(I)`` runs in hardware as
 counters that step once per cycle: the innermost counts up, wraps to 0 at its count and carries
@@ -14,9 +15,9 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-from amaranth import Const, Module, Value
+from amaranth import Const, Module, Mux, Value
 
-__all__ = ["Nest", "step_nest"]
+__all__ = ["Nest", "mul_small", "step_nest"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,15 @@ def step_nest(m: Module, levels, *, domain: str = "sync") -> Nest:
         wraps.append(carry)
     return Nest(tuple(last), tuple(wraps), tuple(carries))
 
+
+def mul_small(x, k):
+    """``x * k`` for a narrow unsigned ``k`` (a stride, a padding: 2 or 3 bits) as a sum of
+    shifted copies of ``x``, one per bit of ``k``. Yosys maps every ``*`` to a DSP block, however
+    narrow (the per-lane ``x * s`` of the depthwise unit were 64 DSP48s on ``default``), and a
+    DSP's multiply sat on the engine's longest path (docs/fpga.md, Pipelining); two or three
+    adders are smaller and faster. The result is ``len(x) + len(k)`` bits wide, like ``x * k``."""
+    terms = [Mux(k[b], x << b, 0) for b in range(len(k))]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

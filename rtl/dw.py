@@ -29,7 +29,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.counters import mul_small, step_nest
 from hfaccel.rtl.dw_window import DwWindow, window_reads
 from hfaccel.rtl.pe import PRODUCT
 from hfaccel.rtl.ports import ReadRequest, Result
@@ -119,14 +119,22 @@ class Depthwise(wiring.Component):
         nreads = Signal(range(window_reads(banks=NB, window=c.dw_window)))
         nblk = Signal(24)  # blocks per group
         bx = Signal(8)  # blocks per row (row mode)
-        m.d.comb += [win.instr.eq(d), win.nreads.eq(nreads), win.nblk.eq(nblk), win.bx.eq(bx),
-                     win.stop.eq(stop)]
+        # the window samples the instruction with its start (the cycle the command arrives)
+        m.d.comb += [win.instr.eq(self.cmd.payload), win.nreads.eq(nreads), win.nblk.eq(nblk),
+                     win.bx.eq(bx), win.stop.eq(stop)]
         # the MAC loop
         run = Signal()
         gi, b, ky, kx = Signal(8), Signal(24), Signal(3), Signal(3)
         # block -> coordinates: flat mode n0 = b * L; row mode (oy, ox0 = bxi * L), kept as
-        # running counters because the blocks per row need not be a power of two.
-        oy, bxi = Signal(12), Signal(8)
+        # running counters because the blocks per row need not be a power of two; oy only as
+        # the running products oys = oy * s and oyo = oy * wo. The other address terms are
+        # running sums too (no multiplier on a per-cycle path, docs/fpga.md): wg = wgt +
+        # gi * tiles, og = out + gi * ocs; hw = ho * wo is the instruction's.
+        bxi = Signal(8)
+        oys, oyo, hw = Signal(14), Signal(24), Signal(24)
+        wg = Signal(len(self.wgt.addr))
+        og = Signal(len(self.result.addr))
+        tap_idx = Signal(8)  # ky * k + kx
         taps_ok = Signal()
         tap_i = Signal(range(TPG + 2))
         taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
@@ -150,7 +158,8 @@ class Depthwise(wiring.Component):
             hd = self.cmd.payload
             m.d.sync += d.eq(hd)
             kk = Signal(8)
-            m.d.comb += kk.eq(hd.k * hd.k)
+            # k * k from a table of the eight 3-bit kernels (a multiply would be a DSP)
+            m.d.comb += kk.eq(Array(Const(v * v, 8) for v in range(8))[hd.k])
             span = Signal(16)
             m.d.comb += span.eq(Mux(hd.s == 2, 2 * L, L) + hd.k - 1)
             n_out = Signal(24)
@@ -175,7 +184,9 @@ class Depthwise(wiring.Component):
                              nblk.eq(Mux(hd.flat, (n_out + L - 1) >> l_log2,
                                          hd.ho * row_blocks)),
                              run.eq(1), gi.eq(0), b.eq(0), ky.eq(0), kx.eq(0), taps_ok.eq(0),
-                             prm_ok.eq(0), tap_i.eq(0), first.eq(1), oy.eq(0), bxi.eq(0)]
+                             prm_ok.eq(0), tap_i.eq(0), first.eq(1), bxi.eq(0), oys.eq(0),
+                             oyo.eq(0), hw.eq(n_out), wg.eq(hd.wgt), og.eq(hd.out),
+                             tap_idx.eq(0)]
 
         # per group: the taps (a weight tile a cycle, data one cycle later) and parameters
         tap_cap_v = Signal()
@@ -184,7 +195,7 @@ class Depthwise(wiring.Component):
         prm_cap_v = Signal()
         m.d.sync += prm_cap_v.eq(0)
         with m.If(run & ~taps_ok & ~stop):
-            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(d.wgt + gi * tpg + tap_i)]
+            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(wg + tap_i)]
             with m.If(tap_i < tpg):
                 m.d.sync += [tap_cap_v.eq(1), tap_cap_i.eq(tap_i), tap_i.eq(tap_i + 1)]
             with m.Elif(~tap_cap_v):
@@ -200,8 +211,6 @@ class Depthwise(wiring.Component):
             with m.If(prm_cap_v):
                 m.d.sync += [prm.eq(self.prm.data), prm_ok.eq(1), prm_cap_v.eq(0)]
 
-        # the lanes' output pixels in the current block, and which inputs are inside the map
-        valid = self._lane_valid(m, d, b, oy, bxi, ky, kx)
         mac_go = Signal()
         wb_take = Signal()  # hand the finished block to write-back
         m.d.comb += mac_go.eq(run & taps_ok & prm_ok & win.ready & ~stop)
@@ -210,8 +219,25 @@ class Depthwise(wiring.Component):
         m.d.comb += block_end.eq((kx + 1 == d.k) & (ky + 1 == d.k))
         fire = Signal()
         m.d.comb += fire.eq(mac_go & (~block_end | ~wb_busy))
-        tap_idx = Signal(8)
-        m.d.comb += tap_idx.eq(ky * d.k + kx)
+        # Which lanes' inputs lie inside the map, registered: computed every cycle for the
+        # counters' next values (what the loop nest below makes them), so that the cycle's MAC
+        # sees its own. P&R measured the comparisons, the PE multiply and the accumulate as the
+        # engine's longest path (docs/fpga.md, Pipelining); the instruction's fields hold from
+        # the cycle after its command, at least two cycles before its first MAC.
+        kx_last, ky_last, b_last = kx + 1 == d.k, ky + 1 == d.k, b + 1 == nblk
+        step_blk = Signal()
+        m.d.comb += step_blk.eq(fire & block_end)
+        kx_n, ky_n, b_n, bxi_n = Signal(3), Signal(3), Signal(24), Signal(8)
+        oys_n = Signal(14)
+        m.d.comb += [kx_n.eq(Mux(fire, Mux(kx_last, 0, kx + 1), kx)),
+                     ky_n.eq(Mux(fire & kx_last, Mux(ky_last, 0, ky + 1), ky)),
+                     b_n.eq(Mux(step_blk, Mux(b_last, 0, b + 1), b)),
+                     bxi_n.eq(Mux(step_blk, Mux(b_last | (bxi + 1 == bx), 0, bxi + 1), bxi)),
+                     oys_n.eq(Mux(step_blk & (b_last | (bxi + 1 == bx)),
+                                  Mux(b_last, 0, oys + d.s), oys))]
+        valid = [Signal(name=f"dvr{j}") for j in range(L)]
+        m.d.sync += [v.eq(n) for v, n in
+                     zip(valid, self._lane_valid(m, d, b_n, oys_n, bxi_n, hw, ky_n, kx_n))]
         m.d.comb += self.pe_tap.eq(Array(taps)[tap_idx])
         for j in range(L):
             m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_valid[j].eq(valid[j])]
@@ -222,21 +248,25 @@ class Depthwise(wiring.Component):
                     m.d.sync += acc[j][k].eq(Mux(first, 0, acc[j][k]) + prods[j][k])
         with m.If(fire):
             m.d.comb += [self.mac.eq(1), win.shift.eq(1)]
-            m.d.sync += first.eq(0)
+            m.d.sync += [first.eq(0), tap_idx.eq(tap_idx + 1)]
             nest = step_nest(m, [(kx, d.k), (ky, d.k), (b, nblk), (gi, d.g)])
             with m.If(nest.wraps[0]):
                 m.d.comb += win.release.eq(1)
             with m.If(nest.wraps[1]):
-                m.d.sync += first.eq(1)
+                m.d.sync += [first.eq(1), tap_idx.eq(0)]
                 m.d.comb += wb_take.eq(1)
             with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
-                step_nest(m, [(bxi, bx), (oy, None)])
+                with m.If(bxi + 1 == bx):
+                    m.d.sync += [bxi.eq(0), oys.eq(oys + d.s), oyo.eq(oyo + d.wo)]
+                with m.Else():
+                    m.d.sync += bxi.eq(bxi + 1)
             with m.If(nest.wraps[2]):
-                m.d.sync += [oy.eq(0), bxi.eq(0)]
+                m.d.sync += [oys.eq(0), oyo.eq(0), bxi.eq(0)]
                 with m.If(nest.last[3]):
                     m.d.sync += run.eq(0)
                 with m.Else():
-                    m.d.sync += [taps_ok.eq(0), prm_ok.eq(0), tap_i.eq(0)]
+                    m.d.sync += [taps_ok.eq(0), prm_ok.eq(0), tap_i.eq(0), wg.eq(wg + tpg),
+                                 og.eq(og + d.ocs)]
         # hand-over: the accumulators after this cycle's MAC go to the write-back copy
         with m.If(wb_take):
             for j in range(L):
@@ -247,14 +277,13 @@ class Depthwise(wiring.Component):
             n0 = Signal(24)
             m.d.comb += n0.eq(b << l_log2)
             with m.If(d.flat):
-                m.d.comb += [start.eq(n0),
-                             cnt.eq(Mux(d.ho * d.wo - n0 > L, L, d.ho * d.wo - n0))]
+                m.d.comb += [start.eq(n0), cnt.eq(Mux(hw - n0 > L, L, hw - n0))]
             with m.Else():
                 ox0 = Signal(16)
                 m.d.comb += ox0.eq(bxi << l_log2)
-                m.d.comb += [start.eq(oy * d.wo + ox0),
+                m.d.comb += [start.eq(oyo + ox0),
                              cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
-            m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(d.out + gi * d.ocs + start),
+            m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(og + start),
                          wb_n.eq(cnt), wb_i.eq(0)]
 
         # write-back: WB words per cycle through post-processing. The copy is a shift register
@@ -296,30 +325,41 @@ class Depthwise(wiring.Component):
                      self.active.eq(win.active | tap_cap_v | prm_cap_v | wb_busy | fire)]
         return m
 
-    def _lane_valid(self, m, d, b, oy, bxi, ky, kx):
+    def _lane_valid(self, m, d, b, oys, bxi, hw, ky, kx):
         """Per lane (output pixel ``j`` of block ``b``): its input for tap ``(ky, kx)`` lies
-        inside the map (not in the padding) and the pixel inside the output."""
+        inside the map (not in the padding) and the pixel inside the output.
+
+        The block's terms are shared and each lane adds a constant of its own: flat mode
+        (stride 1, ``wo = 2**wo_log2``): pixel ``n0 + j`` (``n0 = b * lanes``, ``j < lanes``)
+        is ``(n0 >> wo_log2 + j >> wo_log2, n0 % wo + j % wo)``, exact because ``n0`` is a
+        multiple of ``lanes``: ``n0 + j == n0 | j``; row mode: ``(oy, ox0 + j)``, times ``s``."""
         L = self.cfg.lanes
         l_log2 = ceil_log2(L)
+        n0 = Signal(24)
+        ox0 = Signal(16)
+        mask = Signal(12)
+        m.d.comb += [n0.eq(b << l_log2), ox0.eq(bxi << l_log2),
+                     mask.eq((Const(1, 12) << d.wo_log2) - 1)]
+        # the block's first pixel's input row / column for this tap, and how many of its
+        # pixels lie inside the output
+        y0, x0 = Signal(signed(18)), Signal(signed(18))
+        room = Signal(signed(26))
+        with m.If(d.flat):
+            m.d.comb += [y0.eq((n0 >> d.wo_log2) + ky - d.padt), x0.eq((n0 & mask) + kx - d.pad),
+                         room.eq(hw - n0)]
+        with m.Else():
+            m.d.comb += [y0.eq(oys + ky - d.padt), x0.eq(mul_small(ox0, d.s) + kx - d.pad),
+                         room.eq(d.wo - ox0)]
         valid = []
         for j in range(L):
-            lane_oy, lane_ox = Signal(signed(16), name=f"loy{j}"), Signal(signed(16),
-                                                                         name=f"lox{j}")
-            lane_ok = Signal(name=f"lok{j}")
-            n = Signal(24, name=f"ln{j}")
-            m.d.comb += n.eq((b << l_log2) + j)
-            with m.If(d.flat):
-                m.d.comb += [lane_oy.eq(n >> d.wo_log2),
-                             lane_ox.eq(n & ((Const(1, 12) << d.wo_log2) - 1)),
-                             lane_ok.eq(n < d.ho * d.wo)]
-            with m.Else():
-                ox = Signal(16, name=f"lrx{j}")
-                m.d.comb += ox.eq((bxi << l_log2) + j)
-                m.d.comb += [lane_oy.eq(oy), lane_ox.eq(ox), lane_ok.eq(ox < d.wo)]
-            iy = Signal(signed(18), name=f"iy{j}")
-            ix = Signal(signed(18), name=f"ix{j}")
-            m.d.comb += [iy.eq(lane_oy * d.s + ky - d.padt), ix.eq(lane_ox * d.s + kx - d.pad)]
+            jc = Const(j, l_log2 + 1)
+            dy, dx = Signal(l_log2 + 1, name=f"ldy{j}"), Signal(l_log2 + 2, name=f"ldx{j}")
+            m.d.comb += [dy.eq(Mux(d.flat, jc >> d.wo_log2, 0)),
+                         dx.eq(Mux(d.flat, jc & mask, mul_small(jc, d.s)))]
+            iy = Signal(signed(19), name=f"iy{j}")
+            ix = Signal(signed(19), name=f"ix{j}")
+            m.d.comb += [iy.eq(y0 + dy), ix.eq(x0 + dx)]
             v = Signal(name=f"dv{j}")
-            m.d.comb += v.eq(lane_ok & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
+            m.d.comb += v.eq((room > j) & (iy >= 0) & (iy < d.h) & (ix >= 0) & (ix < d.w))
             valid.append(v)
         return valid

@@ -10,7 +10,10 @@ reads; the span ``lanes * s + k - 1`` words rounded up to whole reads):
   ``x + gi * xcs + b * lanes + (ky - padt) * w - pad``;
 * row mode (``lanes`` pixels of output row ``oy``, from column ``ox0 = bxi * lanes``):
   ``x + gi * xcs + (oy * s + ky - padt) * w + ox0 * s - pad``, with ``(oy, bxi)`` counting the
-  blocks of a row (``bx`` per row) as running counters.
+  blocks of a row (``bx`` per row).
+
+The unit keeps these addresses as running sums, stepped with the loop counters: no multiplier
+lies between its registers and the UB's port.
 
 Addresses wrap modulo the UB size (a window at the map's top or left edge starts before the
 map; the depthwise unit masks those lanes). The consumer (the depthwise unit's MAC loop) sees
@@ -26,13 +29,12 @@ cycle later, and the slot is full the cycle after its last read's data.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from hfaccel.accel import isa
-from hfaccel.rtl.counters import step_nest
+from hfaccel.rtl.counters import mul_small, step_nest
 from hfaccel.rtl.ports import ReadRequest
 
 __all__ = ["DwWindow", "ref_dw_windows", "window_reads"]
@@ -60,11 +62,11 @@ class DwWindow(wiring.Component):
     Members
     -------
     start : ``In(1)``
-        Begin an instruction: ``instr``, ``nreads``, ``nblk`` and ``bx`` hold from this cycle on
-        until the reader and the consumer are done.
+        Begin an instruction: the unit samples ``instr`` in this cycle; ``nreads``, ``nblk``
+        and ``bx`` hold from the next cycle on until the reader and the consumer are done.
     instr : ``In(isa.amaranth_layout("DW"))``
         The instruction (``x``, ``xcs``, ``w``, ``s``, ``k``, ``pad``, ``padt``, ``flat``,
-        ``g``).
+        ``g``), sampled with ``start``.
     nreads, nblk, bx : ``In``
         Wide reads per window, blocks per channel group, blocks per output row (row mode).
     stop : ``In(1)``
@@ -110,8 +112,8 @@ class DwWindow(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L, NB, W = self.lanes, self.banks, self.window
-        nb_log2, l_log2 = ceil_log2(NB), ceil_log2(L)
-        d = self.instr
+        # the instruction, sampled at start: the reader's address registers start from it
+        d = Signal(isa.amaranth_layout("DW"))
         nr = window_reads(banks=NB, window=W)
         win = [[Signal(L * 8, name=f"win{s}_{i}") for i in range(W)] for s in range(2)]
         full = Signal(2)  # per slot: filled, not yet released
@@ -120,16 +122,24 @@ class DwWindow(wiring.Component):
         i = Signal(range(nr))
         slot = Signal()  # the slot the reader fills
         q_slot = Signal()  # the slot the consumer reads
-        oy, bxi = Signal(12), Signal(8)  # row mode: output row and block within it
+        bxi = Signal(8)  # row mode: the block within its output row
+        # The read address as running sums (no multiplier between the counters and the UB's
+        # port: docs/fpga.md, Pipelining). The window (gi, b, ky) starts at gx + bb + kyw:
+        # gx = x - pad + gi * xcs; bb = b * lanes (flat) or oyw + bxi * lanes * s (row), with
+        # oyw = oy * s * w; kyw = (ky - padt) * w. Read i of it is at addr = start + i * banks.
+        A = len(self.rd_a.addr)
+        # (all modulo the UB's size, as its addresses wrap)
+        addr, gx, bb, oyw, kyw, kyw0 = (Signal(A) for _ in range(6))
+        sw, ls = Signal(A), Signal(A)  # s * w; lanes * s
         with m.If(self.start):
-            m.d.sync += [run.eq(1), gi.eq(0), b.eq(0), ky.eq(0), i.eq(0), slot.eq(0),
-                         full.eq(0), oy.eq(0), bxi.eq(0), q_slot.eq(0)]
-
-        def base_of(gi, oy, bxi, b, ky):
-            flat = (d.x + gi * d.xcs + (b << l_log2) + (ky - d.padt) * d.w - d.pad)
-            row = (d.x + gi * d.xcs + (oy * d.s + ky - d.padt) * d.w
-                   + ((bxi << l_log2) * d.s) - d.pad)
-            return Mux(d.flat, flat, row)
+            di = self.instr
+            padw = Signal(A)
+            m.d.comb += padw.eq(mul_small(di.w, di.padt))
+            m.d.sync += [d.eq(di), run.eq(1), gi.eq(0), b.eq(0), ky.eq(0), i.eq(0), slot.eq(0),
+                         full.eq(0), bxi.eq(0), q_slot.eq(0),
+                         gx.eq(di.x - di.pad), bb.eq(0), oyw.eq(0), kyw.eq(-padw),
+                         kyw0.eq(-padw), addr.eq(di.x - di.pad - padw),
+                         sw.eq(mul_small(di.w, di.s)), ls.eq(mul_small(Const(L), di.s))]
 
         # reader: fill slot `slot` with the span of row ky of block b
         cap_v = Signal()
@@ -140,17 +150,30 @@ class DwWindow(wiring.Component):
         fill = Signal(2)
         free = Signal(2)
         with m.If(run & ~self.stop & ~full.bit_select(slot, 1)):
-            base = Signal(32)
-            m.d.comb += base.eq(base_of(gi, oy, bxi, b, ky))
-            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(base + (i << nb_log2))]
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(addr)]
             nest = step_nest(m, [(i, self.nreads), (ky, d.k), (b, self.nblk), (gi, d.g)])
             m.d.sync += [cap_v.eq(1), cap_i.eq(i), cap_slot.eq(slot), cap_last.eq(nest.last[0])]
+            # the next window's terms, as the nest steps its counters
+            gx_n, bb_n, oyw_n, kyw_n = (Signal(A) for _ in range(4))
+            row_end = bxi + 1 == self.bx  # row mode: this block ends its output row
+            m.d.comb += [gx_n.eq(gx), bb_n.eq(bb), oyw_n.eq(oyw), kyw_n.eq(kyw)]
+            with m.If(nest.carries[1]):
+                m.d.comb += kyw_n.eq(Mux(nest.last[1], kyw0, kyw + d.w))
+            with m.If(nest.carries[2]):
+                with m.If(nest.last[2]):
+                    m.d.comb += [bb_n.eq(0), oyw_n.eq(0), gx_n.eq(gx + d.xcs)]
+                with m.Elif(d.flat):
+                    m.d.comb += bb_n.eq(bb + L)
+                with m.Elif(row_end):
+                    m.d.comb += [bb_n.eq(oyw + sw), oyw_n.eq(oyw + sw)]
+                with m.Else():
+                    m.d.comb += bb_n.eq(bb + ls)
+            m.d.sync += [gx.eq(gx_n), bb.eq(bb_n), oyw.eq(oyw_n), kyw.eq(kyw_n),
+                         addr.eq(Mux(nest.wraps[0], gx_n + bb_n + kyw_n, addr + NB))]
             with m.If(nest.wraps[0]):
                 m.d.sync += slot.eq(~slot)
-            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
-                step_nest(m, [(bxi, self.bx), (oy, None)])
-            with m.If(nest.wraps[2]):
-                m.d.sync += [oy.eq(0), bxi.eq(0)]
+            with m.If(nest.carries[2]):
+                m.d.sync += bxi.eq(Mux(row_end | nest.last[2], 0, bxi + 1))
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
         # capture read data into the slot (positions i*NB .. i*NB+NB-1), or shift the

@@ -82,6 +82,10 @@ class Gap(wiring.Component):
         gi, r = Signal(8), Signal(16)  # group, read within the group
         nreads = Signal(17)
         npix = Signal(32)
+        # the read address as running sums: gx = x + gi * xcs, addr = gx + r * banks (no
+        # multiplier between the counters and the UB's port, docs/fpga.md)
+        A = len(self.rd_a.addr)
+        gx, addr = Signal(A), Signal(A)
         with m.If(self.cmd.valid):
             hp = self.cmd.payload
             m.d.sync += p.eq(hp)
@@ -91,7 +95,7 @@ class Gap(wiring.Component):
                 hw = Signal(32)
                 m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
                 m.d.sync += [run.eq(1), gi.eq(0), r.eq(0), npix.eq(hw),
-                             nreads.eq((hw + NB - 1) >> nb_log2)]
+                             nreads.eq((hw + NB - 1) >> nb_log2), gx.eq(hp.x), addr.eq(hp.x)]
         # stage 1: the read (data one cycle later)
         s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_n = Signal(range(NB + 1))  # valid words of the read
@@ -100,8 +104,12 @@ class Gap(wiring.Component):
         with m.If(run & ~stop):
             rem = Signal(32)
             m.d.comb += [rem.eq(npix - (r << nb_log2)), self.rd_a.en.eq(1),
-                         self.rd_a.addr.eq(p.x + gi * p.xcs + (r << nb_log2))]
+                         self.rd_a.addr.eq(addr)]
             nest = step_nest(m, [(r, nreads), (gi, p.g)])
+            with m.If(nest.wraps[0]):
+                m.d.sync += [gx.eq(gx + p.xcs), addr.eq(gx + p.xcs)]
+            with m.Else():
+                m.d.sync += addr.eq(addr + NB)
             m.d.sync += [s1_v.eq(1), s1_first.eq(r == 0), s1_last.eq(nest.last[0]),
                          s1_n.eq(Mux(rem > NB, NB, rem)), s1_g.eq(gi)]
             with m.If(nest.done):

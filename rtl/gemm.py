@@ -130,6 +130,12 @@ class Gemm(wiring.Component):
         run, pre = Signal(), Signal()  # MACs; gate preload
         ci, p, co = Signal(8), Signal(16), Signal(8)
         pre_i = Signal(8)
+        # The addresses as running sums, stepped with the counters (no multiplier between them
+        # and the buffers' ports, docs/fpga.md): xp = x + p, xa = xp + ci * xcs (the input
+        # word), wco = wgt + co * cit, sco = skip + co * scs, oco = out + co * ocs.
+        A = len(self.rd_a.addr)
+        xp, xa, sco, oco = (Signal(A) for _ in range(4))
+        wco = Signal.like(self.wgt.addr)
         with m.If(self.cmd.valid):
             hg = self.cmd.payload
             m.d.sync += g.eq(hg)
@@ -139,7 +145,8 @@ class Gemm(wiring.Component):
                 m.d.comb += self.error.eq(Status.BAD_GEMM)
             with m.Else():
                 m.d.sync += [pre.eq(hg.gate), run.eq(~hg.gate), ci.eq(0), p.eq(0), co.eq(0),
-                             pre_i.eq(0)]
+                             pre_i.eq(0), xp.eq(hg.x), xa.eq(hg.x), wco.eq(hg.wgt),
+                             sco.eq(hg.skip), oco.eq(hg.out)]
         # gate preload through port B (one word per cycle, data one cycle later)
         pre_v = Signal()
         pre_d = Signal(8)
@@ -154,17 +161,24 @@ class Gemm(wiring.Component):
                          gate_wr.en.eq(1)]
         # stage 0: issue reads
         s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_ci, s1_p, s1_co = Signal(8), Signal(16), Signal(8)
-        s1_xaddr = Signal(len(self.rd_a.addr))
+        s1_ci, s1_co = Signal(8), Signal(8)
+        s1_xaddr, s1_saddr, s1_oaddr = Signal(A), Signal(A), Signal(A)
         s1_waddr, s1_paddr = Signal.like(self.wgt.addr), Signal.like(self.prm.addr)
         m.d.sync += s1_v.eq(0)
         with m.If(run & ~stop):
-            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(g.x + ci * g.xcs + p)]
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(xa)]
             nest = step_nest(m, [(ci, g.cit), (p, g.npix), (co, g.cot)])
             m.d.sync += [s1_v.eq(1), s1_first.eq(ci == 0), s1_last.eq(nest.last[0]),
-                         s1_ci.eq(ci), s1_p.eq(p), s1_co.eq(co),
-                         s1_xaddr.eq(g.x + ci * g.xcs + p),
-                         s1_waddr.eq(g.wgt + co * g.cit + ci), s1_paddr.eq(g.prm + co)]
+                         s1_ci.eq(ci), s1_co.eq(co), s1_xaddr.eq(xa),
+                         s1_waddr.eq(wco + ci), s1_paddr.eq(g.prm + co),
+                         s1_saddr.eq(sco + p), s1_oaddr.eq(oco + p)]
+            with m.If(nest.wraps[1]):  # the next output tile
+                m.d.sync += [xp.eq(g.x), xa.eq(g.x), wco.eq(wco + g.cit),
+                             sco.eq(sco + g.scs), oco.eq(oco + g.ocs)]
+            with m.Elif(nest.wraps[0]):  # the next pixel
+                m.d.sync += [xp.eq(xp + 1), xa.eq(xp + 1)]
+            with m.Else():
+                m.d.sync += xa.eq(xa + g.xcs)
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
         # stage 1: the input word's gate, into a register. P&R of the whole engine measured the
@@ -188,12 +202,12 @@ class Gemm(wiring.Component):
         m.d.comb += [self.trace_g.valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
                      self.trace_g.addr.eq(s1_xaddr), self.trace_g.word.eq(Cat(*xg))]
         s1b_v, s1b_first, s1b_last = Signal(), Signal(), Signal()
-        s1b_co, s1b_p = Signal(8), Signal(16)
+        s1b_saddr, s1b_oaddr = Signal(A), Signal(A)
         s1b_x = [Signal(signed(8), name=f"s1b_x{k}") for k in range(L)]
         m.d.sync += s1b_v.eq(s1_v & ~stop)
         with m.If(s1_v):
-            m.d.sync += [s1b_first.eq(s1_first), s1b_last.eq(s1_last), s1b_co.eq(s1_co),
-                         s1b_p.eq(s1_p)]
+            m.d.sync += [s1b_first.eq(s1_first), s1b_last.eq(s1_last), s1b_saddr.eq(s1_saddr),
+                         s1b_oaddr.eq(s1_oaddr)]
             m.d.sync += [s1b_x[k].eq(xg[k]) for k in range(L)]
         # stage 1b: MACs, accumulate
         acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
@@ -204,25 +218,25 @@ class Gemm(wiring.Component):
             m.d.comb += self.mac.eq(1)
             for r in range(L):
                 m.d.sync += acc[r].eq(Mux(s1b_first, 0, acc[r]) + self.pe_sums[r])
-        s2_v, s2_co, s2_p = Signal(), Signal(8), Signal(16)
+        s2_v, s2_saddr, s2_oaddr = Signal(), Signal(A), Signal(A)
         s2_prm = Signal(L * 64)
         m.d.sync += s2_v.eq(s1b_v & s1b_last & ~stop)
         with m.If(s1b_v & s1b_last):
-            m.d.sync += [s2_co.eq(s1b_co), s2_p.eq(s1b_p), s2_prm.eq(self.prm.data)]
+            m.d.sync += [s2_saddr.eq(s1b_saddr), s2_oaddr.eq(s1b_oaddr),
+                         s2_prm.eq(self.prm.data)]
         # stage 2: post-processing into a register (the requantization and table chain alone
         # on this cycle's path: P&R measured it and the residual add as one 52 ns path)
         for j in range(L):
             m.d.comb += post.acc[j].eq(acc[j])
         m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot),
                      post.qu.eq(g.qu)]
-        s3_v, s3_co, s3_p = Signal(), Signal(8), Signal(16)
+        s3_v, s3_oaddr = Signal(), Signal(A)
         s3_q, s3_a = Signal(L * 8), Signal(L * 8)
         m.d.sync += s3_v.eq(s2_v & ~stop)
         with m.If(s2_v):
-            m.d.sync += [s3_co.eq(s2_co), s3_p.eq(s2_p), s3_q.eq(post.q), s3_a.eq(post.a)]
+            m.d.sync += [s3_oaddr.eq(s2_oaddr), s3_q.eq(post.q), s3_a.eq(post.a)]
             with m.If(g.add):  # the residual input, read a cycle before its add
-                m.d.comb += [self.rd_b.en.eq(1),
-                             self.rd_b.addr.eq(g.skip + s2_co * g.scs + s2_p)]
+                m.d.comb += [self.rd_b.en.eq(1), self.rd_b.addr.eq(s2_saddr)]
         # stage 3: residual add, register for the write
         ga = lanes_of(s3_a, L)
         skip = lanes_of(self.rd_b.data, L)
@@ -238,7 +252,7 @@ class Gemm(wiring.Component):
         s4_q, s4_a, s4_r = Signal(L * 8), Signal(L * 8), Signal(L * 8)
         m.d.sync += s4_v.eq(s3_v & ~stop)
         with m.If(s3_v):
-            m.d.sync += [s4_addr.eq(g.out + s3_co * g.ocs + s3_p), s4_q.eq(s3_q),
+            m.d.sync += [s4_addr.eq(s3_oaddr), s4_q.eq(s3_q),
                          s4_a.eq(s3_a), s4_r.eq(Cat(*r_lanes))]
         m.d.comb += [res.valid.eq(s4_v), res.addr.eq(s4_addr), res.n.eq(1), res.r[0].eq(s4_r),
                      res.q[0].eq(s4_q), res.a[0].eq(s4_a),
