@@ -63,6 +63,7 @@ UNIT_OF = {
     "hfaccel_dw_window": "depthwise",
     "hfaccel_gap": "GAP",
     "hfaccel_ub": "UB crossbars",
+    "hfaccel_ub_rotator": "UB crossbars",
     "hfaccel_dma": "DMA",
     "hfaccel_dma_ubq": "DMA",
     "hfaccel_dma_stq": "DMA",

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hfaccel.rtl.ports import ReadRequest, WriteRequest
+from hfaccel.rtl.rotator import Rotator
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["RefUnifiedBuffer", "UnifiedBuffer", "beat_layout", "ub_addr_width"]
@@ -123,15 +124,15 @@ class UnifiedBuffer(wiring.Component):
             m.d.comb += rd_a[b].addr.eq(hi + (b < lo) if b < NB - 1 else hi)
         lo_a = Signal(max(1, nb_log2))  # the address's bank, one cycle later with the data
         m.d.sync += lo_a.eq(lo)
-        # word i comes from bank (lo + i) mod NB: a logarithmic rotator (a stage per address bit,
-        # a 2:1 multiplexer per bit and stage) rather than an NB:1 multiplexer per word, which
-        # is ~NB / (2 log2 NB) times the LUTs (docs/fpga.md); cheap to simulate either way
-        words = [p.data for p in rd_a]
-        for s in range(nb_log2):
-            amt = 1 << s
-            words = [Mux(lo_a[s], words[(i + amt) % NB], words[i]) for i in range(NB)]
-        for i in range(NB):
-            m.d.comb += self.rd_a.data[i].eq(words[i])
+        # word i comes from bank (lo + i) mod NB: the rotator (rtl/rotator.py, a module of its
+        # own for synthesis)
+        if NB > 1:
+            m.submodules.rotator = rot = Rotator(words=NB, width=W)
+            m.d.comb += rot.amount.eq(lo_a)
+            for b in range(NB):
+                m.d.comb += [rot.i[b].eq(rd_a[b].data), self.rd_a.data[b].eq(rot.o[b])]
+        else:
+            m.d.comb += self.rd_a.data[0].eq(rd_a[0].data)
         # port B
         for b in range(NB):
             m.d.comb += rd_b[b].addr.eq(self.rd_b.addr[nb_log2:])
@@ -140,27 +141,35 @@ class UnifiedBuffer(wiring.Component):
         m.d.comb += self.rd_b.data.eq(Array(p.data for p in rd_b)[lo_b] if NB > 1
                                       else rd_b[0].data)
 
-        # writes: each request spread over the banks from its first word's bank
-        def spread(addr, n, words, tag):
-            """Per bank: (row, data, enable) of ``n`` words from ``addr``."""
+        # writes: each request spread over the banks from its first word's bank. Bank b takes
+        # word i = (b - lo) mod NB of a request when i < n; where i >= n it writes nothing, so
+        # its data multiplexer needs only i's low bits (a write_words:1 multiplexer, not an
+        # NB:1 one with zeros), and a DMA beat, whose first word's bank is a multiple of its
+        # words, gives bank b its word b mod beat_words: no multiplexer at all
+        def spread(addr, n, tag):
+            """Per bank: (row, index of its word in the request, enable) of ``n`` words from
+            ``addr``."""
             lo, hi = split(addr)
-            arr = Array(list(words) + [Const(0, W)] * (NB - len(words)))
             out = []
             for b in range(NB):
                 i = Signal(range(NB), name=f"{tag}_idx{b}")
                 m.d.comb += i.eq((b - lo)[:nb_log2] if NB > 1 else 0)
                 en = Signal(name=f"{tag}_en{b}")
                 m.d.comb += en.eq(i < n)
-                out.append((hi + (b < lo) if b < NB - 1 else hi, arr[i], en))
+                out.append((hi + (b < lo) if b < NB - 1 else hi, i, en))
             return out
 
+        sel_bits = ceil_log2(self.write_words)
+        c_words = Array(list(self.wr_c.data)
+                        + [Const(0, W)] * ((1 << sel_bits) - self.write_words))
+        c_banks = [(row, c_words[i[:sel_bits]] if sel_bits else self.wr_c.data[0], en)
+                   for row, i, en in spread(self.wr_c.addr, self.wr_c.n, "cwr")]
         R = self.beat_words
         beat = self.wr_d.payload
-        c_banks = spread(self.wr_c.addr, self.wr_c.n, self.wr_c.data, "cwr")
         d_addr = Signal(self.addr_width)
         m.d.comb += d_addr.eq(beat.beat * R)
-        d_banks = spread(d_addr, Mux(self.wr_d.valid, R, 0),
-                         [beat.data.word_select(i, W) for i in range(R)], "dwr")
+        d_banks = [(row, beat.data.word_select(b % R, W), en) for b, (row, _, en)
+                   in enumerate(spread(d_addr, Mux(self.wr_d.valid, R, 0), "dwr"))]
         clash = Signal()  # the DMA's beat shares a bank with the compute write
         m.d.comb += clash.eq(Cat(*[ce & de for (_, _, ce), (_, _, de)
                                    in zip(c_banks, d_banks)]).any())

@@ -64,6 +64,7 @@ UNITS = {
                         "(rtl/dispatch.py)",
     "hfaccel_ub": "unified buffer: bank crossbars of the wide and narrow read ports and of "
                   "the compute and DMA writes (rtl/ub.py)",
+    "hfaccel_ub_rotator": "unified buffer: the wide read port's word rotator (rtl/rotator.py)",
     "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
                         "operand selection (GEMM / depthwise) (rtl/pe.py)",
     "hfaccel_gemm": "GEMM: sequencer, SE gate preload and gating lanes, row accumulators, "
