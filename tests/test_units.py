@@ -356,6 +356,8 @@ WINDOW_CASES = {
     "band_below_top": (_dw(padt=0, h=5, ho=3), 8, 8),  # a band with real rows above it
     "x0_wraps_around": (_dw(x=0, xcs=60), 8, 8),  # the first windows start before word 0
     "starved_reader": (_dw(s=2, h=12, w=20, ho=6, wo=10), 8, 4),  # 5 reads > 3 taps
+    # 7x7: padt = 3 (both bits of the running sums' padt * w), rows above and below the map
+    "row_k7s1_padt3": (_dw(h=9, w=9, ho=9, wo=9, k=7, pad=3, padt=3, g=2, xcs=81), 8, 8),
     "default_k5s2": (_dw(x=5, h=40, w=40, ho=20, wo=20, k=5, s=2, pad=2, padt=2, g=1), 32, 32),
 }
 
