@@ -28,11 +28,14 @@ class Nest:
     unbounded level. ``wraps[i]``: levels ``0..i`` are all at their last value, so this step
     wraps level *i* to 0 and carries into level *i + 1*; ``wraps[-1]`` is the nest's final step.
     ``carries[i]``: level *i* steps (``carries[0]`` is always true, ``carries[i] = wraps[i-1]``).
+    ``after[i]``: level *i*'s counter after the step (what the step assigns it), for logic that
+    must see the next cycle's counters a cycle early.
     """
 
     last: tuple[Value, ...]
     wraps: tuple[Value, ...]
     carries: tuple[Value, ...]
+    after: tuple[Value, ...]
 
     @property
     def done(self) -> Value:
@@ -55,7 +58,7 @@ def step_nest(m: Module, levels, *, domain: str = "sync") -> Nest:
     """
     if not levels:
         raise ValueError("a loop nest needs at least one level")
-    last, wraps, carries = [], [], []
+    last, wraps, carries, after = [], [], [], []
     carry: Value = Const(1)
     for i, (counter, count) in enumerate(levels):
         if count is None and i != len(levels) - 1:
@@ -71,9 +74,10 @@ def step_nest(m: Module, levels, *, domain: str = "sync") -> Nest:
                 with m.Else():
                     m.d[domain] += counter.eq(counter + 1)
         last.append(is_last)
+        after.append(Mux(carry, Mux(is_last, 0, counter + 1), counter))
         carry = is_last if i == 0 else (carry & is_last)
         wraps.append(carry)
-    return Nest(tuple(last), tuple(wraps), tuple(carries))
+    return Nest(tuple(last), tuple(wraps), tuple(carries), tuple(after))
 
 
 def mul_small(x, k):

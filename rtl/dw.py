@@ -219,25 +219,7 @@ class Depthwise(wiring.Component):
         m.d.comb += block_end.eq((kx + 1 == d.k) & (ky + 1 == d.k))
         fire = Signal()
         m.d.comb += fire.eq(mac_go & (~block_end | ~wb_busy))
-        # Which lanes' inputs lie inside the map, registered: computed every cycle for the
-        # counters' next values (what the loop nest below makes them), so that the cycle's MAC
-        # sees its own. P&R measured the comparisons, the PE multiply and the accumulate as the
-        # engine's longest path (docs/fpga.md, Pipelining); the instruction's fields hold from
-        # the cycle after its command, at least two cycles before its first MAC.
-        kx_last, ky_last, b_last = kx + 1 == d.k, ky + 1 == d.k, b + 1 == nblk
-        step_blk = Signal()
-        m.d.comb += step_blk.eq(fire & block_end)
-        kx_n, ky_n, b_n, bxi_n = Signal(3), Signal(3), Signal(24), Signal(8)
-        oys_n = Signal(14)
-        m.d.comb += [kx_n.eq(Mux(fire, Mux(kx_last, 0, kx + 1), kx)),
-                     ky_n.eq(Mux(fire & kx_last, Mux(ky_last, 0, ky + 1), ky)),
-                     b_n.eq(Mux(step_blk, Mux(b_last, 0, b + 1), b)),
-                     bxi_n.eq(Mux(step_blk, Mux(b_last | (bxi + 1 == bx), 0, bxi + 1), bxi)),
-                     oys_n.eq(Mux(step_blk & (b_last | (bxi + 1 == bx)),
-                                  Mux(b_last, 0, oys + d.s), oys))]
-        valid = [Signal(name=f"dvr{j}") for j in range(L)]
-        m.d.sync += [v.eq(n) for v, n in
-                     zip(valid, self._lane_valid(m, d, b_n, oys_n, bxi_n, hw, ky_n, kx_n))]
+        valid = [Signal(name=f"dvr{j}") for j in range(L)]  # assigned after the loop nest
         m.d.comb += self.pe_tap.eq(Array(taps)[tap_idx])
         for j in range(L):
             m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_valid[j].eq(valid[j])]
@@ -255,18 +237,31 @@ class Depthwise(wiring.Component):
             with m.If(nest.wraps[1]):
                 m.d.sync += [first.eq(1), tap_idx.eq(0)]
                 m.d.comb += wb_take.eq(1)
-            with m.If(nest.carries[2] & ~nest.last[2]):  # the next block of the row
-                with m.If(bxi + 1 == bx):
-                    m.d.sync += [bxi.eq(0), oys.eq(oys + d.s), oyo.eq(oyo + d.wo)]
-                with m.Else():
-                    m.d.sync += bxi.eq(bxi + 1)
             with m.If(nest.wraps[2]):
-                m.d.sync += [oys.eq(0), oyo.eq(0), bxi.eq(0)]
                 with m.If(nest.last[3]):
                     m.d.sync += run.eq(0)
                 with m.Else():
                     m.d.sync += [taps_ok.eq(0), prm_ok.eq(0), tap_i.eq(0), wg.eq(wg + tpg),
                                  og.eq(og + d.ocs)]
+        # Row mode: the block within its row (bxi) and the row's products (oys = oy * s, oyo =
+        # oy * wo) step with the block counter b: to 0 with a new group, to the next row after
+        # the row's last block.
+        step_blk = fire & nest.carries[2]
+        new_row = nest.last[2] | (bxi + 1 == bx)
+        bxi_n = Mux(step_blk, Mux(new_row, 0, bxi + 1), bxi)
+        oys_n = Mux(step_blk & new_row, Mux(nest.last[2], 0, oys + d.s), oys)
+        with m.If(step_blk):  # (never with a command, whose resets come first)
+            m.d.sync += [bxi.eq(bxi_n), oys.eq(oys_n)]
+            with m.If(new_row):
+                m.d.sync += oyo.eq(Mux(nest.last[2], 0, oyo + d.wo))
+        # Which lanes' inputs lie inside the map, registered: computed every cycle for the
+        # counters' next values (what this cycle's step makes them), so that the cycle's MAC
+        # sees its own. P&R measured the comparisons, the PE multiply and the accumulate as the
+        # engine's longest path (docs/fpga.md, Pipelining); the instruction's fields hold from
+        # the cycle after its command, at least two cycles before its first MAC.
+        kx_n, ky_n, b_n = (Mux(fire, a, c) for a, c in zip(nest.after, (kx, ky, b)))
+        m.d.sync += [v.eq(n) for v, n in
+                     zip(valid, self._lane_valid(m, d, b_n, oys_n, bxi_n, hw, ky_n, kx_n))]
         # hand-over: the accumulators after this cycle's MAC go to the write-back copy
         with m.If(wb_take):
             for j in range(L):
