@@ -281,15 +281,19 @@ class Depthwise(wiring.Component):
             m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(og + start),
                          wb_n.eq(cnt), wb_i.eq(0)]
 
-        # write-back: WB words per cycle through post-processing. The copy is a shift register
-        # (WB rows a step, zeros shifted in past the block's last pixel) so that post word i
-        # always reads row i: selecting row wb_i + i of L instead cost a (L * 32)-bit L:1
-        # multiplexer per post word (docs/fpga.md)
+        # write-back: WB words per cycle through post-processing. Post word i reads row
+        # wb_i + i of the copy, one of the L / WB rows i, i + WB, ... (selected by the step
+        # wb_i / WB): the copy's flip-flops only load (their input is the accumulators' adder,
+        # shared) and each row bit costs its share of an (L / WB):1 multiplexer. A shift
+        # register (WB rows a step) cost a load/shift LUT per bit of all L rows, 3 times as
+        # many LUTs at 32 lanes and 4 words (docs/fpga.md)
+        wb_step = wb_i >> ceil_log2(WB)
         for i, post in enumerate(self.posts):
             m.submodules[f"post{i}"] = post
             wiring.connect(m, wiring.flipped(self.tables), post.tables)
             for k in range(L):
-                m.d.comb += post.acc[k].eq(wb_acc[i][k])
+                rows = Array(wb_acc[r][k] for r in range(i, L, WB))
+                m.d.comb += post.acc[k].eq(rows[wb_step] if L > WB else rows[0])
             m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),
                          post.qu.eq(d.qu)]
         res = self.result
@@ -310,9 +314,6 @@ class Depthwise(wiring.Component):
                 m.d.sync += wb_busy.eq(0)
             with m.Else():
                 m.d.sync += wb_i.eq(wb_i + WB)
-            for j in range(L):
-                for k in range(L):
-                    m.d.sync += wb_acc[j][k].eq(wb_acc[j + WB][k] if j + WB < L else 0)
         m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
         for i in range(WB):
             m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]
