@@ -1,7 +1,7 @@
 """The GAP unit: global average pooling as an integer sum of ``2**hw_log2`` pixels and one shift.
 
 For each of ``g`` channel groups (words ``x + gi * xcs + p``, ``p < 2**hw_log2``) the unit
-reads ``ub_banks`` words per cycle through the UB's wide port, sums the valid ones per lane
+reads ``ub_banks`` words per cycle through the UB's wide port, sums the map's ones per lane
 (:func:`gap_sum`) into an int32 accumulator per lane, and writes
 ``sat8(round_shift(sum, shift))`` to UB word ``out + gi`` (uint8 codes: ``xu`` sums the input
 lanes zero-extended, ``ou`` saturates the result to 0..255). A map streamed in pieces sums across
@@ -16,7 +16,7 @@ cycle after the group's last sum.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -24,7 +24,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import lanes_of, requant_code, tree_sum
+from hfaccel.rtl.arith import lanes_of, requant_code
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.ports import ReadRequest, Result
 from hfaccel.rtl.ub import ub_addr_width
@@ -32,10 +32,22 @@ from hfaccel.rtl.ub import ub_addr_width
 __all__ = ["Gap", "gap_sum"]
 
 
-def gap_sum(values, n):
-    """One lane of a GAP read: the sum of the first ``n`` of ``values`` (the lane's int8 code in
-    each of the wide read's words), from a balanced adder tree over the masked values."""
-    return tree_sum([Mux(i < n, v, 0) for i, v in enumerate(values)])
+def gap_sum(values, lvl):
+    """One lane of a GAP read: the sum of the first ``2**lvl`` of ``values`` (the lane's int8 code
+    in each of the wide read's words; a power of two of them, at most all).
+
+    A map has ``2**hw_log2`` pixels, so a read sums either all its words or, for a map smaller
+    than a read, the first ``2**hw_log2``: the left spine of one balanced adder tree over all of
+    them holds every such prefix sum, and ``lvl`` selects one. Masking each word by its index
+    instead cost a LUT per masked bit ahead of the tree (docs/fpga.md)."""
+    values = list(values)
+    if len(values) & (len(values) - 1):
+        raise ValueError(f"gap_sum needs a power of two of values, not {len(values)}")
+    spine = [values[0]]
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] for i in range(0, len(values), 2)]
+        spine.append(values[0])
+    return Array(spine)[lvl] if len(spine) > 1 else spine[0]
 
 
 class Gap(wiring.Component):
@@ -81,7 +93,8 @@ class Gap(wiring.Component):
         run = Signal()
         gi, r = Signal(8), Signal(16)  # group, read within the group
         nreads = Signal(17)
-        npix = Signal(32)
+        # the words of a read that are the map's: 2**lvl (all of them, or the whole map)
+        lvl = Signal(range(nb_log2 + 1))
         # the read address as running sums: gx = x + gi * xcs, addr = gx + r * banks (no
         # multiplier between the counters and the UB's port, docs/fpga.md)
         A = len(self.rd_a.addr)
@@ -94,24 +107,22 @@ class Gap(wiring.Component):
             with m.Else():
                 hw = Signal(32)
                 m.d.comb += hw.eq(Const(1, 32) << hp.hw_log2)
-                m.d.sync += [run.eq(1), gi.eq(0), r.eq(0), npix.eq(hw),
+                m.d.sync += [run.eq(1), gi.eq(0), r.eq(0),
+                             lvl.eq(Mux(hp.hw_log2 < nb_log2, hp.hw_log2, nb_log2)),
                              nreads.eq((hw + NB - 1) >> nb_log2), gx.eq(hp.x), addr.eq(hp.x)]
         # stage 1: the read (data one cycle later)
         s1_v, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_n = Signal(range(NB + 1))  # valid words of the read
         s1_g = Signal(8)
         m.d.sync += s1_v.eq(0)
         with m.If(run & ~stop):
-            rem = Signal(32)
-            m.d.comb += [rem.eq(npix - (r << nb_log2)), self.rd_a.en.eq(1),
-                         self.rd_a.addr.eq(addr)]
+            m.d.comb += [self.rd_a.en.eq(1), self.rd_a.addr.eq(addr)]
             nest = step_nest(m, [(r, nreads), (gi, p.g)])
             with m.If(nest.wraps[0]):
                 m.d.sync += [gx.eq(gx + p.xcs), addr.eq(gx + p.xcs)]
             with m.Else():
                 m.d.sync += addr.eq(addr + NB)
             m.d.sync += [s1_v.eq(1), s1_first.eq(r == 0), s1_last.eq(nest.last[0]),
-                         s1_n.eq(Mux(rem > NB, NB, rem)), s1_g.eq(gi)]
+                         s1_g.eq(gi)]
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
         # stage 2: the sums; the group's result is written the cycle after its last sum
@@ -123,7 +134,7 @@ class Gap(wiring.Component):
         with m.If(s1_v & ~stop):
             for j in range(L):
                 total = gap_sum([Mux(p.xu, words[i][j].as_unsigned(), words[i][j])
-                                 for i in range(NB)], s1_n)
+                                 for i in range(NB)], lvl)
                 m.d.sync += acc[j].eq(Mux(s1_first & ~p.acc, 0, acc[j]) + total)
             m.d.sync += s2_g.eq(s1_g)
         out = Cat(*[requant_code(m, acc[j], p.shift, p.ou, name=f"prq{j}") for j in range(L)])

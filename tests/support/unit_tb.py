@@ -5,9 +5,10 @@ the post-processing lane (``bias_requant8``, as in ``rtl/post.py``: int32 accumu
 bias, per-channel requantization), the SE gate lane (``gate8``, ``rtl/gemm.py``: int8 x int8,
 requantized), the residual-add lane (``add8``, ``rtl/gemm.py``: two int8 codes aligned by left
 shifts in 24 bits, requantized), one PE-array row (``rtl/pe.py``'s ``pe_row``: ``lanes`` int8
-products and the adder tree) and one GAP lane (``rtl/gap.py``'s ``gap_sum``: the masked sum of
-``ub_banks`` words), plus the bare ``round_shift`` and ``saturate8``. The row and GAP sums'
-ports are as wide as the builders' results. All of it is combinational; one vector per step.
+products and the adder tree) and one GAP lane (``rtl/gap.py``'s ``gap_sum``: the sum of the
+first ``2**gap_lvl`` of ``ub_banks`` words), plus the bare ``round_shift`` and ``saturate8``. The
+row and GAP sums' ports are as wide as the builders' results. All of it is combinational; one
+vector per step.
 
 The same vectors run in Amaranth's simulator (:func:`run_amaranth_units`) and, through cocotb, on
 the Verilog that ``amaranth.back.verilog`` writes for the wrapper, in Verilator and Icarus
@@ -55,7 +56,7 @@ GATE_SH_WIDTH, ADD_SH_WIDTH = 17, 25
 def _gap_sum_width(banks: int) -> int:
     """The width of a GAP lane's sum of ``banks`` int8 codes (the builder's own)."""
     codes = [Signal(signed(8)) for _ in range(banks)]
-    return Value.cast(gap_sum(codes, Signal(range(banks + 1)))).shape().width
+    return Value.cast(gap_sum(codes, Signal(range(banks.bit_length())))).shape().width
 
 
 def _ports(lanes: int, banks: int) -> dict[str, tuple[str, int, bool]]:
@@ -77,8 +78,8 @@ def _ports(lanes: int, banks: int) -> dict[str, tuple[str, int, bool]]:
         # one PE-array row: sum of lanes int8 x int8 products
         "dot_x": ("in", lanes * 8, False), "dot_w": ("in", lanes * 8, False),
         "dot_sum": ("out", row_sum_shape(lanes).width, True),
-        # one GAP lane: sum of the first gap_n of ub_banks int8 codes
-        "gap_x": ("in", banks * 8, False), "gap_n": ("in", 8, False),
+        # one GAP lane: sum of the first 2**gap_lvl of ub_banks int8 codes
+        "gap_x": ("in", banks * 8, False), "gap_lvl": ("in", 8, False),
         "gap_sum": ("out", _gap_sum_width(banks), True),
     }
 
@@ -107,9 +108,9 @@ class ArithUnits(wiring.Component):
         xs, ws = lanes_of(self.dot_x, self.lanes), lanes_of(self.dot_w, self.lanes)
         _, row_sum = pe_row(m, xs, ws, name="pp")
         m.d.comb += self.dot_sum.eq(row_sum)
-        # a GAP lane: the masked words of one wide read (rtl/gap.py's builder)
+        # a GAP lane: a prefix of one wide read's words (rtl/gap.py's builder)
         gx = lanes_of(self.gap_x, self.banks)
-        m.d.comb += self.gap_sum.eq(gap_sum(gx, self.gap_n))
+        m.d.comb += self.gap_sum.eq(gap_sum(gx, self.gap_lvl))
         return m
 
 
@@ -173,7 +174,7 @@ def vectors(n: int, *, lanes: int = 8, banks: int = 8, seed: int = 0) -> list[di
                     "post_bias": bias, "post_sh": p_sh, "gate_x": gx, "gate_g": gg,
                     "gate_sh": g_sh, "add_a": aa, "add_b": ab, "add_sa": sa, "add_sb": sb,
                     "add_sh": a_sh, "dot_x": dot_x, "dot_w": dot_w, "gap_x": gap_x,
-                    "gap_n": rng.randint(0, banks)})
+                    "gap_lvl": rng.randint(0, banks.bit_length() - 1)})
     return out
 
 
@@ -225,7 +226,7 @@ def expected(vec: dict) -> dict[str, int]:
         "add_r": int(rq((vec["add_a"] << vec["add_sa"]) + (vec["add_b"] << vec["add_sb"]),
                         vec["add_sh"])),
         "dot_sum": int((a * w).sum()),
-        "gap_sum": int(sum(vec["gap_x"][:vec["gap_n"]])),
+        "gap_sum": int(sum(vec["gap_x"][:1 << vec["gap_lvl"]])),
     }
 
 
