@@ -24,6 +24,14 @@ by at most one slot.
 
 Timing: one read per cycle while the slot being filled is free; the data land in the slot one
 cycle later, and the slot is full the cycle after its last read's data.
+
+Storage: the slots are tokens (which one the reader fills, which one the consumer reads, which
+are full); their words live in two registers, the consumer's slot's words (a shift register,
+the only one the lanes read) and the other slot's (they only load read data). A release moves
+the other slot's words into the consumer's, with the read data that land in that cycle; data for
+the consumer's own slot (it waits for them) land there directly. Two shifting slots and a lane
+select between them cost a load/shift LUT a bit in both and a 4:1 lane select; this costs it in
+one and a 2:1 select (docs/fpga.md).
 :func:`ref_dw_windows` is the reference model (``tests/test_units.py`` holds the unit to it).
 """
 
@@ -115,7 +123,9 @@ class DwWindow(wiring.Component):
         # the instruction, sampled at start: the reader's address registers start from it
         d = Signal(isa.amaranth_layout("DW"))
         nr = window_reads(banks=NB, window=W)
-        win = [[Signal(L * 8, name=f"win{s}_{i}") for i in range(W)] for s in range(2)]
+        # the consumer's slot's words (shifted) and the other slot's (loaded only)
+        cw = [Signal(L * 8, name=f"winc_{i}") for i in range(W)]
+        ow = [Signal(L * 8, name=f"wino_{i}") for i in range(W)]
         full = Signal(2)  # per slot: filled, not yet released
         run = Signal()
         gi, b, ky = Signal(8), Signal(24), Signal(3)
@@ -176,28 +186,31 @@ class DwWindow(wiring.Component):
                 m.d.sync += bxi.eq(Mux(row_end | nest.last[2], 0, bxi + 1))
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
-        # capture read data into the slot (positions i*NB .. i*NB+NB-1), or shift the
-        # consumer's slot by one word
-        for s in range(2):
-            with m.If(cap_v & (cap_slot == s)):
-                for pos in range(W):
-                    blk, off = divmod(pos, NB)
-                    with m.If(cap_i == blk):
-                        m.d.sync += win[s][pos].eq(self.rd_a.data[off])
-            with m.Elif(self.shift & (q_slot == s)):
-                for pos in range(W - 1):
-                    m.d.sync += win[s][pos].eq(win[s][pos + 1])
+        # Read data land at positions cap_i * NB .. + NB - 1: in the other slot's words always
+        # (dead words unless they are its slot's: the reader runs ahead by one slot, so while it
+        # fills the consumer's slot the other is free), and in the consumer's words where they
+        # belong to the consumer's slot after this cycle's release. A release loads the
+        # consumer's words from the other slot's; a shift moves them by one word.
+        to_c = cap_v & (cap_slot == (q_slot ^ self.release))
+        for pos in range(W):
+            blk, off = divmod(pos, NB)
+            with m.If(cap_v & (cap_i == blk)):
+                m.d.sync += ow[pos].eq(self.rd_a.data[off])
+            with m.If(to_c & (cap_i == blk)):
+                m.d.sync += cw[pos].eq(self.rd_a.data[off])
+            with m.Elif(self.release):
+                m.d.sync += cw[pos].eq(ow[pos])
+            with m.Elif(self.shift & (pos < W - 1)):
+                m.d.sync += cw[pos].eq(cw[min(pos + 1, W - 1)])
         with m.If(cap_v & cap_last):
             m.d.comb += fill.eq(Mux(cap_slot, 2, 1))
         with m.If(self.release):
             m.d.comb += free.eq(Mux(q_slot, 2, 1))
             m.d.sync += q_slot.eq(~q_slot)
         m.d.sync += full.eq((full | fill) & ~free)
-        # lane j reads word j * s
+        # lane j reads word j * s of the consumer's slot
         for j in range(L):
-            i1, i2 = j, min(2 * j, W - 1)
-            m.d.comb += self.lane_words[j].eq(Mux(q_slot, Mux(d.s == 2, win[1][i2], win[1][i1]),
-                                             Mux(d.s == 2, win[0][i2], win[0][i1])))
+            m.d.comb += self.lane_words[j].eq(Mux(d.s == 2, cw[min(2 * j, W - 1)], cw[j]))
         m.d.comb += [self.ready.eq(full.bit_select(q_slot, 1)), self.busy.eq(run),
                      self.active.eq(cap_v)]
         return m
