@@ -143,9 +143,11 @@ class UnifiedBuffer(wiring.Component):
 
         # writes: each request spread over the banks from its first word's bank. Bank b takes
         # word i = (b - lo) mod NB of a request when i < n; where i >= n it writes nothing, so
-        # its data multiplexer needs only i's low bits (a write_words:1 multiplexer, not an
-        # NB:1 one with zeros), and a DMA beat, whose first word's bank is a multiple of its
-        # words, gives bank b its word b mod beat_words: no multiplexer at all
+        # its data need only i's low bits, which depend on b only through b mod 2**sel_bits:
+        # one write_words:1 multiplexer per residue, shared by its banks (one per bank cost a
+        # LUT per bank bit more: docs/fpga.md), not an NB:1 one with zeros. A DMA beat, whose
+        # first word's bank is a multiple of its words, gives bank b its word b mod beat_words:
+        # no multiplexer at all
         def spread(addr, n, tag):
             """Per bank: (row, index of its word in the request, enable) of ``n`` words from
             ``addr``."""
@@ -162,8 +164,14 @@ class UnifiedBuffer(wiring.Component):
         sel_bits = ceil_log2(self.write_words)
         c_words = Array(list(self.wr_c.data)
                         + [Const(0, W)] * ((1 << sel_bits) - self.write_words))
-        c_banks = [(row, c_words[i[:sel_bits]] if sel_bits else self.wr_c.data[0], en)
-                   for row, i, en in spread(self.wr_c.addr, self.wr_c.n, "cwr")]
+        c_slot = [self.wr_c.data[0]]  # the word of the banks b with b mod 2**sel_bits == t
+        if sel_bits:
+            lo_c = self.wr_c.addr[:sel_bits]
+            c_slot = [Signal(W, name=f"cwr_slot{t}") for t in range(1 << sel_bits)]
+            for t, word in enumerate(c_slot):
+                m.d.comb += word.eq(c_words[(t - lo_c)[:sel_bits]])
+        c_banks = [(row, c_slot[b % len(c_slot)], en)
+                   for b, (row, _, en) in enumerate(spread(self.wr_c.addr, self.wr_c.n, "cwr"))]
         R = self.beat_words
         beat = self.wr_d.payload
         d_addr = Signal(self.addr_width)
