@@ -63,9 +63,10 @@ class Depthwise(wiring.Component):
         The UB's wide port (the window's reads).
     wgt, prm : ``Out(ReadRequest(...))``
         The weight buffer (taps) and the parameter buffer.
-    pe_x, pe_valid, pe_tap, pe_products :
-        The PE array's depthwise side: per row its input word (``Out(lanes * 8).array(lanes)``)
-        and whether it is inside the map (``Out(1).array(lanes)``), the tap word, the products
+    pe_x, pe_x2, pe_s2, pe_valid, pe_tap, pe_products :
+        The PE array's depthwise side: per row its input word at stride 1 and 2
+        (``Out(lanes * 8).array(lanes)`` each) and the stride (``pe_s2``), whether the input is
+        inside the map (``Out(1).array(lanes)``), the tap word, the products
         (``In(signed(16)).array(lanes, lanes)``).
     tables : ``Out(table_port(cfg))``
         Table writes (inputs, passed to the write-back's post-processing words).
@@ -96,7 +97,8 @@ class Depthwise(wiring.Component):
             "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
             "wgt": Out(ReadRequest(addr_width=ceil_log2(cfg.wgt_tiles), data_width=L * W)),
             "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
-            "pe_x": Out(W).array(L), "pe_valid": Out(1).array(L), "pe_tap": Out(W),
+            "pe_x": Out(W).array(L), "pe_x2": Out(W).array(L), "pe_s2": Out(1),
+            "pe_valid": Out(1).array(L), "pe_tap": Out(W),
             "pe_products": In(PRODUCT).array(L, L),
             "tables": Out(table_port(cfg)),
             "result": Out(Result(addr_width=A, word_bits=W, words=self.wb)),
@@ -222,7 +224,9 @@ class Depthwise(wiring.Component):
         valid = [Signal(name=f"dvr{j}") for j in range(L)]  # assigned after the loop nest
         m.d.comb += self.pe_tap.eq(Array(taps)[tap_idx])
         for j in range(L):
-            m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_valid[j].eq(valid[j])]
+            m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_x2[j].eq(win.lane_words2[j]),
+                         self.pe_valid[j].eq(valid[j])]
+        m.d.comb += self.pe_s2.eq(win.s2)
         prods = self.pe_products
         with m.If(fire):
             for j in range(L):
@@ -285,8 +289,8 @@ class Depthwise(wiring.Component):
         # wb_i + i of the copy, one of the L / WB rows i, i + WB, ... (selected by the step
         # wb_i / WB): the copy's flip-flops only load (their input is the accumulators' adder,
         # shared) and each row bit costs its share of an (L / WB):1 multiplexer. A shift
-        # register (WB rows a step) cost a load/shift LUT per bit of all L rows, 3 times as
-        # many LUTs at 32 lanes and 4 words (docs/fpga.md)
+        # register (WB rows a step) cost a load/shift LUT per bit of all L rows, twice as many
+        # LUTs at 32 lanes and 4 words (docs/fpga.md)
         wb_step = wb_i >> ceil_log2(WB)
         for i, post in enumerate(self.posts):
             m.submodules[f"post{i}"] = post

@@ -17,7 +17,8 @@ lies between its registers and the UB's port.
 
 Addresses wrap modulo the UB size (a window at the map's top or left edge starts before the
 map; the depthwise unit masks those lanes). The consumer (the depthwise unit's MAC loop) sees
-``lane_words[j]`` = word ``j * s`` of its slot (``ready`` when the slot is full); each ``shift``
+``lane_words[j]`` = word ``j`` and ``lane_words2[j]`` = word ``2 * j`` of its slot (``ready``
+when the slot is full; lane ``j`` takes word ``j * s``: the PE array selects); each ``shift``
 moves the slot by one word (tap ``kx`` sees word ``j * s + kx``), and ``release`` (with the
 last shift) frees the slot for the reader and moves on to the other one. The reader runs ahead
 by at most one slot.
@@ -83,8 +84,11 @@ class DwWindow(wiring.Component):
         The UB's wide port.
     ready : ``Out(1)``
         The consumer's slot is full.
-    lane_words : ``Out(lanes * 8).array(lanes)``
-        Word ``j * s`` of the consumer's slot (after its shifts).
+    lane_words, lane_words2 : ``Out(lanes * 8).array(lanes)``
+        Words ``j`` and ``2 * j`` of the consumer's slot (after its shifts): lane ``j``'s at
+        stride 1 and 2.
+    s2 : ``Out(1)``
+        The instruction's stride is 2.
     shift, release : ``In(1)``
         The consumer moves its slot by one word; with the last shift, frees it.
     busy : ``Out(1)``
@@ -112,7 +116,8 @@ class DwWindow(wiring.Component):
             "stop": In(1),
             "rd_a": Out(ReadRequest(addr_width=addr_width, data_width=W, words=banks)),
             "ready": Out(1),
-            "lane_words": Out(W).array(lanes),
+            "lane_words": Out(W).array(lanes), "lane_words2": Out(W).array(lanes),
+            "s2": Out(1),
             "shift": In(1), "release": In(1),
             "busy": Out(1), "active": Out(1),
         })
@@ -208,9 +213,11 @@ class DwWindow(wiring.Component):
             m.d.comb += free.eq(Mux(q_slot, 2, 1))
             m.d.sync += q_slot.eq(~q_slot)
         m.d.sync += full.eq((full | fill) & ~free)
-        # lane j reads word j * s of the consumer's slot
+        # lane j reads word j * s of the consumer's slot (the PE array selects by stride)
         for j in range(L):
-            m.d.comb += self.lane_words[j].eq(Mux(d.s == 2, cw[min(2 * j, W - 1)], cw[j]))
+            m.d.comb += [self.lane_words[j].eq(cw[j]),
+                         self.lane_words2[j].eq(cw[min(2 * j, W - 1)])]
+        m.d.comb += self.s2.eq(d.s == 2)
         m.d.comb += [self.ready.eq(full.bit_select(q_slot, 1)), self.busy.eq(run),
                      self.active.eq(cap_v)]
         return m

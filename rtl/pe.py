@@ -6,9 +6,12 @@ GEMM mode (``gemm_mode`` = 1): PE ``(r, k)`` multiplies input channel ``k`` of o
 (``row_sums[r]``): one output channel from ``lanes`` input channels per cycle.
 
 Depthwise mode (``gemm_mode`` = 0): PE ``(j, k)`` multiplies channel ``k`` of output pixel ``j``'s
-input (lane ``k`` of ``dw_x[j]``, or 0 where ``dw_valid[j]`` is low: padding, or a lane past
-the map) by channel ``k``'s tap (lane ``k`` of ``dw_tap``); the depthwise unit accumulates
-every ``products[j][k]`` on its own.
+input (lane ``k`` of ``dw_x[j]``, or of ``dw_x2[j]`` at stride 2 (``dw_s2``), or 0 where
+``dw_valid[j]`` is low: padding, or a lane past the map) by channel ``k``'s tap (lane ``k`` of
+``dw_tap``); the depthwise unit accumulates every ``products[j][k]`` on its own. The stride's
+select is here rather than in the depthwise window because the PE's operand select absorbs it:
+GEMM input, either window word or zero is one LUT6 a bit (the window's own select was one more
+LUT a bit of every row, docs/fpga.md).
 
 Everything is combinational. :func:`pe_row` is the row builder; the unit tests
 (``tests/support/unit_tb.py``) build their PE row with it.
@@ -65,14 +68,17 @@ class PeArray(wiring.Component):
     gemm_mode : ``In(1)``
         Operand select: 1 GEMM, 0 depthwise.
     xu : ``In(1)``
-        The input operands (``gemm_x``, ``dw_x``) are uint8 codes: zero-extended to 9 bits
-        instead of sign-extended (weights and taps are always int8).
+        The input operands (``gemm_x``, ``dw_x``, ``dw_x2``) are uint8 codes: zero-extended to
+        9 bits instead of sign-extended (weights and taps are always int8).
     gemm_x : ``In(signed(8)).array(lanes)``
         GEMM input: one int8 value per column (input channel), broadcast to every row.
     gemm_w : ``In(lanes * lanes * 8)``
         GEMM weight tile: int8 ``W[r][k]`` in byte ``r * lanes + k``.
-    dw_x : ``In(lanes * 8).array(lanes)``
-        Depthwise input: the word (``lanes`` int8 channels) of output pixel ``j`` for row ``j``.
+    dw_x, dw_x2 : ``In(lanes * 8).array(lanes)``
+        Depthwise input: the word (``lanes`` int8 channels) of output pixel ``j`` for row ``j``
+        at stride 1 (``dw_x``) and at stride 2 (``dw_x2``).
+    dw_s2 : ``In(1)``
+        Depthwise: the stride is 2 (rows take ``dw_x2``).
     dw_valid : ``In(1).array(lanes)``
         Depthwise: row ``j``'s input lies inside the map (else its operands are 0).
     dw_tap : ``In(lanes * 8)``
@@ -92,7 +98,8 @@ class PeArray(wiring.Component):
             "xu": In(1),
             "gemm_x": In(signed(8)).array(lanes),
             "gemm_w": In(lanes * lanes * 8),
-            "dw_x": In(lanes * 8).array(lanes),
+            "dw_x": In(lanes * 8).array(lanes), "dw_x2": In(lanes * 8).array(lanes),
+            "dw_s2": In(1),
             "dw_valid": In(1).array(lanes),
             "dw_tap": In(lanes * 8),
             "products": Out(PRODUCT).array(lanes, lanes),
@@ -106,7 +113,7 @@ class PeArray(wiring.Component):
         for r in range(L):
             a = [Signal(signed(9), name=f"pa{r}_{k}") for k in range(L)]
             b = [Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)]
-            xl = lanes_of(self.dw_x[r], L)
+            xl, xl2 = lanes_of(self.dw_x[r], L), lanes_of(self.dw_x2[r], L)
             for k in range(L):
                 with m.If(self.gemm_mode):
                     m.d.comb += [a[k].eq(Mux(self.xu, self.gemm_x[k].as_unsigned(),
@@ -114,7 +121,8 @@ class PeArray(wiring.Component):
                                  b[k].eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
                                          .as_signed())]
                 with m.Else():
-                    xk = Mux(self.xu, xl[k].as_unsigned(), xl[k])
+                    xd = Mux(self.dw_s2, xl2[k], xl[k])
+                    xk = Mux(self.xu, xd.as_unsigned(), xd)
                     m.d.comb += [a[k].eq(Mux(self.dw_valid[r], xk, 0)), b[k].eq(taps[k])]
             prods, rsum = pe_row(m, a, b, name=f"pp{r}")
             for k in range(L):

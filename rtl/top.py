@@ -190,7 +190,7 @@ class Accelerator(wiring.Component):
         # the PE array: GEMM side and depthwise side
         L = self.cfg.lanes
         m.d.comb += [pe.gemm_mode.eq(gemm.pe_gemm), pe.gemm_w.eq(gemm.pe_w),
-                     pe.dw_tap.eq(dw.pe_tap)]
+                     pe.dw_tap.eq(dw.pe_tap), pe.dw_s2.eq(dw.pe_s2)]
         # the input maps' signedness (uint8 codes: ``xu``), latched as each unit takes its
         # instruction: the units themselves only see int8 lanes
         gemm_xu, dw_xu = Signal(), Signal()
@@ -201,7 +201,8 @@ class Accelerator(wiring.Component):
         m.d.comb += pe.xu.eq(Mux(gemm.pe_gemm, gemm_xu, dw_xu))
         for j in range(L):
             m.d.comb += [pe.gemm_x[j].eq(gemm.pe_x[j]), gemm.pe_sums[j].eq(pe.row_sums[j]),
-                         pe.dw_x[j].eq(dw.pe_x[j]), pe.dw_valid[j].eq(dw.pe_valid[j])]
+                         pe.dw_x[j].eq(dw.pe_x[j]), pe.dw_x2[j].eq(dw.pe_x2[j]),
+                         pe.dw_valid[j].eq(dw.pe_valid[j])]
             for k in range(L):
                 m.d.comb += dw.pe_products[j][k].eq(pe.products[j][k])
 

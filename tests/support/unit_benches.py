@@ -259,7 +259,9 @@ def run_window(instr: dict, *, seed: int, lanes: int, banks: int, window: int, a
             ctx.set(dut.shift, take)
             ctx.set(dut.release, take and kx == k - 1)
             if take:
-                taps.append([ctx.get(dut.lane_words[j]) for j in range(lanes)])
+                # lane j's word at the window's stride (the PE array's select)
+                lane = dut.lane_words2 if ctx.get(dut.s2) else dut.lane_words
+                taps.append([ctx.get(lane[j]) for j in range(lanes)])
                 kx += 1
                 if kx == k:
                     got.append(taps)
