@@ -545,11 +545,17 @@ PARTS = {
 
 
 def fit(rep: dict) -> dict[str, dict]:
-    """Per part: utilization of each resource (fraction) and whether everything fits."""
+    """Per part: utilization of each resource (fraction), whether everything fits, and whether
+    it fits with 10% headroom in every resource (issue 15's criterion). A resource the part
+    lacks (URAM on a 7-series part) does not fit if the design uses any."""
     res = {}
+    resources = {k for cap in PARTS.get(rep["target"], {}).values() for k in cap}
     for part, cap in PARTS.get(rep["target"], {}).items():
         use = {k: rep["total"].get(k, 0) / v for k, v in cap.items()}
-        res[part] = {"use": use, "fits": rep["complete"] and all(u <= 1 for u in use.values())}
+        lacks = any(rep["total"].get(k, 0) for k in resources - set(cap))
+        ok = rep["complete"] and not lacks
+        res[part] = {"use": use, "fits": ok and all(u <= 1 for u in use.values()),
+                     "headroom": ok and all(u <= 0.9 for u in use.values())}
     return res
 
 
@@ -603,8 +609,8 @@ def format_summary(rep: dict) -> str:
         for part, f in parts.items():
             cells = [f"{100 * f['use'].get(k, 0):.0f}%" if k in f["use"] else "-"
                      for k, _ in cols if k != "lutram"]
-            lines.append(f"| {part} | " + " | ".join(cells)
-                         + f" | {'yes' if f['fits'] else 'no'} |")
+            said = ("yes, 10% headroom" if f["headroom"] else "yes" if f["fits"] else "no")
+            lines.append(f"| {part} | " + " | ".join(cells) + f" | {said} |")
     return "\n".join(lines)
 
 
