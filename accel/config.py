@@ -65,6 +65,12 @@ class AccelConfig:
         post-processing word share one copy with a read port each (a register file: the
         structure for an ASIC, where lane copies of flip-flops are most of the gate area).
         The same function and cycles either way (rtl/post.py).
+    ub_uram : 0 or 1. 1: each UB bank's copy for the wide read port is marked for UltraRAM and
+        its copy for the narrow port for block RAM (``ram_style``; a bank's two read ports are
+        two copies on an FPGA either way). For UltraScale+ parts, where the UB would not fit
+        in block RAM: a URAM288 is 4,096 x 72 bits, so the banks should be 4,096 rows deep or a
+        power of two less (``zu7ev``). 0: the synthesis tool's choice. The same function and
+        cycles either way.
     """
 
     name: str = "default"
@@ -83,6 +89,7 @@ class AccelConfig:
     axi_addr_bits: int = 64
     axi_id_bits: int = 1
     shared_tables: int = 0
+    ub_uram: int = 0
 
     # Fixed by the numeric contract / the instruction format (not parameters).
     data_bits = 8
@@ -133,6 +140,9 @@ class AccelConfig:
         need(self.shared_tables in (0, 1),
              f"shared_tables must be 0 (a table copy per lane: FPGAs) or 1 (one copy per "
              f"post-processing word: ASICs), got {self.shared_tables}")
+        need(self.ub_uram in (0, 1),
+             f"ub_uram must be 0 (the synthesis tool places the UB) or 1 (its wide port's copy "
+             f"in UltraRAM, its narrow port's in block RAM), got {self.ub_uram}")
 
     # ---------------------------------------------------------------- derived sizes
     @property
@@ -263,7 +273,16 @@ Z7020 = SMALL.replace(name="z7020", wgt_tiles=256)
 # the GEMM/GAP/depthwise multipliers ~105; the UB's 128 KiB in two read-port copies is 128 EBRs
 # and the 256-tile weight buffer (which HF3's SE layers need) 16 more (docs/fpga.md).
 ECP5 = Z7020.replace(name="ecp5")
-PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020, ECP5)}
+# The Zynq UltraScale+ ZU7EV (ZCU104, Kria K26: 230,400 LUTs, 1,728 DSPs, 312 BRAM36, 96
+# URAM288) with 10% headroom: `default`'s 32 lanes with a UB of 16 banks of 2,048 words
+# (1 MiB), each bank's wide-port copy in UltraRAM (4 URAM288 a bank, half their depth: 64) and
+# its narrow-port copy in block RAM (14.5 BRAM36 a bank: 232). 2 MiB would need 464 BRAM36 for
+# the narrow copies, and 32 banks 128 URAMs for the wide ones (a URAM288 is 4,096 rows; a
+# bank of 1,024 or 2,048 rows takes the whole block). Half the banks also halve the UB's
+# rotator and write side and the GAP's adder trees (docs/fpga.md): +1.5% cycles on HF3-HF5,
+# +9-11% on HF0-HF2, whose maps 1 MiB does not hold (spilled, streamed in bands).
+ZU7EV = DEFAULT.replace(name="zu7ev", ub_banks=16, ub_kib=1024, ub_uram=1)
+PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020, ECP5, ZU7EV)}
 
 
 def get_preset(name: str) -> AccelConfig:

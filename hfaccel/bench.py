@@ -17,12 +17,14 @@
   need: spatial tiling (maps spilled to external memory, streamed in row bands), its cycles
   and roofline ratio against the untiled run, and the model's per-layer error on banded layers.
 * ``hw_sim_hf3_z7020``: the same on the Zynq-7020 preset (8 lanes, tiled through 128 KiB).
+* ``hw_sim_hf3_zu7ev``: the same on the ZU7EV preset (32 lanes, 16 banks, 1 MiB).
 * ``synth_<hw>_xilinx`` (``small``, ``z7020``): ``make synth TARGET=xilinx`` (Yosys, xc7, per
   module, cached under build/synth): LUTs, FFs, DSPs, BRAM36, LUTs per MAC (issue 15's target
   for ``default``: <= 150) and the utilization of the Zynq-7020 (target: every resource
   <= 90%). A cold run is tens of minutes of Yosys on 2 cores. ``synth_default_xilinx``: the
   same for ``default`` mapped for UltraScale+ (``--family xcup``) against the ZU7EV (target:
   every resource <= 90%); cold, over an hour of Yosys on a loaded 2-core machine.
+  ``synth_zu7ev_xilinx``: the same for the ``zu7ev`` preset (its UB in UltraRAM and block RAM).
 * ``synth_small_generic``, ``synth_small_shared_tables_generic``: the ASIC view (``make synth
   TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
   macros' bits and the memory list, with the activation tables as a copy per lane and as one
@@ -98,11 +100,14 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res["hw_sim_hf3"] = bench_hw_sim("hf3")
     res["hw_sim_hf3_ub128"] = bench_hw_sim("hf3", "default,ub_kib=128")
     res["hw_sim_hf3_z7020"] = bench_hw_sim("hf3", "z7020")
+    res["hw_sim_hf3_zu7ev"] = bench_hw_sim("hf3", "zu7ev")
     for hw in ("small", "z7020"):
         res[f"synth_{hw}_xilinx"] = bench_synth(hw)
     # issue 15's target: default against the ZU7EV, mapped for UltraScale+ (xcup)
     res["synth_default_xilinx"] = bench_synth("default", "Zynq UltraScale+ ZU7EV (xczu7ev)",
                                               family="xcup")
+    res["synth_zu7ev_xilinx"] = bench_synth("zu7ev", "Zynq UltraScale+ ZU7EV (xczu7ev)",
+                                            family="xcup")
     # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
@@ -170,7 +175,7 @@ def bench_synth(hw: str, part: str = "Zynq-7020 (xc7z020)", *, family: str = "xc
     cap = PARTS["xilinx"][part]
     return {"hw": cfg.name, "family": family, "macs": cfg.macs_per_cycle,
             "complete": rep["complete"], "yosys": rep["yosys"], "cpu_seconds": rep["cpu_seconds"],
-            **{k: tot.get(k, 0) for k in ("lut", "lutram", "ff", "dsp", "bram36")},
+            **{k: tot.get(k, 0) for k in ("lut", "lutram", "ff", "dsp", "bram36", "uram")},
             "lut_per_mac": round(tot.get("lut", 0) / cfg.macs_per_cycle, 1),
             "units_lut": {u: v.get("lut", 0) for u, v in rep["units"].items()},
             "part": part, "part_use": {k: round(tot.get(k, 0) / c, 3) for k, c in cap.items()},

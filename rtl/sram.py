@@ -23,6 +23,12 @@ Semantics of every behavioural model (what a replacement must keep):
 * the contents start at zero (a power-on initialisation that FPGA block RAMs provide; the
   simulations and tests run with it, an SRAM macro powers up with arbitrary contents);
 * no reset: ``rst`` is not connected inside.
+
+With ``styles`` (one per synchronous read port, in the order the ports are requested) the model
+keeps a copy of the contents per read port, each written alike and tagged with a Yosys/Vivado
+``ram_style`` (``block``, ``ultra``, ``distributed``): a memory with two read ports is two
+copies on an FPGA anyway, and this says where each goes (``AccelConfig.ub_uram``: the UB's wide
+port in UltraRAM, its narrow one in block RAM). The same ports and semantics.
 """
 
 from __future__ import annotations
@@ -83,12 +89,29 @@ class SRAM(Elaboratable):
     ``rd_a__data``. The returned objects are ordinary :class:`Memory` ports.
     """
 
-    def __init__(self, kind: str, *, width: int, depth: int):
+    STYLES = ("block", "ultra", "distributed")
+
+    def __init__(self, kind: str, *, width: int, depth: int,
+                 styles: tuple[str, ...] | None = None):
         if kind not in KINDS:
             raise ValueError(f"unknown memory kind {kind!r}")
+        if styles is not None and (not styles or any(s not in self.STYLES for s in styles)):
+            raise ValueError(f"styles must be a non-empty tuple of {', '.join(self.STYLES)}, "
+                             f"not {styles!r}")
         self.info = _Info(kind, width, depth)
-        self.memory = Memory(shape=unsigned(width), depth=depth, init=[],
-                             attrs={"hfaccel_mem": kind})
+        self.styles = tuple(styles) if styles else ()
+        # copy i holds the contents for the i-th synchronous read port (one copy without styles)
+        self.copies = [self._memory(s) for s in self.styles] or [self._memory(None)]
+        self.memory = self.copies[0]
+        self._writes: list[tuple[WritePort.Signature, str]] = []
+        self._sync_reads = 0
+
+    def _memory(self, style: str | None) -> Memory:
+        attrs = {"hfaccel_mem": self.info.kind}
+        if style:
+            attrs["ram_style"] = style
+        return Memory(shape=unsigned(self.info.width), depth=self.info.depth, init=[],
+                      attrs=attrs)
 
     @property
     def kind(self) -> str:
@@ -101,15 +124,30 @@ class SRAM(Elaboratable):
     def read_port(self, name: str, *, domain: str = "sync") -> ReadPort:
         sig = ReadPort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width)
         self.info.ports.append(PortSpec(name, "comb" if domain == "comb" else "sync"))
-        return ReadPort(sig, memory=self.memory, domain=domain, path=(name,))
+        mem = self.memory
+        if self.styles and domain != "comb":
+            if self._sync_reads >= len(self.copies):
+                raise ValueError(f"{self.info.kind}: {len(self.styles)} styles for more "
+                                 "synchronous read ports")
+            mem = self.copies[self._sync_reads]
+            self._sync_reads += 1
+        return ReadPort(sig, memory=mem, domain=domain, path=(name,))
 
     def write_port(self, name: str, *, granularity: int | None = None) -> WritePort:
         sig = WritePort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width,
                                   granularity=granularity)
         self.info.ports.append(PortSpec(name, "write", granularity))
+        self._writes.append((sig, name))
         return WritePort(sig, memory=self.memory, domain="sync", path=(name,))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.mem = self.memory
+        for i, mem in enumerate(self.copies[1:], 1):
+            m.submodules[f"mem{i}"] = mem
+            # every copy takes the writes of the first one's ports
+            first = [p for p in self.memory.write_ports]
+            for (sig, name), src in zip(self._writes, first, strict=True):
+                dst = WritePort(sig, memory=mem, domain="sync", path=(f"{name}_copy{i}",))
+                m.d.comb += [dst.addr.eq(src.addr), dst.data.eq(src.data), dst.en.eq(src.en)]
         return m

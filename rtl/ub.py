@@ -57,6 +57,10 @@ class UnifiedBuffer(wiring.Component):
         Words of a compute write (at most ``banks``).
     beat_words : int
         Words of a DMA beat (at most ``banks``, a power of two).
+    ram_styles : tuple of two str, optional
+        Where an FPGA tool should build each bank's copy for port A and for port B
+        (:class:`~hfaccel.rtl.sram.SRAM` ``styles``, e.g. ``("ultra", "block")``); without it,
+        the tool's choice.
 
     Members
     -------
@@ -74,7 +78,10 @@ class UnifiedBuffer(wiring.Component):
     """
 
     def __init__(self, *, banks: int, depth: int, word_bits: int, write_words: int,
-                 beat_words: int):
+                 beat_words: int, ram_styles: tuple[str, str] | None = None):
+        if ram_styles is not None and len(ram_styles) != 2:
+            raise ValueError(f"ram_styles must be two styles (port A's copy, port B's), not "
+                             f"{ram_styles!r}")
         for name, v in (("banks", banks), ("depth", depth), ("beat_words", beat_words)):
             if not isinstance(v, int) or v < 1 or v & (v - 1):
                 raise ValueError(f"{name} must be a power of two, not {v!r}")
@@ -88,7 +95,8 @@ class UnifiedBuffer(wiring.Component):
         self.words = banks * depth
         self.addr_width = max(1, ceil_log2(self.words))
         self.beat_addr_width = max(1, ceil_log2(self.words // beat_words))
-        self.memories = {f"bank{b}": SRAM("ub_bank", width=word_bits, depth=depth)
+        self.memories = {f"bank{b}": SRAM("ub_bank", width=word_bits, depth=depth,
+                                          styles=ram_styles)
                          for b in range(banks)}
         A = self.addr_width
         super().__init__({

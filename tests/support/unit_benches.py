@@ -83,11 +83,12 @@ def run_rotator(*, words: int, width: int, seed: int) -> dict:
 
 # ------------------------------------------------------------------------------ unified buffer
 def run_ub(*, seed: int, cycles: int, banks: int, depth: int, word_bits: int, write_words: int,
-           beat_words: int) -> dict:
-    """The unified buffer against its cycle-level model for ``cycles`` random cycles."""
+           beat_words: int, ram_styles: tuple[str, str] | None = None) -> dict:
+    """The unified buffer against its cycle-level model for ``cycles`` random cycles (with
+    ``ram_styles``: a copy of every bank per read port, as ``AccelConfig.ub_uram`` builds)."""
     params = dict(banks=banks, depth=depth, word_bits=word_bits, write_words=write_words,
                   beat_words=beat_words)
-    dut, ref = UnifiedBuffer(**params), RefUnifiedBuffer(**params)
+    dut, ref = UnifiedBuffer(**params, ram_styles=ram_styles), RefUnifiedBuffer(**params)
     rng = random.Random(seed)
     words, beats = banks * depth, banks * depth // beat_words
     ubb = len(dut.wr_d.payload.beat)
