@@ -32,7 +32,7 @@ the only one the lanes read) and the other slot's (they only load read data). A 
 the other slot's words into the consumer's, with the read data that land in that cycle; data for
 the consumer's own slot (it waits for them) land there directly. Two shifting slots and a lane
 select between them cost a load/shift LUT a bit in both and a 4:1 lane select; this costs it in
-one and a 2:1 select (docs/fpga.md).
+one, and the stride's select is part of the PE array's operand select (docs/fpga.md).
 :func:`ref_dw_windows` is the reference model (``tests/test_units.py`` holds the unit to it).
 """
 
