@@ -281,3 +281,46 @@ def test_adder_trees_go_on_carry_chains(tmp_path, target):
 
     assert ours.get(carry, 0) >= 15 * 2  # 15 adders of 9-12 bits: at least two cells each
     assert stock.get(carry, 0) < ours[carry] and luts(ours) < luts(stock)
+
+
+def test_part_fit_states_headroom_and_missing_resources():
+    """The part table's verdicts (issue 15's criterion is 10% headroom in every resource): 90%
+    of every resource fits with headroom, 95% fits without, a URAM on a part without URAMs
+    does not fit, nor does an incomplete report."""
+    from hfaccel.rtl.synth import PARTS, fit
+
+    zu7ev = "Zynq UltraScale+ ZU7EV (xczu7ev)"
+    cap = PARTS["xilinx"][zu7ev]
+
+    def rep(share, **extra):
+        return {"target": "xilinx", "complete": extra.pop("complete", True),
+                "total": {k: int(v * share) for k, v in cap.items()} | extra}
+
+    assert fit(rep(0.9))[zu7ev] | {"use": None} == {"use": None, "fits": True, "headroom": True}
+    assert fit(rep(0.95))[zu7ev]["fits"] and not fit(rep(0.95))[zu7ev]["headroom"]
+    assert not fit(rep(1.01))[zu7ev]["fits"]
+    assert not fit(rep(0.5, complete=False))[zu7ev]["fits"]
+    z7020 = fit({"target": "xilinx", "complete": True, "total": {"lut": 100, "uram": 1}})
+    assert not z7020["Zynq-7020 (xc7z020)"]["fits"]  # it has no URAM
+    assert fit({"target": "xilinx", "complete": True,
+                "total": {"lut": 100}})["Zynq-7020 (xc7z020)"]["headroom"]
+
+
+def test_ub_ram_styles_tag_each_read_ports_copy():
+    """``ub_uram`` (the zu7ev preset): each UB bank keeps a copy per read port, the wide port's
+    tagged for UltraRAM and the narrow port's for block RAM, in the Verilog the tools read;
+    without it, one memory and no tag. ``ub_uram`` is 0 or 1."""
+    from amaranth.back import verilog
+
+    from hfaccel.accel.config import PRESETS
+    from hfaccel.errors import ConfigError
+    from hfaccel.rtl.ub import UnifiedBuffer
+
+    assert PRESETS["zu7ev"].ub_uram == 1 and PRESETS["default"].ub_uram == 0
+    shape = dict(banks=2, depth=16, word_bits=8, write_words=1, beat_words=1)
+    tagged = verilog.convert(UnifiedBuffer(**shape, ram_styles=("ultra", "block")), name="t")
+    plain = verilog.convert(UnifiedBuffer(**shape), name="p")
+    assert re.findall(r'ram_style = "(\w+)"', tagged) == ["ultra", "block"] * 2
+    assert "ram_style" not in plain
+    with pytest.raises(ConfigError, match="ub_uram must be 0"):
+        PRESETS["default"].replace(ub_uram=2)
