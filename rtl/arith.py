@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth import Cat, Const, Module, Mux, Signal, signed
 
 __all__ = ["round_shift", "saturate8", "saturate_code", "requant8", "requant_code",
-           "bias_requant8", "gate8", "add8", "tree_sum", "lanes_of"]
+           "bias_requant8", "gate8", "add8", "tree_levels", "tree_sum", "lanes_of"]
 
 
 def round_shift(m: Module, x, sh, *, name: str = "rs"):
@@ -174,15 +174,23 @@ def add8(m: Module, a, sa, b, sb, sh, *, name: str):
     return requant8(m, t, sh, name=f"{name}_rq")
 
 
+def tree_levels(values):
+    """The levels of a balanced adder tree, leaves first: level ``k + 1`` adds level ``k``'s
+    neighbours in pairs (an odd last one passes through). Node 0 of level ``k`` is the sum of
+    the first ``2**k`` values."""
+    levels = [list(values)]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        nxt = [cur[i] + cur[i + 1] for i in range(0, len(cur) - 1, 2)]
+        if len(cur) % 2:
+            nxt.append(cur[-1])
+        levels.append(nxt)
+    return levels
+
+
 def tree_sum(values):
     """Balanced adder tree (shallower logic than a chain)."""
-    values = list(values)
-    while len(values) > 1:
-        nxt = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
-        if len(values) % 2:
-            nxt.append(values[-1])
-        values = nxt
-    return values[0]
+    return tree_levels(values)[-1][0]
 
 
 def lanes_of(word, n: int):

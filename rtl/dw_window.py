@@ -205,8 +205,9 @@ class DwWindow(wiring.Component):
                 m.d.sync += cw[pos].eq(self.rd_a.data[off])
             with m.Elif(self.release):
                 m.d.sync += cw[pos].eq(ow[pos])
-            with m.Elif(self.shift & (pos < W - 1)):
-                m.d.sync += cw[pos].eq(cw[min(pos + 1, W - 1)])
+            if pos < W - 1:  # the last word has nothing behind it to shift in
+                with m.Elif(self.shift):
+                    m.d.sync += cw[pos].eq(cw[pos + 1])
         with m.If(cap_v & cap_last):
             m.d.comb += fill.eq(Mux(cap_slot, 2, 1))
         with m.If(self.release):

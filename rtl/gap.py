@@ -24,7 +24,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import lanes_of, requant_code
+from hfaccel.rtl.arith import lanes_of, requant_code, tree_levels
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.ports import ReadRequest, Result
 from hfaccel.rtl.ub import ub_addr_width
@@ -43,10 +43,7 @@ def gap_sum(values, lvl):
     values = list(values)
     if len(values) & (len(values) - 1):
         raise ValueError(f"gap_sum needs a power of two of values, not {len(values)}")
-    spine = [values[0]]
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] for i in range(0, len(values), 2)]
-        spine.append(values[0])
+    spine = [level[0] for level in tree_levels(values)]
     return Array(spine)[lvl] if len(spine) > 1 else spine[0]
 
 

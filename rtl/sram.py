@@ -103,8 +103,6 @@ class SRAM(Elaboratable):
         # copy i holds the contents for the i-th synchronous read port (one copy without styles)
         self.copies = [self._memory(s) for s in self.styles] or [self._memory(None)]
         self.memory = self.copies[0]
-        self._writes: list[tuple[WritePort.Signature, str]] = []
-        self._sync_reads = 0
 
     def _memory(self, style: str | None) -> Memory:
         attrs = {"hfaccel_mem": self.info.kind}
@@ -123,31 +121,31 @@ class SRAM(Elaboratable):
 
     def read_port(self, name: str, *, domain: str = "sync") -> ReadPort:
         sig = ReadPort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width)
-        self.info.ports.append(PortSpec(name, "comb" if domain == "comb" else "sync"))
         mem = self.memory
         if self.styles and domain != "comb":
-            if self._sync_reads >= len(self.copies):
+            nth = sum(p.kind == "sync" for p in self.info.ports)  # this port's copy
+            if nth >= len(self.copies):
                 raise ValueError(f"{self.info.kind}: {len(self.styles)} styles for more "
                                  "synchronous read ports")
-            mem = self.copies[self._sync_reads]
-            self._sync_reads += 1
+            mem = self.copies[nth]
+        self.info.ports.append(PortSpec(name, "comb" if domain == "comb" else "sync"))
         return ReadPort(sig, memory=mem, domain=domain, path=(name,))
 
     def write_port(self, name: str, *, granularity: int | None = None) -> WritePort:
         sig = WritePort.Signature(shape=unsigned(self.info.width), addr_width=self.addr_width,
                                   granularity=granularity)
         self.info.ports.append(PortSpec(name, "write", granularity))
-        self._writes.append((sig, name))
         return WritePort(sig, memory=self.memory, domain="sync", path=(name,))
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.mem = self.memory
+        names = [p.name for p in self.info.ports if p.kind == "write"]
         for i, mem in enumerate(self.copies[1:], 1):
             m.submodules[f"mem{i}"] = mem
             # every copy takes the writes of the first one's ports
-            first = [p for p in self.memory.write_ports]
-            for (sig, name), src in zip(self._writes, first, strict=True):
-                dst = WritePort(sig, memory=mem, domain="sync", path=(f"{name}_copy{i}",))
+            for name, src in zip(names, self.memory.write_ports, strict=True):
+                dst = WritePort(src.signature, memory=mem, domain="sync",
+                                path=(f"{name}_copy{i}",))
                 m.d.comb += [dst.addr.eq(src.addr), dst.data.eq(src.data), dst.en.eq(src.en)]
         return m
