@@ -11,7 +11,8 @@ PE ``(j, c)`` takes channel ``c`` of pixel ``j``'s input from the window
 where that input lies in the zero padding (``pad`` left, ``padt`` top) or the pixel is past
 the map, and accumulates its product in an int32 of its own. A finished block's accumulators
 go to a write-back copy, which writes ``writeback_words(cfg)`` words a cycle through as many
-post-processing words (:class:`~hfaccel.rtl.post.PostWord`) to
+post-processing words (:class:`~hfaccel.rtl.post.PostWord`: the first is the engine's shared
+word, driven through the ``post`` port, the others the unit's own) to
 ``out + gi * ocs + pixel`` while the next block computes.
 
 A descriptor with a kernel or stride the config does not have, ``g``, ``ho`` or ``wo`` zero,
@@ -33,7 +34,7 @@ from hfaccel.rtl.counters import mul_small, step_nest
 from hfaccel.rtl.dw_window import DwWindow, window_reads
 from hfaccel.rtl.pe import PRODUCT
 from hfaccel.rtl.ports import ReadRequest, Result
-from hfaccel.rtl.post import PostWord, table_geometry, table_port
+from hfaccel.rtl.post import post_port, post_word, table_port
 from hfaccel.rtl.ub import ub_addr_width
 
 __all__ = ["Depthwise", "writeback_words"]
@@ -68,8 +69,10 @@ class Depthwise(wiring.Component):
         (``Out(lanes * 8).array(lanes)`` each) and the stride (``pe_s2``), whether the input is
         inside the map (``Out(1).array(lanes)``), the tap word, the products
         (``In(signed(16)).array(lanes, lanes)``).
-    tables : ``Out(table_port(cfg))``
-        Table writes (inputs, passed to the write-back's post-processing words).
+    post : ``Out(post_port(lanes))``
+        The shared post-processing word: the write-back's first word.
+    tables : ``Out(table_port(cfg))``, where ``writeback_words(cfg) > 1``
+        Table writes (inputs, passed to the unit's own post-processing words).
     result : ``Out(Result(ub address, lanes * 8, words=writeback_words(cfg)))``
         The output words.
     error : ``Out(8)``
@@ -86,11 +89,11 @@ class Depthwise(wiring.Component):
         L = cfg.lanes
         A, W = ub_addr_width(cfg), L * 8
         self.wb = writeback_words(cfg)
-        word_bytes = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)[0]
-        self.posts = [PostWord(lanes=L, table_slots=cfg.table_slots, table_word_bytes=word_bytes,
-                               shared_tables=bool(cfg.shared_tables)) for _ in range(self.wb)]
-        self.memories = {f"post{i}.{k}": v for i, post in enumerate(self.posts)
+        # write-back words 1.. (word 0 is the engine's shared word, the ``post`` port)
+        self.posts = {i: post_word(cfg) for i in range(1, self.wb)}
+        self.memories = {f"post{i}.{k}": v for i, post in self.posts.items()
                          for k, v in post.memories.items()}
+        own_posts = {"tables": Out(table_port(cfg))} if self.posts else {}
         super().__init__({
             "cmd": In(stream.Signature(isa.amaranth_layout("DW"), always_ready=True)),
             "stop": In(1),
@@ -100,7 +103,7 @@ class Depthwise(wiring.Component):
             "pe_x": Out(W).array(L), "pe_x2": Out(W).array(L), "pe_s2": Out(1),
             "pe_valid": Out(1).array(L), "pe_tap": Out(W),
             "pe_products": In(PRODUCT).array(L, L),
-            "tables": Out(table_port(cfg)),
+            "post": Out(post_port(L)), **own_posts,
             "result": Out(Result(addr_width=A, word_bits=W, words=self.wb)),
             "error": Out(8), "busy": Out(1), "mac": Out(1), "active": Out(1),
         })
@@ -292,9 +295,11 @@ class Depthwise(wiring.Component):
         # register (WB rows a step) cost a load/shift LUT per bit of all L rows, twice as many
         # LUTs at 32 lanes and 4 words (docs/fpga.md)
         wb_step = wb_i >> ceil_log2(WB)
-        for i, post in enumerate(self.posts):
+        words = [self.post] + list(self.posts.values())
+        for i, post in self.posts.items():
             m.submodules[f"post{i}"] = post
             wiring.connect(m, wiring.flipped(self.tables), post.tables)
+        for i, post in enumerate(words):
             for k in range(L):
                 rows = Array(wb_acc[r][k] for r in range(i, L, WB))
                 m.d.comb += post.acc[k].eq(rows[wb_step] if L > WB else rows[0])
@@ -312,7 +317,7 @@ class Depthwise(wiring.Component):
             m.d.comb += left.eq(wb_n - wb_i)
             m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
                          w1_n.eq(Mux(left > WB, WB, left))]
-            for i, post in enumerate(self.posts):
+            for i, post in enumerate(words):
                 m.d.sync += [w1_q[i].eq(post.q), w1_a[i].eq(post.a)]
             with m.If(wb_i + WB >= wb_n):
                 m.d.sync += wb_busy.eq(0)

@@ -4,11 +4,12 @@ For each of ``g`` channel groups (words ``x + gi * xcs + p``, ``p < 2**hw_log2``
 reads ``ub_banks`` words per cycle through the UB's wide port, sums the map's ones per lane
 (:func:`gap_sum`) into an int32 accumulator per lane, and writes
 ``sat8(round_shift(sum, shift))`` to UB word ``out + gi`` (uint8 codes: ``xu`` sums the input
-lanes zero-extended, ``ou`` saturates the result to 0..255). A map streamed in pieces sums across
-instructions: ``acc`` continues the previous GAP's sums instead of starting from 0, ``part``
-only accumulates (no shift, no write); both need ``g == 1`` (the sums live in one group's
-accumulators). A descriptor with ``g == 0``, ``hw_log2 > 16`` or ``acc``/``part`` with
-``g != 1`` raises :attr:`~hfaccel.accel.isa.Status.BAD_GAP`.
+lanes zero-extended, ``ou`` saturates the result to 0..255); the requantization is the engine's
+shared post-processing word's (:class:`~hfaccel.rtl.post.PostWord`, bias 0, no table). A map
+streamed in pieces sums across instructions: ``acc`` continues the previous GAP's sums instead
+of starting from 0, ``part`` only accumulates (no shift, no write); both need ``g == 1`` (the
+sums live in one group's accumulators). A descriptor with ``g == 0``, ``hw_log2 > 16`` or
+``acc``/``part`` with ``g != 1`` raises :attr:`~hfaccel.accel.isa.Status.BAD_GAP`.
 
 Timing: one read per cycle; the sum one cycle after the read (with the data), the write the
 cycle after the group's last sum.
@@ -24,9 +25,10 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import lanes_of, requant_code, tree_levels
+from hfaccel.rtl.arith import lanes_of, tree_levels
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.ports import ReadRequest, Result
+from hfaccel.rtl.post import post_port
 from hfaccel.rtl.ub import ub_addr_width
 
 __all__ = ["Gap", "gap_sum"]
@@ -58,6 +60,8 @@ class Gap(wiring.Component):
         The engine has stopped on an error: no more reads, sums or writes.
     rd_a : ``Out(ReadRequest(addr_width, lanes * 8, words=ub_banks))``
         The UB's wide read port.
+    post : ``Out(post_port(lanes))``
+        The shared post-processing word: the sums, bias 0 and the shift out, the code back.
     result : ``Out(Result(addr_width, lanes * 8, words=1))``
         The pooled words.
     error : ``Out(8)``
@@ -77,6 +81,7 @@ class Gap(wiring.Component):
             "cmd": In(stream.Signature(isa.amaranth_layout("GAP"), always_ready=True)),
             "stop": In(1),
             "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
+            "post": Out(post_port(cfg.lanes)),
             "result": Out(Result(addr_width=A, word_bits=W, words=1)),
             "error": Out(8), "busy": Out(1), "active": Out(1),
         })
@@ -134,7 +139,15 @@ class Gap(wiring.Component):
                                  for i in range(NB)], lvl)
                 m.d.sync += acc[j].eq(Mux(s1_first & ~p.acc, 0, acc[j]) + total)
             m.d.sync += s2_g.eq(s1_g)
-        out = Cat(*[requant_code(m, acc[j], p.shift, p.ou, name=f"prq{j}") for j in range(L)])
+        # the write's codes: the post word's requantization of the sums (``requant_code`` of
+        # acc + 0), the same function as a requantizer of the GAP's own (32 lanes of ~170 LUTs)
+        post = self.post
+        lane_prm = Cat(Const(0, 32), p.shift, Const(0, 24))
+        m.d.comb += [post.params.eq(lane_prm.replicate(L)), post.tbl.eq(0), post.tslot.eq(0),
+                     post.qu.eq(p.ou)]
+        for j in range(L):
+            m.d.comb += post.acc[j].eq(acc[j])
+        out = post.q
         res = self.result
         m.d.comb += [res.valid.eq(s2_v), res.addr.eq(p.out + s2_g), res.n.eq(1),
                      res.r[0].eq(out), res.q[0].eq(out), res.a[0].eq(out),

@@ -5,8 +5,9 @@ tile ``co < cot``, pixel ``p < npix`` and input channel tile ``ci < cit`` (inner
 reads the input word ``x + ci * xcs + p`` (UB wide port, word 0), the weight tile
 ``wgt + co * cit + ci`` and the parameter word ``prm + co``, and the PE array sums one output
 tile's ``lanes`` rows (:class:`~hfaccel.rtl.pe.PeArray` in GEMM mode) into int32 accumulators.
-After the last input tile the word is post-processed (:class:`~hfaccel.rtl.post.PostWord`:
-bias, RNE shift, saturation, optional table), optionally added to the residual word
+After the last input tile the word is post-processed (the engine's shared
+:class:`~hfaccel.rtl.post.PostWord`, through the ``post`` port: bias, RNE shift, saturation,
+optional table), optionally added to the residual word
 ``skip + co * scs + p`` (UB narrow port; ``sat8(rne((a << sa) + (b << sb), ashift))``) and
 written to ``out + co * ocs + p``.
 
@@ -38,7 +39,7 @@ from hfaccel.rtl.arith import add8, gate8, lanes_of
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.pe import row_sum_shape
 from hfaccel.rtl.ports import ReadRequest, Result
-from hfaccel.rtl.post import PostWord, table_geometry, table_port
+from hfaccel.rtl.post import post_port
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import ub_addr_width
 
@@ -75,8 +76,9 @@ class Gemm(wiring.Component):
     pe_gemm, pe_x, pe_w, pe_sums :
         The PE array's GEMM side: mode (``Out(1)``, set while stage 1b computes), the gated
         input lanes (``Out(signed(8)).array(lanes)``), the weight tile, the row sums (``In``).
-    tables : ``Out(table_port(cfg))``
-        Table writes (inputs, passed to the post-processing word's copies).
+    post : ``Out(post_port(lanes))``
+        The shared post-processing word: the accumulators and parameters out, ``q`` and ``a``
+        back in the same cycle.
     result : ``Out(Result(ub address, lanes * 8, words=1))``
         The output words.
     trace_g : ``Out(trace_gate_signature(...))``
@@ -95,11 +97,6 @@ class Gemm(wiring.Component):
         L = cfg.lanes
         A, W = ub_addr_width(cfg), L * 8
         self.memories = {"gate": SRAM("gate_mem", width=W, depth=gate_words(L))}
-        self.post = PostWord(lanes=L, table_slots=cfg.table_slots,
-                             table_word_bytes=table_geometry(bus_bytes=cfg.bus_bytes,
-                                                             table_slots=cfg.table_slots)[0],
-                             shared_tables=bool(cfg.shared_tables))
-        self.memories.update({f"post.{k}": v for k, v in self.post.memories.items()})
         super().__init__({
             "cmd": In(stream.Signature(isa.amaranth_layout("GEMM"), always_ready=True)),
             "stop": In(1),
@@ -109,7 +106,7 @@ class Gemm(wiring.Component):
             "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
             "pe_gemm": Out(1), "pe_x": Out(signed(8)).array(L), "pe_w": Out(L * W),
             "pe_sums": In(row_sum_shape(L)).array(L),
-            "tables": Out(table_port(cfg)),
+            "post": Out(post_port(L)),
             "result": Out(Result(addr_width=A, word_bits=W, words=1)),
             "trace_g": Out(trace_gate_signature(addr_width=A, word_bits=W)),
             "error": Out(8), "busy": Out(1), "mac": Out(1), "active": Out(1),
@@ -123,8 +120,7 @@ class Gemm(wiring.Component):
         m.submodules.gate = gate_mem
         gate_wr = gate_mem.write_port("wr")
         gate_rd = gate_mem.read_port("rc", domain="comb")
-        m.submodules.post = post = self.post
-        wiring.connect(m, wiring.flipped(self.tables), post.tables)
+        post = self.post
 
         g = Signal(isa.amaranth_layout("GEMM"))  # the instruction in progress
         run, pre = Signal(), Signal()  # MACs; gate preload

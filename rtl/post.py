@@ -7,8 +7,13 @@ Lane ``j`` of a word computes, per the numeric contract (``docs/numerics.md``)::
 
 where ``bias[j]`` is the int32 in bits ``[64 j, 64 j + 32)`` of the parameter word and
 ``shift[j]`` the int8 in bits ``[64 j + 32, 64 j + 40)``. The GEMM unit post-processes one word
-per cycle (one :class:`PostWord`), the depthwise write-back
-``writeback_words(cfg)`` words (one each, :func:`~hfaccel.rtl.dw.writeback_words`).
+per cycle, the GAP one (bias 0, its shift in every lane, no table), the depthwise write-back
+``writeback_words(cfg)`` (:func:`~hfaccel.rtl.dw.writeback_words`). One compute instruction
+runs at a time, so the engine's first word is shared (``rtl/top.py``): the GEMM, the GAP and
+the write-back's first word drive it through a :func:`post_port`, and the depthwise unit holds
+only its other ``writeback_words(cfg) - 1`` words. A word costs about 340 LUTs a lane on
+UltraScale+ (its table copies included); sharing saved two words of requantization lanes
+(``docs/fpga.md``).
 
 The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
 128``) are stateful, in words of ``table_word_bytes`` entries that take a word per cycle from the
@@ -40,7 +45,7 @@ from hfaccel.accel.config import TABLE_WORD_BYTES
 from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
-__all__ = ["PostWord", "ref_post_word", "table_geometry", "table_port"]
+__all__ = ["PostWord", "post_port", "post_word", "ref_post_word", "table_geometry", "table_port"]
 
 
 def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
@@ -56,6 +61,24 @@ def table_port(cfg) -> WritePort.Signature:
     a word of ``table_geometry`` per write, every table copy takes the same writes."""
     word_bytes, rows = table_geometry(bus_bytes=cfg.bus_bytes, table_slots=cfg.table_slots)
     return WritePort.Signature(addr_width=ceil_log2(rows), shape=unsigned(word_bytes * 8))
+
+
+def post_port(lanes: int) -> wiring.Signature:
+    """A compute unit's side of a post-processing word that it drives but does not hold (the
+    engine's shared word, :class:`PostWord`'s members flipped, without the table writes):
+    ``acc``, ``params``, ``tbl``, ``tslot``, ``qu`` out, ``q`` and ``a`` in."""
+    return wiring.Signature({"acc": Out(signed(32)).array(lanes), "params": Out(lanes * 64),
+                             "tbl": Out(1), "tslot": Out(1), "qu": Out(1),
+                             "q": In(lanes * 8), "a": In(lanes * 8)})
+
+
+def post_word(cfg) -> PostWord:
+    """A :class:`PostWord` of an :class:`~hfaccel.accel.config.AccelConfig`: its lanes, tables
+    and table structure."""
+    return PostWord(lanes=cfg.lanes, table_slots=cfg.table_slots,
+                    table_word_bytes=table_geometry(bus_bytes=cfg.bus_bytes,
+                                                    table_slots=cfg.table_slots)[0],
+                    shared_tables=bool(cfg.shared_tables))
 
 
 class PostWord(wiring.Component):

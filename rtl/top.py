@@ -10,7 +10,7 @@ file and Verilog module)::
                [fetch] --> ldq --> [dma] --> ub / wgt / prm / tables
                   |                  ^ sem_free   v sem_ready
                   +------> cmq --> [dispatch] --> [gemm] [dw: + dw_window] [gap]
-                                                     |      |      (post: PostWord in gemm, dw)
+                                                     |      |    (+ post: their shared PostWord)
                                               [pe_array]  [ub: banks, crossbars]
        [control]: run state, status, watchdog (errors and activity of every unit)
 
@@ -19,7 +19,10 @@ window), its narrow port (GEMM; the DMA's stores when the GEMM does not need it)
 parameter buffers' read ports (GEMM, depthwise). One compute instruction runs at a time, so the
 compute units never want a port in the same cycle; the fixed order below makes it defined
 anyway (the later unit wins). The compute units' results share the UB's compute write port
-(GEMM first, then GAP, then depthwise) and the trace port.
+(GEMM first, then GAP, then depthwise) and the trace port. For the same reason they share one
+post-processing word (``post``: the GEMM's, the GAP's requantization, the depthwise
+write-back's first word), given to the unit of the last compute command: a register, so its
+multiplexer's select is not on the units' paths.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from hfaccel.rtl.fetch import Fetch
 from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.gemm import Gemm
 from hfaccel.rtl.pe import PeArray
+from hfaccel.rtl.post import post_word
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import UnifiedBuffer
 
@@ -102,6 +106,7 @@ class Accelerator(wiring.Component):
             "gemm": Gemm(cfg=c),
             "gap": Gap(cfg=c),
             "dw": Depthwise(cfg=c),
+            "post": post_word(c),
         }
         # the buffers' ports, requested before the memories elaborate
         self._wgt_rd = self.units["wgt"].read_port("rd")
@@ -179,7 +184,31 @@ class Accelerator(wiring.Component):
         wgt_rd, prm_rd = self._wgt_rd, self._prm_rd
         wiring.connect(m, dma.wgt_w, self._wgt_wr)
         wiring.connect(m, dma.prm_w, self._prm_wr)
-        wiring.connect(m, dma.tbl_w, gemm.tables, dw.tables)
+        post = u["post"]
+        wiring.connect(m, dma.tbl_w, post.tables, *([dw.tables] if dw.posts else []))
+        # the shared post-processing word: the unit of the last compute command drives it (the
+        # order of COMPUTE_UNITS; one instruction runs at a time, so its unit is the only one
+        # that post-processes until the next command)
+        owner = Signal(range(len(COMPUTE_UNITS)))
+        for i, name in enumerate(COMPUTE_UNITS):
+            with m.If(getattr(disp, name).valid):
+                m.d.sync += owner.eq(i)
+            m.d.comb += [u[name].post.q.eq(post.q), u[name].post.a.eq(post.a)]
+
+        ports = [u[name].post for name in COMPUTE_UNITS]
+
+        def pick(gemm_v, gap_v, dw_v):  # one LUT a bit: owner's 2 bits and the 3 units' bits
+            return Mux(owner[1], dw_v, Mux(owner[0], gap_v, gemm_v))
+
+        m.d.comb += [post.tbl.eq(pick(*(p.tbl for p in ports))),
+                     post.tslot.eq(pick(*(p.tslot for p in ports))),
+                     post.qu.eq(pick(*(p.qu for p in ports)))]
+        for j in range(self.cfg.lanes):
+            # a lane's bias and shift; not its 3 bytes of padding, which the word ignores but,
+            # synthesized apart from it, would cost a LUT a bit here
+            used = slice(j * 64, j * 64 + 40)
+            m.d.comb += [post.acc[j].eq(pick(*(p.acc[j] for p in ports))),
+                         post.params[used].eq(pick(*(p.params[used] for p in ports)))]
 
         # shared read ports
         _share(m, ub.rd_a.addr, ub.rd_a.data, [gemm.rd_a, gap.rd_a, dw.rd_a])

@@ -50,15 +50,17 @@ def test_package_is_self_contained(pkg):
     assert len(re.findall(r"^\s+hfaccel_mem_ub_bank\s+bank\d+ \(", body("hfaccel_ub"),
                           re.M)) == cfg.ub_banks
     assert len(re.findall(r"^\s+hfaccel_fifo_instr\s+\w+ \(", body(TOP), re.M)) == 2
-    # every unit is a module of its own (rtl/top.py), the depthwise write-back's post-processing
-    # words one module instantiated once per word
+    # every unit is a module of its own (rtl/top.py), the post-processing words one module
+    # instantiated once per word: the compute units' shared word in the top level, the depthwise
+    # write-back's others in the depthwise unit
     for unit in ("hfaccel_fetch", "hfaccel_bus", "hfaccel_dma", "hfaccel_dispatch",
                  "hfaccel_control", "hfaccel_semaphore", "hfaccel_ub", "hfaccel_pe_array",
                  "hfaccel_gemm", "hfaccel_gap", "hfaccel_dw", "hfaccel_dw_window",
                  "hfaccel_post"):
         assert unit in mods, unit
     assert len(re.findall(r"^\s+hfaccel_post\s+post\d+ \(", body("hfaccel_dw"), re.M)) == \
-        writeback_words(cfg)
+        writeback_words(cfg) - 1
+    assert len(re.findall(r"^\s+hfaccel_post\s+post \(", body(TOP), re.M)) == 1
     # the memory interfaces: named ports, widths from the config
     ub = {p: (d, w) for p, d, w in mods["hfaccel_mem_ub_bank"]}
     assert ub["rd_a__data"] == ("output", cfg.lanes * 8)
@@ -113,15 +115,15 @@ def test_every_waiver_is_needed(pkg, tmp_path):
 
 
 # the modules the fast check synthesizes: the PE array (lanes^2 multipliers), the memories
-# (block RAM, and the per-lane table copies as LUT RAM), the FIFOs, and the GEMM's
-# post-processing word (8 requantization lanes: the arithmetic the area work shrank most, and
+# (block RAM, and the per-lane table copies as LUT RAM), the FIFOs, and the compute units'
+# shared post-processing word (8 requantization lanes: the arithmetic the area work shrank most, and
 # where a regression once went unnoticed: uint8 support put the lanes back on the full-width
 # requantization, 2,015 -> 4,660 LUTs, seen only by the slow test); about a minute and a half on
 # a loaded 2-core machine; and the UB's rotator (a module of its own because inside the UB's it
 # mapped to 4 LUTs an output bit instead of 3 on `default`, docs/fpga.md). The other units run in
 # the slow test.
 FAST = ["hfaccel_pe_array", "hfaccel_mem_ub_bank", "hfaccel_mem_wgt_buf", "hfaccel_mem_prm_buf",
-        "hfaccel_fifo_instr", "hfaccel_mem_tbl_lut", "hfaccel_post_2", "hfaccel_ub_rotator"]
+        "hfaccel_fifo_instr", "hfaccel_mem_tbl_lut", "hfaccel_post", "hfaccel_ub_rotator"]
 
 
 @needs_yosys
@@ -136,7 +138,7 @@ def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
     assert on_disk["total"] == rep["total"]
     summary = path.with_suffix(".md").read_text()
     assert "| PE array |" in summary and "Incomplete" in summary  # the skipped ones are named
-    assert not rep["complete"] and "hfaccel_post" in rep["missing"]
+    assert not rep["complete"] and "hfaccel_dw" in rep["missing"]
     lanes2 = SMALL.lanes ** 2
     assert rep["multipliers"]["per_module"]["hfaccel_pe_array"] == lanes2
     pe = rep["units"]["PE array"]
@@ -146,10 +148,11 @@ def test_synth_small_xilinx_implies_the_pe_count(tmp_path):
     assert ub["bram36"] * 36 * 1024 >= SMALL.ub_kib * 1024 * 8  # holds the whole UB
     assert rep["modules"]["hfaccel_mem_ub_bank"]["instances"] == SMALL.ub_banks
     assert rep["units"]["instruction FIFOs"]["ff"] > 0
-    # one table copy per post-processing lane (GEMM + the depthwise write-back words), each LUT
-    # RAM: a single many-ported table became flip-flops and ~208k LUTs of multiplexers here
+    # one table copy per post-processing lane (the depthwise write-back's words, the first shared
+    # with the GEMM and the GAP), each LUT RAM: a single many-ported table became flip-flops and
+    # ~208k LUTs of multiplexers here
     tbl = rep["modules"]["hfaccel_mem_tbl_lut"]
-    words = 1 + writeback_words(SMALL)
+    words = writeback_words(SMALL)
     assert tbl["instances"] == words * SMALL.lanes
     tables = rep["units"]["activation tables"]
     assert tables.get("ff", 0) == 0
