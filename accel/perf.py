@@ -36,7 +36,9 @@ FIFO_LATENCY = 2  # an instruction pushed into a queue can be popped two cycles 
 
 
 def gemm_cycles(i: Instr) -> int:
-    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 6
+    # + 7: the pipeline's fill (rtl/gemm.py: read, gate multiply, its requantization, MAC,
+    # post-processing, residual add, write)
+    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 7
 
 
 def gap_cycles(i: Instr, banks: int) -> int:
@@ -53,7 +55,8 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
     # when the reader is the bottleneck, hand-over bubbles add about half a cycle per window
     per_ky = k if nreads < k else nreads + 0.5
     group_start = max(geo.tap_tiles + 2, nreads + 1)  # taps/params load overlaps the first window
-    return int(i["g"] * (group_start + blocks * k * per_ky)) + 4
+    # + 5: the pipeline's fill and drain (rtl/dw.py: the last block's write-back stages)
+    return int(i["g"] * (group_start + blocks * k * per_ky)) + 5
 
 
 def instr_cycles(i: Instr, lanes: int, banks: int) -> int:

@@ -293,40 +293,57 @@ class Depthwise(wiring.Component):
         # wb_i / WB): the copy's flip-flops only load (their input is the accumulators' adder,
         # shared) and each row bit costs its share of an (L / WB):1 multiplexer. A shift
         # register (WB rows a step) cost a load/shift LUT per bit of all L rows, twice as many
-        # LUTs at 32 lanes and 4 words (docs/fpga.md)
+        # LUTs at 32 lanes and 4 words (docs/fpga.md). Stage w0 registers the selected rows,
+        # stage w1 the post-processed words: P&R measured the row select, the shared post word
+        # and its table lookup as the engine's longest path (docs/fpga.md, Pipelining); the
+        # copy is free once its last rows are in w0, so a block's write-back still takes
+        # L / WB cycles of the copy, and an instruction ends a cycle later.
         wb_step = wb_i >> ceil_log2(WB)
         words = [self.post] + list(self.posts.values())
         for i, post in self.posts.items():
             m.submodules[f"post{i}"] = post
             wiring.connect(m, wiring.flipped(self.tables), post.tables)
+        res = self.result
+        w0_v = Signal()
+        w0_addr = Signal(len(res.addr))
+        w0_n = Signal(range(WB + 1))
+        w0_acc = [[Signal(signed(AW), name=f"w0acc{i}_{k}") for k in range(L)]
+                  for i in range(WB)]
+        m.d.sync += w0_v.eq(0)
+        with m.If(wb_busy & ~wb_take & ~stop):
+            left = Signal(range(L + 1))
+            m.d.comb += left.eq(wb_n - wb_i)
+            m.d.sync += [w0_v.eq(1), w0_addr.eq(wb_addr + wb_i),
+                         w0_n.eq(Mux(left > WB, WB, left))]
+            for i in range(WB):
+                for k in range(L):
+                    rows = Array(wb_acc[r][k] for r in range(i, L, WB))
+                    m.d.sync += w0_acc[i][k].eq(rows[wb_step] if L > WB else rows[0])
+            with m.If(wb_i + WB >= wb_n):
+                m.d.sync += wb_busy.eq(0)
+            with m.Else():
+                m.d.sync += wb_i.eq(wb_i + WB)
+        # the post words read w0 with the block's parameters: a take that reloads wb_prm needs
+        # wb_busy clear, so it comes at the earliest in the cycle the last rows are in w0, and
+        # its new parameters a cycle after that
         for i, post in enumerate(words):
-            for k in range(L):
-                rows = Array(wb_acc[r][k] for r in range(i, L, WB))
-                m.d.comb += post.acc[k].eq(rows[wb_step] if L > WB else rows[0])
+            m.d.comb += [post.acc[k].eq(w0_acc[i][k]) for k in range(L)]
             m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),
                          post.qu.eq(d.qu)]
-        res = self.result
         w1_v = Signal()
         w1_addr = Signal(len(res.addr))
         w1_n = Signal(range(WB + 1))
         w1_q = [Signal(WBITS, name=f"w1q{i}") for i in range(WB)]
         w1_a = [Signal(WBITS, name=f"w1a{i}") for i in range(WB)]
-        m.d.sync += w1_v.eq(0)
-        with m.If(wb_busy & ~wb_take & ~stop):
-            left = Signal(range(L + 1))
-            m.d.comb += left.eq(wb_n - wb_i)
-            m.d.sync += [w1_v.eq(1), w1_addr.eq(wb_addr + wb_i),
-                         w1_n.eq(Mux(left > WB, WB, left))]
+        m.d.sync += w1_v.eq(w0_v & ~stop)
+        with m.If(w0_v):
+            m.d.sync += [w1_addr.eq(w0_addr), w1_n.eq(w0_n)]
             for i, post in enumerate(words):
                 m.d.sync += [w1_q[i].eq(post.q), w1_a[i].eq(post.a)]
-            with m.If(wb_i + WB >= wb_n):
-                m.d.sync += wb_busy.eq(0)
-            with m.Else():
-                m.d.sync += wb_i.eq(wb_i + WB)
         m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
         for i in range(WB):
             m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]
-        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | w1_v),
+        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | w0_v | w1_v),
                      self.active.eq(win.active | tap_cap_v | prm_cap_v | wb_busy | fire)]
         return m
 

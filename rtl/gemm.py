@@ -14,12 +14,14 @@ written to ``out + co * ocs + p``.
 Squeeze-excitation gating (``gate``): before the first MAC the unit copies the ``cit`` gate
 words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gate_mem``
 :class:`~hfaccel.rtl.sram.SRAM`), and multiplies every input lane by its gate:
-``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`).
+``sat8(rne(x * gate, gshift))`` (:func:`~hfaccel.rtl.arith.gate8`, here with a register between
+the multiply and the requantization).
 
-Timing: one MAC cycle per ``(co, p, ci)``; the input read in stage 0, the gate in stage 1 (and
-the weight and parameter reads), MACs in stage 1b, post-processing in stage 2 (and the residual
-read), the residual add in stage 3, the write in stage 4. The registers after the gate and
-between post-processing and the residual add split the engine's longest paths (``docs/fpga.md``,
+Timing: one MAC cycle per ``(co, p, ci)``; the input read in stage 0, the gate multiply in
+stage 1, its requantization in stage 1a (and the weight and parameter reads), MACs in stage 1b,
+post-processing in stage 2 (and the residual read), the residual add in stage 3, the write in
+stage 4. The registers after the gate multiply, after its requantization and between
+post-processing and the residual add split the engine's longest paths (``docs/fpga.md``,
 "Pipelining") at one cycle per instruction each. A descriptor with ``npix``,
 ``cit`` or ``cot`` zero, or gating with more input tiles than gate words, raises
 :attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
@@ -35,7 +37,7 @@ from amaranth.utils import ceil_log2
 from hfaccel.accel import isa
 from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
-from hfaccel.rtl.arith import add8, gate8, lanes_of
+from hfaccel.rtl.arith import add8, lanes_of, requant8
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.pe import row_sum_shape
 from hfaccel.rtl.ports import ReadRequest, Result
@@ -177,33 +179,44 @@ class Gemm(wiring.Component):
                 m.d.sync += xa.eq(xa + g.xcs)
             with m.If(nest.done):
                 m.d.sync += run.eq(0)
-        # stage 1: the input word's gate, into a register. P&R of the whole engine measured the
-        # UB read, its bank select, the gate multiply, the PE multiply, the row sum and the
-        # accumulate as one 55 ns path; the weights and parameters are read a cycle later than
-        # the input (their addresses registered), so they meet the gated word in stage 1b
-        # without a register of their own (L x L bytes of weights)
-        with m.If(s1_v):
-            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(s1_waddr),
-                         self.prm.en.eq(1), self.prm.addr.eq(s1_paddr)]
+        # stage 1: the input word times its gate, into a register; stage 1a: the product's
+        # requantization, into a register. P&R of the whole engine measured the UB read, its
+        # bank select, the gate multiply, the PE multiply, the row sum and the accumulate as one
+        # 55 ns path, and then the UB read, the gate multiply and its requantization as one
+        # 35 ns path (docs/fpga.md, Pipelining). Without gating the gate is 1 and the shift 0:
+        # requant8(x * 1, 0) is x. The weights and parameters are read two cycles after the
+        # input (their addresses registered), so they meet the gated word in stage 1b without a
+        # register of their own (L x L bytes of weights).
         x_lanes = lanes_of(self.rd_a.data[0], L)
         m.d.comb += gate_rd.addr.eq(s1_ci)
         gw = gate_rd.data
-        xg = []
-        for k in range(L):
-            xq = gate8(m, x_lanes[k], gw[k * 8:(k + 1) * 8].as_signed(), g.gshift,
-                       name=f"gx{k}")
-            xk = Signal(signed(8), name=f"xg{k}")
-            m.d.comb += xk.eq(Mux(g.gate, xq, x_lanes[k]))
-            xg.append(xk)
-        m.d.comb += [self.trace_g.valid.eq(s1_v & g.gate & (s1_co == 0) & ~stop),
-                     self.trace_g.addr.eq(s1_xaddr), self.trace_g.word.eq(Cat(*xg))]
+        s1a_v, s1a_first, s1a_last = Signal(), Signal(), Signal()
+        s1a_co = Signal(8)
+        s1a_xaddr, s1a_saddr, s1a_oaddr = Signal(A), Signal(A), Signal(A)
+        s1a_waddr, s1a_paddr = Signal.like(self.wgt.addr), Signal.like(self.prm.addr)
+        s1a_p = [Signal(signed(16), name=f"s1a_p{k}") for k in range(L)]
+        m.d.sync += s1a_v.eq(s1_v & ~stop)
+        with m.If(s1_v):
+            m.d.sync += [s1a_first.eq(s1_first), s1a_last.eq(s1_last), s1a_co.eq(s1_co),
+                         s1a_xaddr.eq(s1_xaddr), s1a_saddr.eq(s1_saddr),
+                         s1a_oaddr.eq(s1_oaddr), s1a_waddr.eq(s1_waddr),
+                         s1a_paddr.eq(s1_paddr)]
+            # the exact product (int8 x int8 in 16 bits), as gate8 forms it
+            m.d.sync += [s1a_p[k].eq(x_lanes[k] * Mux(g.gate, gw.word_select(k, 8).as_signed(), 1))
+                         for k in range(L)]
+        with m.If(s1a_v):
+            m.d.comb += [self.wgt.en.eq(1), self.wgt.addr.eq(s1a_waddr),
+                         self.prm.en.eq(1), self.prm.addr.eq(s1a_paddr)]
+        xg = [requant8(m, s1a_p[k], Mux(g.gate, g.gshift, 0), name=f"gx{k}") for k in range(L)]
+        m.d.comb += [self.trace_g.valid.eq(s1a_v & g.gate & (s1a_co == 0) & ~stop),
+                     self.trace_g.addr.eq(s1a_xaddr), self.trace_g.word.eq(Cat(*xg))]
         s1b_v, s1b_first, s1b_last = Signal(), Signal(), Signal()
         s1b_saddr, s1b_oaddr = Signal(A), Signal(A)
         s1b_x = [Signal(signed(8), name=f"s1b_x{k}") for k in range(L)]
-        m.d.sync += s1b_v.eq(s1_v & ~stop)
-        with m.If(s1_v):
-            m.d.sync += [s1b_first.eq(s1_first), s1b_last.eq(s1_last), s1b_saddr.eq(s1_saddr),
-                         s1b_oaddr.eq(s1_oaddr)]
+        m.d.sync += s1b_v.eq(s1a_v & ~stop)
+        with m.If(s1a_v):
+            m.d.sync += [s1b_first.eq(s1a_first), s1b_last.eq(s1a_last),
+                         s1b_saddr.eq(s1a_saddr), s1b_oaddr.eq(s1a_oaddr)]
             m.d.sync += [s1b_x[k].eq(xg[k]) for k in range(L)]
         # stage 1b: MACs, accumulate
         acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
@@ -252,6 +265,6 @@ class Gemm(wiring.Component):
                          s4_a.eq(s3_a), s4_r.eq(Cat(*r_lanes))]
         m.d.comb += [res.valid.eq(s4_v), res.addr.eq(s4_addr), res.n.eq(1), res.r[0].eq(s4_r),
                      res.q[0].eq(s4_q), res.a[0].eq(s4_a),
-                     self.busy.eq(pre | run | s1_v | s1b_v | s2_v | s3_v | s4_v),
+                     self.busy.eq(pre | run | s1_v | s1a_v | s1b_v | s2_v | s3_v | s4_v),
                      self.active.eq(pre_v | self.mac)]
         return m

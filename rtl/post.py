@@ -12,8 +12,8 @@ per cycle, the GAP one (bias 0, its shift in every lane, no table), the depthwis
 runs at a time, so the engine's first word is shared (``rtl/top.py``): the GEMM, the GAP and
 the write-back's first word drive it through a :func:`post_port`, and the depthwise unit holds
 only its other ``writeback_words(cfg) - 1`` words. A word costs about 340 LUTs a lane on
-UltraScale+ (its table copies included); sharing saved two words of requantization lanes
-(``docs/fpga.md``).
+UltraScale+ (its table copies included); sharing saved a word and the GAP's requantization
+lanes for a select of a LUT a bit (``docs/fpga.md``, Area work, run 6).
 
 The activation tables (``table_slots`` tables of 256 int8 entries, entry ``slot * 256 + code +
 128``) are stateful, in words of ``table_word_bytes`` entries that take a word per cycle from the
