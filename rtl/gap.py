@@ -17,7 +17,7 @@ cycle after the group's last sum.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -28,7 +28,7 @@ from hfaccel.accel.isa import Status
 from hfaccel.rtl.arith import lanes_of, tree_levels
 from hfaccel.rtl.counters import step_nest
 from hfaccel.rtl.ports import ReadRequest, Result
-from hfaccel.rtl.post import post_port
+from hfaccel.rtl.post import lane_params, post_port
 from hfaccel.rtl.ub import ub_addr_width
 
 __all__ = ["Gap", "gap_sum"]
@@ -142,9 +142,8 @@ class Gap(wiring.Component):
         # the write's codes: the post word's requantization of the sums (``requant_code`` of
         # acc + 0), the same function as a requantizer of the GAP's own (32 lanes of ~170 LUTs)
         post = self.post
-        lane_prm = Cat(Const(0, 32), p.shift, Const(0, 24))
-        m.d.comb += [post.params.eq(lane_prm.replicate(L)), post.tbl.eq(0), post.tslot.eq(0),
-                     post.qu.eq(p.ou)]
+        m.d.comb += [post.params.eq(lane_params(Const(0, 32), p.shift).replicate(L)),
+                     post.tbl.eq(0), post.tslot.eq(0), post.qu.eq(p.ou)]
         for j in range(L):
             m.d.comb += post.acc[j].eq(acc[j])
         out = post.q

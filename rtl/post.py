@@ -35,7 +35,7 @@ Two structures compute the same function (``shared_tables``):
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
@@ -45,7 +45,18 @@ from hfaccel.accel.config import TABLE_WORD_BYTES
 from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
-__all__ = ["PostWord", "post_port", "post_word", "ref_post_word", "table_geometry", "table_port"]
+__all__ = ["PRM_LANE_BITS", "PRM_USED_BITS", "PostWord", "lane_params", "post_port", "post_word",
+           "ref_post_word", "table_geometry", "table_port"]
+
+# a lane's field of the parameter word (accel/compiler.py ``_prm_words``): int32 bias, int8
+# shift, 3 zero bytes; a word reads the low PRM_USED_BITS of each
+PRM_LANE_BITS, PRM_USED_BITS = 64, 40
+
+
+def lane_params(bias, shift):
+    """A lane's field of a parameter word: ``bias`` (32 bits), ``shift`` (8 bits), zeros."""
+    return Cat(Value.cast(bias)[:32], Value.cast(shift)[:8],
+               Const(0, PRM_LANE_BITS - PRM_USED_BITS))
 
 
 def table_geometry(*, bus_bytes: int, table_slots: int) -> tuple[int, int]:
@@ -67,7 +78,8 @@ def post_port(lanes: int) -> wiring.Signature:
     """A compute unit's side of a post-processing word that it drives but does not hold (the
     engine's shared word, :class:`PostWord`'s members flipped, without the table writes):
     ``acc``, ``params``, ``tbl``, ``tslot``, ``qu`` out, ``q`` and ``a`` in."""
-    return wiring.Signature({"acc": Out(signed(32)).array(lanes), "params": Out(lanes * 64),
+    return wiring.Signature({"acc": Out(signed(32)).array(lanes),
+                             "params": Out(lanes * PRM_LANE_BITS),
                              "tbl": Out(1), "tslot": Out(1), "qu": Out(1),
                              "q": In(lanes * 8), "a": In(lanes * 8)})
 
@@ -142,10 +154,7 @@ class PostWord(wiring.Component):
             self._rd = [mem.read_port("rc", domain="comb") for mem in self.memories.values()]
             self._wr = [mem.write_port("wr") for mem in self.memories.values()]
         super().__init__({
-            "acc": In(signed(32)).array(lanes),
-            "params": In(lanes * 64),
-            "tbl": In(1), "tslot": In(1), "qu": In(1),
-            "q": Out(lanes * 8), "a": Out(lanes * 8),
+            **post_port(lanes).flip().members,  # acc, params, tbl, tslot, qu in; q, a out
             "tables": Out(WritePort.Signature(addr_width=ceil_log2(self.rows),
                                               shape=unsigned(table_word_bytes * 8))),
         })
@@ -161,8 +170,8 @@ class PostWord(wiring.Component):
                          wr.en.eq(self.tables.en)]
         for j in range(self.lanes):
             rd = self._rd[j]
-            bias = self.params[j * 64:j * 64 + 32].as_signed()
-            sh = self.params[j * 64 + 32:j * 64 + 40].as_signed()
+            field = self.params.word_select(j, PRM_LANE_BITS)
+            bias, sh = field[:32].as_signed(), field[32:PRM_USED_BITS].as_signed()
             q = bias_requant8(m, self.acc[j], bias, sh, name=f"l{j}", unsigned=self.qu)
             idx = Signal(9, name=f"tbl{j}_idx")  # slot * 256 + code (+ 128: flip the sign bit)
             m.d.comb += [idx.eq(Cat(q[:7], q[7] ^ ~self.qu, self.tslot)), rd.addr.eq(idx >> sel)]

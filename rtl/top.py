@@ -43,7 +43,7 @@ from hfaccel.rtl.fetch import Fetch
 from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.gemm import Gemm
 from hfaccel.rtl.pe import PeArray
-from hfaccel.rtl.post import post_word
+from hfaccel.rtl.post import PRM_LANE_BITS, PRM_USED_BITS, post_word
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import UnifiedBuffer
 
@@ -197,8 +197,8 @@ class Accelerator(wiring.Component):
 
         ports = [u[name].post for name in COMPUTE_UNITS]
 
-        def pick(gemm_v, gap_v, dw_v):  # one LUT a bit: owner's 2 bits and the 3 units' bits
-            return Mux(owner[1], dw_v, Mux(owner[0], gap_v, gemm_v))
+        def pick(v0, v1, v2):  # the owner's (COMPUTE_UNITS' order): one LUT a bit
+            return Mux(owner[1], v2, Mux(owner[0], v1, v0))
 
         m.d.comb += [post.tbl.eq(pick(*(p.tbl for p in ports))),
                      post.tslot.eq(pick(*(p.tslot for p in ports))),
@@ -206,7 +206,7 @@ class Accelerator(wiring.Component):
         for j in range(self.cfg.lanes):
             # a lane's bias and shift; not its 3 bytes of padding, which the word ignores but,
             # synthesized apart from it, would cost a LUT a bit here
-            used = slice(j * 64, j * 64 + 40)
+            used = slice(j * PRM_LANE_BITS, j * PRM_LANE_BITS + PRM_USED_BITS)
             m.d.comb += [post.acc[j].eq(pick(*(p.acc[j] for p in ports))),
                          post.params[used].eq(pick(*(p.params[used] for p in ports)))]
 
