@@ -51,9 +51,11 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
     nreads = geo.reads(banks)
     blocks = geo.blocks(i["ho"], i["wo"], bool(i["flat"]))
     # per (block, ky): k MAC cycles; the reader issues nreads wide reads per window and runs
-    # one window ahead (two slots)
-    # when the reader is the bottleneck, hand-over bubbles add about half a cycle per window
-    per_ky = k if nreads < k else nreads + 0.5
+    # one window ahead (two slots). Reader and consumer at the same pace (nreads == k): the
+    # hand-over bubbles add about half a cycle per window. The reader slower (nreads > k, e.g.
+    # a stride-2 3x3 window on 16 banks: 5 reads): it reads back to back and the consumer's
+    # bubbles hide behind it (RTL, HF3 on `default`: 4.8-5.0 cycles a window row, not 5.5)
+    per_ky = k if nreads < k else nreads + 0.5 if nreads == k else nreads
     group_start = max(geo.tap_tiles + 2, nreads + 1)  # taps/params load overlaps the first window
     # + 5: the pipeline's fill and drain (rtl/dw.py: the last block's write-back stages)
     return int(i["g"] * (group_start + blocks * k * per_ky)) + 5
