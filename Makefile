@@ -41,7 +41,7 @@ help:
 	@echo "make check-reference [MODEL=HF3] [IMAGES=2] [WEIGHT_BITS=7]  integer reference vs onnxruntime, 0 LSB"
 	@echo "make hw-sim [MODEL=HF3] [HW=default] [SIM=verilator|icarus] [IMAGES=1] [ONNX=path] [WAVES=1] [WEIGHT_BITS=7]"
 	@echo "                whole inference in RTL, every layer 0 LSB vs onnxruntime"
-	@echo "                HW: default, small, z7020, ecp5 or a config .json, with ,field=value overrides (HW=default,ub_kib=128)"
+	@echo "                HW: default (= zu7ev), small, z7020, ecp5, large or a config .json, with ,field=value overrides (HW=default,ub_kib=128)"
 	@echo "make rtl [HW=default]            Verilog package (memories, README, lint waivers) under build/rtl/<hw>"
 	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
 	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"

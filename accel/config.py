@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from hfaccel.accel.depthwise import DwGeometry
 from hfaccel.errors import ConfigError
 
-__all__ = ["AccelConfig", "DEFAULT", "ECP5", "PRESETS", "SMALL", "TABLE_WORD_BYTES", "Z7020",
-           "get_preset"]
+__all__ = ["ALIASES", "AccelConfig", "DEFAULT", "ECP5", "LARGE", "PRESETS", "SMALL",
+           "TABLE_WORD_BYTES", "Z7020", "get_preset"]
 
 # Entries per word of an activation-table copy at most. A copy is LUT RAM read by one lane
 # (rtl/post.py): 32 rows of 16 bytes let the LUT RAM's own address decode pick the word and
@@ -69,16 +69,16 @@ class AccelConfig:
         its copy for the narrow port for block RAM (``ram_style``; a bank's two read ports are
         two copies on an FPGA either way). For UltraScale+ parts, where the UB would not fit
         in block RAM: a URAM288 is 4,096 x 72 bits, so the banks should be 4,096 rows deep or a
-        power of two less (``zu7ev``). 0: the synthesis tool's choice. The same function and
-        cycles either way.
+        power of two less (``default``). 0: the synthesis tool's choice. The same function and
+        cycles either way. Off UltraScale+ the synthesis flows drop the tag (rtl/synth.py).
     """
 
     name: str = "default"
     lanes: int = 32
     acc_bits: int = 32
     bus_bytes: int = 64
-    ub_kib: int = 2048
-    ub_banks: int = 32
+    ub_kib: int = 1024
+    ub_banks: int = 16
     wgt_tiles: int = 64
     prm_words: int = 64
     dw_kernels: tuple[int, ...] = (3, 5)
@@ -89,7 +89,7 @@ class AccelConfig:
     axi_addr_bits: int = 64
     axi_id_bits: int = 1
     shared_tables: int = 0
-    ub_uram: int = 0
+    ub_uram: int = 1
 
     # Fixed by the numeric contract / the instruction format (not parameters).
     data_bits = 8
@@ -257,10 +257,22 @@ class AccelConfig:
         return dataclasses.replace(self, **kw)
 
 
+# The Zynq UltraScale+ ZU7EV (ZCU104, Kria K26: 230,400 LUTs, 460,800 FFs, 1,728 DSPs, 312
+# BRAM36, 96 URAM288) with 10% headroom in every resource (issue 15): 32 lanes (1,024 MACs), the
+# UB at 16 banks of 2,048 words (1 MiB), each bank's wide-port copy in UltraRAM (4 URAM288 a
+# bank, half their depth: 64) and its narrow-port copy in block RAM (14.5 BRAM36 a bank: 232).
+# 2 MiB would need 464 BRAM36 for the narrow copies, and 32 banks 128 URAMs for the wide ones (a
+# URAM288 is 4,096 rows; a bank of 1,024 or 2,048 rows takes the whole block). Against `large`
+# (the default before: 2 MiB, 32 banks): +1.2-1.3% cycles on HF3-HF5 (16 words a cycle for the
+# depthwise window and the GAP), +9-11% on HF0-HF2, whose largest maps 1 MiB does not hold
+# (spilled and streamed in bands); docs/fpga.md.
 DEFAULT = AccelConfig()
+# `default` with the UB of 2 MiB in 32 banks (the default up to stop 27, the cycle reference of
+# issue 15): fits no ZU7EV (928 BRAM36 of 312: a bank's two read ports are two copies), a VU9P.
+LARGE = DEFAULT.replace(name="large", ub_kib=2048, ub_banks=32, ub_uram=0)
 # 8 lanes and small buffers: fast to simulate (Icarus included) and to synthesize in CI.
 SMALL = DEFAULT.replace(name="small", lanes=8, bus_bytes=16, ub_kib=128, ub_banks=8,
-                        wgt_tiles=64, prm_words=64, max_outstanding=16)
+                        wgt_tiles=64, prm_words=64, max_outstanding=16, ub_uram=0)
 # The Zynq-7020 (PYNQ-Z1/Z2: 53,200 LUTs, 106,400 FFs, 220 DSP48E1, 140 BRAM36) with 10%
 # headroom: 8 lanes (a 16x16 array needs 256 DSPs), the UB at 128 KiB (its banks' two read
 # ports are two block-RAM copies: 256 KiB would take 128 of the 126 BRAM36 allowed) and a
@@ -273,16 +285,10 @@ Z7020 = SMALL.replace(name="z7020", wgt_tiles=256)
 # the GEMM/GAP/depthwise multipliers ~105; the UB's 128 KiB in two read-port copies is 128 EBRs
 # and the 256-tile weight buffer (which HF3's SE layers need) 16 more (docs/fpga.md).
 ECP5 = Z7020.replace(name="ecp5")
-# The Zynq UltraScale+ ZU7EV (ZCU104, Kria K26: 230,400 LUTs, 1,728 DSPs, 312 BRAM36, 96
-# URAM288) with 10% headroom: `default`'s 32 lanes with a UB of 16 banks of 2,048 words
-# (1 MiB), each bank's wide-port copy in UltraRAM (4 URAM288 a bank, half their depth: 64) and
-# its narrow-port copy in block RAM (14.5 BRAM36 a bank: 232). 2 MiB would need 464 BRAM36 for
-# the narrow copies, and 32 banks 128 URAMs for the wide ones (a URAM288 is 4,096 rows; a
-# bank of 1,024 or 2,048 rows takes the whole block). Half the banks also halve the UB's
-# rotator and write side and the GAP's adder trees (docs/fpga.md): +1.5% cycles on HF3-HF5,
-# +9-11% on HF0-HF2, whose maps 1 MiB does not hold (spilled, streamed in bands).
-ZU7EV = DEFAULT.replace(name="zu7ev", ub_banks=16, ub_kib=1024, ub_uram=1)
-PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020, ECP5, ZU7EV)}
+PRESETS = {c.name: c for c in (DEFAULT, SMALL, Z7020, ECP5, LARGE)}
+# other names of a preset: the part a preset is sized for (`zu7ev` was a preset of its own
+# until `default` became it)
+ALIASES = {"zu7ev": "default"}
 
 
 def get_preset(name: str) -> AccelConfig:
@@ -290,6 +296,7 @@ def get_preset(name: str) -> AccelConfig:
     with fields overridden: ``default,ub_kib=256`` (named ``default-ub_kib256``, so builds of
     different configs never share a directory)."""
     base, *over = name.split(",")
+    base = ALIASES.get(base, base)
     if base in PRESETS:
         cfg = PRESETS[base]
     elif base.endswith(".json"):

@@ -17,14 +17,15 @@
   need: spatial tiling (maps spilled to external memory, streamed in row bands), its cycles
   and roofline ratio against the untiled run, and the model's per-layer error on banded layers.
 * ``hw_sim_hf3_z7020``: the same on the Zynq-7020 preset (8 lanes, tiled through 128 KiB).
-* ``hw_sim_hf3_zu7ev``: the same on the ZU7EV preset (32 lanes, 16 banks, 1 MiB).
+* ``hw_sim_hf3_large``: the same on ``large`` (``default`` with 2 MiB in 32 banks, the default
+  up to stop 27 and the cycle reference of issue 15): what ``default``'s fit to a ZU7EV costs.
 * ``synth_<hw>_xilinx`` (``small``, ``z7020``): ``make synth TARGET=xilinx`` (Yosys, xc7, per
   module, cached under build/synth): LUTs, FFs, DSPs, BRAM36, LUTs per MAC (issue 15's target
   for ``default``: <= 150) and the utilization of the Zynq-7020 (target: every resource
   <= 90%). A cold run is tens of minutes of Yosys on 2 cores. ``synth_default_xilinx``: the
   same for ``default`` mapped for UltraScale+ (``--family xcup``) against the ZU7EV (target:
-  every resource <= 90%); cold, over an hour of Yosys on a loaded 2-core machine.
-  ``synth_zu7ev_xilinx``: the same for the ``zu7ev`` preset (its UB in UltraRAM and block RAM).
+  every resource <= 90%; its UB in UltraRAM and block RAM); cold, over an hour of Yosys on a
+  loaded 2-core machine.
 * ``synth_small_generic``, ``synth_small_shared_tables_generic``: the ASIC view (``make synth
   TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
   macros' bits and the memory list, with the activation tables as a copy per lane and as one
@@ -100,14 +101,12 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     res["hw_sim_hf3"] = bench_hw_sim("hf3")
     res["hw_sim_hf3_ub128"] = bench_hw_sim("hf3", "default,ub_kib=128")
     res["hw_sim_hf3_z7020"] = bench_hw_sim("hf3", "z7020")
-    res["hw_sim_hf3_zu7ev"] = bench_hw_sim("hf3", "zu7ev")
+    res["hw_sim_hf3_large"] = bench_hw_sim("hf3", "large")
     for hw in ("small", "z7020"):
         res[f"synth_{hw}_xilinx"] = bench_synth(hw)
     # issue 15's target: default against the ZU7EV, mapped for UltraScale+ (xcup)
     res["synth_default_xilinx"] = bench_synth("default", "Zynq UltraScale+ ZU7EV (xczu7ev)",
                                               family="xcup")
-    res["synth_zu7ev_xilinx"] = bench_synth("zu7ev", "Zynq UltraScale+ ZU7EV (xczu7ev)",
-                                            family="xcup")
     # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")

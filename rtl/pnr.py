@@ -241,7 +241,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
     report while the netlist and the command are. Returns the report of :func:`parse_report`
     with the run's facts (part, tools, times, synthesized cells); writes nothing else."""
-    from hfaccel.rtl.synth import ALU_TREE_MAP, target_flow
+    from hfaccel.rtl.synth import ALU_TREE_MAP, ULTRA_TAG, target_flow
     from hfaccel.rtl.verilog import parse_modules
 
     _check_args(part, package, freq, seed, router)
@@ -256,7 +256,8 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     tree_name, tree_map = ALU_TREE_MAP
     (out / tree_name).write_text(tree_map)
     script = "\n".join([f"read_verilog {src}", "read_verilog harness.v",
-                         *target_flow("ecp5", "", TOP), "write_json netlist.json",
+                         *target_flow("ecp5", "", TOP, ultra=ULTRA_TAG in text),
+                         "write_json netlist.json",
                          "tee -q -o stat.json stat -json"]) + "\n"
     (out / "synth.ys").write_text(script)
     version = subprocess.run([yosys, "-V"], capture_output=True, text=True,

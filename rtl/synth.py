@@ -228,10 +228,20 @@ endmodule
 """)
 
 
-def target_flow(target: str, family: str, top: str) -> list[str]:
+ULTRA_TAG = '(* ram_style = "ultra" *)'
+
+
+def target_flow(target: str, family: str, top: str, *, ultra: bool = False) -> list[str]:
     """Yosys commands that map the design ``top`` (already read) for ``target``: the stock
     ``synth_*`` script, split around :data:`ALU_TREE_MAP` on xilinx and ecp5. The map file must
-    be written beside the script. ``make pnr`` runs the ecp5 flow too."""
+    be written beside the script. ``make pnr`` runs the ecp5 flow too. ``ultra``: the design
+    has memories tagged for UltraRAM (:data:`ULTRA_TAG`, ``AccelConfig.ub_uram``)."""
+    if ultra and not (target == "xilinx" and family == "xcup"):
+        # only UltraScale+ has UltraRAM: elsewhere Yosys finds no mapping for the tag and stops
+        # ("no valid mapping found for memory"), so the tag goes and the tool places the memory
+        # as it would with ub_uram=0 (a Verilog package is one for every target)
+        return (["setattr -unset ram_style m:* a:ram_style=ultra %i"]
+                + target_flow(target, family, top))
     if target == "generic":
         # an ASIC's adder trees are carry-save (what maccmap builds): alumacc stays
         return [f"synth -top {top} -flatten"]
@@ -247,13 +257,14 @@ def target_flow(target: str, family: str, top: str) -> list[str]:
     return [f"synth_ecp5 -top {top} -run :coarse", tree, f"synth_ecp5 -top {top} -run coarse:"]
 
 
-def _script(target: str, family: str, top: str, blackbox: list[str]) -> str:
+def _script(target: str, family: str, top: str, blackbox: list[str], *,
+            ultra: bool = False) -> str:
     s = ["read_verilog job.v", f"hierarchy -check -top {top}"]
     if blackbox:
         s.append("blackbox " + " ".join(blackbox))
     # multipliers as written ($mul cells) before the target's flow maps them
     s += ["proc", "flatten", "opt_clean", "tee -q -o coarse.json stat -json"]
-    s += target_flow(target, family, top)
+    s += target_flow(target, family, top, ultra=ultra)
     s.append("tee -q -o stat.json stat -json")
     return "\n".join(s) + "\n"
 
@@ -379,12 +390,12 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     plan = []  # (module, verilog, script)
     all_units = "".join(texts[u] for u in units)
     plan.append((WRAPPER, texts["hfaccel_top"] + all_units + wrapper,
-                 _script(target, family, WRAPPER, units)))
+                 _script(target, family, WRAPPER, units, ultra=ULTRA_TAG in all_units)))
     for u in units:
         if u not in srams:  # with its submodules as black boxes (each is reported on its own)
             subs = sorted(_below(inst, u))
-            plan.append((u, texts[u] + "".join(texts[s] for s in subs),
-                         _script(target, family, u, subs)))
+            v = texts[u] + "".join(texts[s] for s in subs)
+            plan.append((u, v, _script(target, family, u, subs, ultra=ULTRA_TAG in v)))
     # cheap modules first (by the size of their Verilog), so partial results come early
     plan.sort(key=lambda p: len(texts["hfaccel_top"] if p[0] == WRAPPER else p[1]))
     if only is not None:

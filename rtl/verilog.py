@@ -649,6 +649,12 @@ def package_readme(cfg: AccelConfig, modules: dict, mems: list[dict], paths: dic
           f"{mm['bits']} | {pdesc} |")
     w(f"\nTotal {total} bits ({total / 8 / 1024:.1f} KiB); the instruction FIFOs hold "
       f"{cfg.queue_depth} x {isa.INSTR_BITS} bits each in `hfaccel_fifo_instr`.\n")
+    if cfg.ub_uram:
+        w("`hfaccel_mem_ub_bank` keeps a copy of the bank per read port, the wide port's tagged "
+          "`(* ram_style = \"ultra\" *)` and the narrow port's `\"block\"` (`ub_uram=1`: "
+          "UltraRAM and block RAM on UltraScale+). For a part without UltraRAM, generate with "
+          "`ub_uram=0` (`--hw default,ub_uram=0`: one memory, the tool's choice) or drop the "
+          "tag, as `hfaccel synth` does for such targets.\n")
     w("### Memory module interfaces\n")
     doc = sram_doc.split("Semantics of every behavioural model", 1)[1]
     w("Semantics of every behavioural model" + doc.rstrip() + "\n")

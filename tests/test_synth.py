@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hfaccel.accel.config import SMALL
+from hfaccel.errors import HfaccelError
 from hfaccel.rtl.dw import writeback_words
 from hfaccel.rtl.verilog import NO_MEM_MODELS, TOP, WAIVERS, generate_verilog, parse_modules
 
@@ -286,6 +287,40 @@ def test_adder_trees_go_on_carry_chains(tmp_path, target):
     assert stock.get(carry, 0) < ours[carry] and luts(ours) < luts(stock)
 
 
+ULTRA_V = """\
+module m(input clk, input we, input [4:0] wa, input [4:0] ra, input [4:0] rb, input [71:0] wd,
+         output reg [71:0] qa, output reg [71:0] qb);
+  (* ram_style = "ultra" *) reg [71:0] wide [0:31];
+  (* ram_style = "block" *) reg [71:0] narrow [0:31];
+  always @(posedge clk) begin
+    if (we) begin wide[wa] <= wd; narrow[wa] <= wd; end
+    qa <= wide[ra];
+    qb <= narrow[rb];
+  end
+endmodule
+"""
+
+
+@needs_yosys
+@pytest.mark.parametrize("target,family", [("xilinx", "xc7"), ("ecp5", ""), ("generic", "")])
+def test_ultraram_tags_are_dropped_off_ultrascale(tmp_path, target, family):
+    """`default` tags its UB's wide-port copies for UltraRAM (``ub_uram``), which only
+    UltraScale+ has: elsewhere Yosys stops at the tag ("no valid mapping found for memory"), so
+    the flows drop it and the memory maps as untagged; the xcup flow keeps it."""
+    from hfaccel.rtl import synth as s
+
+    assert s.target_flow("xilinx", "xcup", "m", ultra=True) == s.target_flow("xilinx", "xcup", "m")
+    assert s.ULTRA_TAG in ULTRA_V
+    work = tmp_path / target
+    s._run_job(shutil.which("yosys"), work, ULTRA_V,
+               s._script(target, family, "m", [], ultra=True), 120, "m")
+    assert s._load_stat(work / "stat.json", "m")
+    if target != "generic":  # why: the stock flow with the tag
+        with pytest.raises(HfaccelError, match="no valid mapping found for memory"):
+            s._run_job(shutil.which("yosys"), tmp_path / "kept", ULTRA_V,
+                       s._script(target, family, "m", []), 120, "m")
+
+
 def test_part_fit_states_headroom_and_missing_resources():
     """The part table's verdicts (issue 15's criterion is 10% headroom in every resource): 90%
     of every resource fits with headroom, 95% fits without, a URAM on a part without URAMs
@@ -310,16 +345,17 @@ def test_part_fit_states_headroom_and_missing_resources():
 
 
 def test_ub_ram_styles_tag_each_read_ports_copy():
-    """``ub_uram`` (the zu7ev preset): each UB bank keeps a copy per read port, the wide port's
+    """``ub_uram`` (the default preset): each UB bank keeps a copy per read port, the wide port's
     tagged for UltraRAM and the narrow port's for block RAM, in the Verilog the tools read;
     without it, one memory and no tag. ``ub_uram`` is 0 or 1."""
     from amaranth.back import verilog
 
-    from hfaccel.accel.config import PRESETS
+    from hfaccel.accel.config import PRESETS, get_preset
     from hfaccel.errors import ConfigError
     from hfaccel.rtl.ub import UnifiedBuffer
 
-    assert PRESETS["zu7ev"].ub_uram == 1 and PRESETS["default"].ub_uram == 0
+    assert PRESETS["default"].ub_uram == 1 and PRESETS["large"].ub_uram == 0
+    assert PRESETS["small"].ub_uram == 0 and get_preset("zu7ev") is PRESETS["default"]
     shape = dict(banks=2, depth=16, word_bits=8, write_words=1, beat_words=1)
     tagged = verilog.convert(UnifiedBuffer(**shape, ram_styles=("ultra", "block")), name="t")
     plain = verilog.convert(UnifiedBuffer(**shape), name="p")

@@ -284,13 +284,13 @@ def test_requant_code_every_shift_at_its_edges(width):
 
 # ------------------------------------------------------------------------------ stateful units
 # shapes of the unified buffer: the small preset's (8 banks, 2 words a beat, 8 write-back
-# words), the default preset's bank count and beat, one whose beat covers every bank, and the
-# zu7ev preset's (16 banks, 4 write-back words, a copy of each bank per read port: ub_uram)
+# words), the large preset's bank count and beat, one whose beat covers every bank, and the
+# default preset's (16 banks, 4 write-back words, a copy of each bank per read port: ub_uram)
 UB_SHAPES = {"small": dict(banks=8, depth=16, word_bits=16, write_words=8, beat_words=2),
-             "default": dict(banks=32, depth=4, word_bits=8, write_words=8, beat_words=2),
+             "large": dict(banks=32, depth=4, word_bits=8, write_words=8, beat_words=2),
              "beat_all_banks": dict(banks=4, depth=8, word_bits=8, write_words=3,
                                     beat_words=4),
-             "zu7ev_copies": dict(banks=16, depth=8, word_bits=8, write_words=4, beat_words=2,
+             "default_copies": dict(banks=16, depth=8, word_bits=8, write_words=4, beat_words=2,
                                   ram_styles=("ultra", "block"))}
 
 

@@ -234,6 +234,6 @@ def hw_config(s: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-HW_HELP = ("hardware config: a preset (default, small, z7020, ecp5, zu7ev) or a config .json, "
-           "either followed by ,field=value overrides of AccelConfig fields, e.g. "
+HW_HELP = ("hardware config: a preset (default, also named zu7ev; small, z7020, ecp5, large) or a "
+           "config .json, either followed by ,field=value overrides of AccelConfig fields, e.g. "
            "default,ub_kib=128 or small,dw_kernels=3:5:7")
