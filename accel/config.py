@@ -268,7 +268,7 @@ class AccelConfig:
 # (spilled and streamed in bands); docs/fpga.md.
 DEFAULT = AccelConfig()
 # `default` with the UB of 2 MiB in 32 banks (the default up to stop 27, the cycle reference of
-# issue 15): fits no ZU7EV (928 BRAM36 of 312: a bank's two read ports are two copies), a VU9P.
+# issue 15): fits a VU9P, not a ZU7EV (928 BRAM36 of 312: a bank's two read ports are two copies).
 LARGE = DEFAULT.replace(name="large", ub_kib=2048, ub_banks=32, ub_uram=0)
 # 8 lanes and small buffers: fast to simulate (Icarus included) and to synthesize in CI.
 SMALL = DEFAULT.replace(name="small", lanes=8, bus_bytes=16, ub_kib=128, ub_banks=8,
