@@ -352,6 +352,7 @@ def test_ub_ram_styles_tag_each_read_ports_copy():
 
     from hfaccel.accel.config import PRESETS, get_preset
     from hfaccel.errors import ConfigError
+    from hfaccel.rtl.synth import ULTRA_TAG
     from hfaccel.rtl.ub import UnifiedBuffer
 
     assert PRESETS["default"].ub_uram == 1 and PRESETS["large"].ub_uram == 0
@@ -360,6 +361,7 @@ def test_ub_ram_styles_tag_each_read_ports_copy():
     tagged = verilog.convert(UnifiedBuffer(**shape, ram_styles=("ultra", "block")), name="t")
     plain = verilog.convert(UnifiedBuffer(**shape), name="p")
     assert re.findall(r'ram_style = "(\w+)"', tagged) == ["ultra", "block"] * 2
+    assert ULTRA_TAG in tagged  # how the synthesis flows find the tag (rtl/synth.py)
     assert "ram_style" not in plain
     with pytest.raises(ConfigError, match="ub_uram must be 0"):
         PRESETS["default"].replace(ub_uram=2)

@@ -44,6 +44,7 @@ import pytest
 from hfaccel.accel import isa
 from hfaccel.accel.compiler import Program, compile_graph, from_words
 from hfaccel.accel.config import DEFAULT, SMALL, get_preset
+from hfaccel.accel.perf import instr_cycles
 from hfaccel.quant import intops
 from hfaccel.rtl.dw import writeback_words
 from hfaccel.sim.hwsim import compare, run_rtl
@@ -101,6 +102,12 @@ def _check_counters(prog: Program, res: dict) -> None:
     assert res["instrs"] == len(comp)
     assert res["mac_cycles"] == sum(p[4] for p in perf)
     assert all(p[3] >= p[4] for p in perf)  # busy covers the MAC cycles
+    # the cycle model's pipeline constants (accel/perf.py, typed by hand) are the RTL's: a GEMM
+    # and a GAP are busy exactly the modelled cycles (the depthwise term is an estimate)
+    cfg = prog.cfg
+    fixed = [(ins.op, p[3], instr_cycles(ins, cfg.lanes, cfg.ub_banks))
+             for ins, p in zip(comp, perf) if ins.op in ("GEMM", "GAP")]
+    assert all(busy == model for _, busy, model in fixed), fixed
 
 
 def _check_layer_run(sim: str, case, prog: Program, res: dict) -> None:
