@@ -332,7 +332,7 @@ def _prm_words(bias: np.ndarray, shift: np.ndarray, cfg: AccelConfig) -> bytes:
     """Parameter words: per lane int32 bias, int8 shift, 3 zero bytes (channels padded)."""
     L = cfg.lanes
     n = _ct(len(bias), L) * L
-    rec = np.zeros((n, 8), np.uint8)
+    rec = np.zeros((n, cfg.prm_lane_bytes), np.uint8)
     b = np.zeros(n, np.int64)
     b[:len(bias)] = bias
     s = np.zeros(n, np.int64)

@@ -96,6 +96,9 @@ class AccelConfig:
     instr_bytes = 64
     table_slots = 2
     shift_min, shift_max = -16, 31
+    # a channel's field of a parameter word: int32 bias, int8 shift, 3 zero bytes
+    # (accel/compiler.py _prm_words writes it, rtl/post.py reads it)
+    prm_lane_bytes = 8
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -177,8 +180,8 @@ class AccelConfig:
 
     @property
     def prm_word_bytes(self) -> int:
-        """Per channel: int32 bias, int8 shift, 3 bytes padding."""
-        return self.lanes * 8
+        """Per channel: int32 bias, int8 shift, 3 bytes padding (``prm_lane_bytes``)."""
+        return self.lanes * self.prm_lane_bytes
 
     @property
     def beats_per_prm(self) -> int:

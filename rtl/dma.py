@@ -110,7 +110,8 @@ class Dma(wiring.Component):
             "wgt_w": In(WritePort.Signature(addr_width=ceil_log2(cfg.wgt_tiles),
                                             shape=unsigned(L * L * 8), granularity=BB)),
             "prm_w": In(WritePort.Signature(addr_width=ceil_log2(cfg.prm_words),
-                                            shape=unsigned(L * 64), granularity=BB)),
+                                            shape=unsigned(cfg.prm_word_bytes * 8),
+                                            granularity=BB)),
             "tbl_w": In(table_port(cfg)),
             "busy": Out(1), "busy_cycles": Out(32), "error": Out(8), "active": Out(1),
         })

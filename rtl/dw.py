@@ -99,7 +99,8 @@ class Depthwise(wiring.Component):
             "stop": In(1),
             "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
             "wgt": Out(ReadRequest(addr_width=ceil_log2(cfg.wgt_tiles), data_width=L * W)),
-            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
+            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words),
+                                   data_width=cfg.prm_word_bytes * 8)),
             "pe_x": Out(W).array(L), "pe_x2": Out(W).array(L), "pe_s2": Out(1),
             "pe_valid": Out(1).array(L), "pe_tap": Out(W),
             "pe_products": In(PRODUCT).array(L, L),
@@ -143,7 +144,7 @@ class Depthwise(wiring.Component):
         taps_ok = Signal()
         tap_i = Signal(range(TPG + 2))
         taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
-        prm = Signal(L * 64)
+        prm = Signal(c.prm_word_bytes * 8)
         prm_ok = Signal()
         # a depthwise sum has at most k*k products of two int8 (|p| <= 2**14): exact in AW bits,
         # well short of the contract's 32 (the two copies of lanes**2 accumulators are the
@@ -154,7 +155,7 @@ class Depthwise(wiring.Component):
         # write-back
         wb_busy = Signal()
         wb_acc = [[Signal(signed(AW), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
-        wb_prm = Signal(L * 64)
+        wb_prm = Signal(c.prm_word_bytes * 8)
         wb_addr = Signal(len(self.result.addr))
         wb_n = Signal(range(L + 1))
         wb_i = Signal(range(L + 1))

@@ -105,7 +105,8 @@ class Gemm(wiring.Component):
             "rd_a": Out(ReadRequest(addr_width=A, data_width=W, words=cfg.ub_banks)),
             "rd_b": Out(ReadRequest(addr_width=A, data_width=W)),
             "wgt": Out(ReadRequest(addr_width=ceil_log2(cfg.wgt_tiles), data_width=L * W)),
-            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words), data_width=L * 64)),
+            "prm": Out(ReadRequest(addr_width=ceil_log2(cfg.prm_words),
+                                   data_width=cfg.prm_word_bytes * 8)),
             "pe_gemm": Out(1), "pe_x": Out(signed(8)).array(L), "pe_w": Out(L * W),
             "pe_sums": In(row_sum_shape(L)).array(L),
             "post": Out(post_port(L)),
@@ -228,7 +229,7 @@ class Gemm(wiring.Component):
             for r in range(L):
                 m.d.sync += acc[r].eq(Mux(s1b_first, 0, acc[r]) + self.pe_sums[r])
         s2_v, s2_saddr, s2_oaddr = Signal(), Signal(A), Signal(A)
-        s2_prm = Signal(L * 64)
+        s2_prm = Signal(self.cfg.prm_word_bytes * 8)
         m.d.sync += s2_v.eq(s1b_v & s1b_last & ~stop)
         with m.If(s1b_v & s1b_last):
             m.d.sync += [s2_saddr.eq(s1b_saddr), s2_oaddr.eq(s1b_oaddr),

@@ -41,16 +41,16 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from hfaccel.accel.config import TABLE_WORD_BYTES
+from hfaccel.accel.config import TABLE_WORD_BYTES, AccelConfig
 from hfaccel.rtl.arith import bias_requant8
 from hfaccel.rtl.sram import SRAM
 
 __all__ = ["PRM_LANE_BITS", "PRM_USED_BITS", "PostWord", "lane_params", "post_port", "post_word",
            "ref_post_word", "table_geometry", "table_port"]
 
-# a lane's field of the parameter word (accel/compiler.py ``_prm_words``): int32 bias, int8
-# shift, 3 zero bytes; a word reads the low PRM_USED_BITS of each
-PRM_LANE_BITS, PRM_USED_BITS = 64, 40
+# a lane's field of the parameter word (AccelConfig.prm_lane_bytes, written by accel/compiler.py
+# ``_prm_words``): int32 bias, int8 shift, zero bytes; a word reads the low PRM_USED_BITS of each
+PRM_LANE_BITS, PRM_USED_BITS = AccelConfig.prm_lane_bytes * 8, 32 + 8
 
 
 def lane_params(bias, shift):

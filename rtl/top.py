@@ -101,7 +101,7 @@ class Accelerator(wiring.Component):
                                 write_words=WB, beat_words=c.words_per_beat,
                                 ram_styles=("ultra", "block") if c.ub_uram else None),
             "wgt": SRAM("wgt_buf", width=L * L * 8, depth=c.wgt_tiles),
-            "prm": SRAM("prm_buf", width=L * 64, depth=c.prm_words),
+            "prm": SRAM("prm_buf", width=c.prm_word_bytes * 8, depth=c.prm_words),
             "pe_array": PeArray(lanes=L),
             "gemm": Gemm(cfg=c),
             "gap": Gap(cfg=c),
