@@ -9,8 +9,9 @@ consecutive pixels across rows; row mode: ``lanes`` pixels of one output row) an
 PE ``(j, c)`` takes channel ``c`` of pixel ``j``'s input from the window
 (:class:`~hfaccel.rtl.dw_window.DwWindow`: word ``j * s + kx`` of row ``ky``'s span), or 0
 where that input lies in the zero padding (``pad`` left, ``padt`` top) or the pixel is past
-the map, and accumulates its product in an int32 of its own. A finished block's accumulators
-go to a write-back copy, which writes ``writeback_words(cfg)`` words a cycle through as many
+the map, and accumulates its product in its own register (the PE's MAC cell: ``pe_ce``,
+``pe_first``). A finished block's sums go to a write-back copy (the cycle after the block's last
+MAC, from the PE registers), which writes ``writeback_words(cfg)`` words a cycle through as many
 post-processing words (:class:`~hfaccel.rtl.post.PostWord`: the first is the engine's shared
 word, driven through the ``post`` port, the others the unit's own) to
 ``out + gi * ocs + pixel`` while the next block computes.
@@ -32,7 +33,7 @@ from hfaccel.accel.config import AccelConfig
 from hfaccel.accel.isa import Status
 from hfaccel.rtl.counters import mul_small, step_nest
 from hfaccel.rtl.dw_window import DwWindow, window_reads
-from hfaccel.rtl.pe import PRODUCT
+from hfaccel.rtl.pe import acc_width
 from hfaccel.rtl.ports import ReadRequest, Result
 from hfaccel.rtl.post import post_port, post_word, table_port
 from hfaccel.rtl.ub import ub_addr_width
@@ -64,11 +65,11 @@ class Depthwise(wiring.Component):
         The UB's wide port (the window's reads).
     wgt, prm : ``Out(ReadRequest(...))``
         The weight buffer (taps) and the parameter buffer.
-    pe_x, pe_x2, pe_s2, pe_valid, pe_tap, pe_products :
+    pe_x, pe_x2, pe_s2, pe_valid, pe_tap, pe_ce, pe_first, pe_acc :
         The PE array's depthwise side: per row its input word at stride 1 and 2
         (``Out(lanes * 8).array(lanes)`` each) and the stride (``pe_s2``), whether the input is
-        inside the map (``Out(1).array(lanes)``), the tap word, the products
-        (``In(signed(16)).array(lanes, lanes)``).
+        inside the map (``Out(1).array(lanes)``), the tap word, the MAC enable and sum start,
+        the PE registers (``In(signed(acc_width(max(dw_kernels)))).array(lanes, lanes)``).
     post : ``Out(post_port(lanes))``
         The shared post-processing word: the write-back's first word.
     tables : ``Out(table_port(cfg))``, where ``writeback_words(cfg) > 1``
@@ -103,7 +104,8 @@ class Depthwise(wiring.Component):
                                    data_width=cfg.prm_word_bytes * 8)),
             "pe_x": Out(W).array(L), "pe_x2": Out(W).array(L), "pe_s2": Out(1),
             "pe_valid": Out(1).array(L), "pe_tap": Out(W),
-            "pe_products": In(PRODUCT).array(L, L),
+            "pe_ce": Out(1), "pe_first": Out(1),
+            "pe_acc": In(signed(acc_width(max(cfg.dw_kernels)))).array(L, L),
             "post": Out(post_port(L)), **own_posts,
             "result": Out(Result(addr_width=A, word_bits=W, words=self.wb)),
             "error": Out(8), "busy": Out(1), "mac": Out(1), "active": Out(1),
@@ -146,14 +148,13 @@ class Depthwise(wiring.Component):
         taps = [Signal(WBITS, name=f"tap{t}") for t in range(TPG * L)]
         prm = Signal(c.prm_word_bytes * 8)
         prm_ok = Signal()
-        # a depthwise sum has at most k*k products of two int8 (|p| <= 2**14): exact in AW bits,
-        # well short of the contract's 32 (the two copies of lanes**2 accumulators are the
-        # unit's flip-flops: 21 instead of 32 bits at 7x7, 20 at 5x5)
-        AW = (max(c.dw_kernels) ** 2 << 14).bit_length() + 1
-        acc = [[Signal(signed(AW), name=f"dacc{j}_{k}") for k in range(L)] for j in range(L)]
+        # the sums are the PE array's registers (exact in AW bits, pe.acc_width); the write-back
+        # copy holds lanes**2 of them
+        AW = acc_width(max(c.dw_kernels))
         first = Signal()
         # write-back
         wb_busy = Signal()
+        take_d = Signal()  # the write-back copy loads the PE registers (a take's next cycle)
         wb_acc = [[Signal(signed(AW), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
         wb_prm = Signal(c.prm_word_bytes * 8)
         wb_addr = Signal(len(self.result.addr))
@@ -220,22 +221,22 @@ class Depthwise(wiring.Component):
         mac_go = Signal()
         wb_take = Signal()  # hand the finished block to write-back
         m.d.comb += mac_go.eq(run & taps_ok & prm_ok & win.ready & ~stop)
-        # a block's final MAC cycle must wait for a free write-back copy
+        # a block's final MAC cycle must wait for the write-back copy: free, or its last step
+        # now (the copy loads in the next cycle; this cycle's step reads the old rows)
         block_end = Signal()
         m.d.comb += block_end.eq((kx + 1 == d.k) & (ky + 1 == d.k))
+        wb_last = Signal()  # the copy's last write-back step is this cycle
+        wb_free = Signal()
+        m.d.comb += wb_free.eq(~wb_busy | wb_last)
         fire = Signal()
-        m.d.comb += fire.eq(mac_go & (~block_end | ~wb_busy))
+        m.d.comb += fire.eq(mac_go & (~block_end | wb_free))
         valid = [Signal(name=f"dvr{j}") for j in range(L)]  # assigned after the loop nest
         m.d.comb += self.pe_tap.eq(Array(taps)[tap_idx])
         for j in range(L):
             m.d.comb += [self.pe_x[j].eq(win.lane_words[j]), self.pe_x2[j].eq(win.lane_words2[j]),
                          self.pe_valid[j].eq(valid[j])]
         m.d.comb += self.pe_s2.eq(win.s2)
-        prods = self.pe_products
-        with m.If(fire):
-            for j in range(L):
-                for k in range(L):
-                    m.d.sync += acc[j][k].eq(Mux(first, 0, acc[j][k]) + prods[j][k])
+        m.d.comb += [self.pe_ce.eq(fire), self.pe_first.eq(first)]
         with m.If(fire):
             m.d.comb += [self.mac.eq(1), win.shift.eq(1)]
             m.d.sync += [first.eq(0), tap_idx.eq(tap_idx + 1)]
@@ -270,11 +271,19 @@ class Depthwise(wiring.Component):
         kx_n, ky_n, b_n = (Mux(fire, a, c) for a, c in zip(nest.after, (kx, ky, b)))
         m.d.sync += [v.eq(n) for v, n in
                      zip(valid, self._lane_valid(m, d, b_n, oys_n, bxi_n, hw, ky_n, kx_n))]
-        # hand-over: the accumulators after this cycle's MAC go to the write-back copy
-        with m.If(wb_take):
+        # hand-over: the sums after this cycle's MAC are in the PE registers in the next cycle
+        # (take_d), when the write-back copy loads them; the next block's first MAC comes at
+        # the earliest in that cycle, so they are still there. The block's place in the output
+        # is taken now (the counters step with this MAC).
+        m.d.sync += take_d.eq(wb_take & ~stop)
+        with m.If(take_d):
+            # the parameters too: a take in the previous step's cycle leaves its rows in w0
+            # for the post words of this cycle, with the previous block's parameters
+            m.d.sync += wb_prm.eq(prm)
             for j in range(L):
                 for k in range(L):
-                    m.d.sync += wb_acc[j][k].eq(Mux(first, 0, acc[j][k]) + prods[j][k])
+                    m.d.sync += wb_acc[j][k].eq(self.pe_acc[j][k])
+        with m.If(wb_take):
             cnt = Signal(24)
             start = Signal(32)
             n0 = Signal(24)
@@ -286,19 +295,20 @@ class Depthwise(wiring.Component):
                 m.d.comb += ox0.eq(bxi << l_log2)
                 m.d.comb += [start.eq(oyo + ox0),
                              cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
-            m.d.sync += [wb_busy.eq(1), wb_prm.eq(prm), wb_addr.eq(og + start),
-                         wb_n.eq(cnt), wb_i.eq(0)]
+            m.d.sync += [wb_busy.eq(1), wb_addr.eq(og + start), wb_n.eq(cnt), wb_i.eq(0)]
 
         # write-back: WB words per cycle through post-processing. Post word i reads row
         # wb_i + i of the copy, one of the L / WB rows i, i + WB, ... (selected by the step
-        # wb_i / WB): the copy's flip-flops only load (their input is the accumulators' adder,
-        # shared) and each row bit costs its share of an (L / WB):1 multiplexer. A shift
+        # wb_i / WB): the copy's flip-flops only load (their input is the PE registers) and each
+        # row bit costs its share of an (L / WB):1 multiplexer. A shift
         # register (WB rows a step) cost a load/shift LUT per bit of all L rows, twice as many
         # LUTs at 32 lanes and 4 words (docs/fpga.md). Stage w0 registers the selected rows,
         # stage w1 the post-processed words: P&R measured the row select, the shared post word
-        # and its table lookup as the engine's longest path (docs/fpga.md, Pipelining); the
-        # copy is free once its last rows are in w0, so a block's write-back still takes
-        # L / WB cycles of the copy, and an instruction ends a cycle later.
+        # and its table lookup as the engine's longest path (docs/fpga.md, Pipelining). The copy
+        # takes a block in the cycle after its last MAC (take_d) and is free for the next once
+        # its last rows are in w0, so the L / WB steps and the load fit in a block's k * k MAC
+        # cycles when L / WB < k * k; an instruction ends two cycles after its last MAC's
+        # write-back step.
         wb_step = wb_i >> ceil_log2(WB)
         words = [self.post] + list(self.posts.values())
         for i, post in self.posts.items():
@@ -311,7 +321,7 @@ class Depthwise(wiring.Component):
         w0_acc = [[Signal(signed(AW), name=f"w0acc{i}_{k}") for k in range(L)]
                   for i in range(WB)]
         m.d.sync += w0_v.eq(0)
-        with m.If(wb_busy & ~wb_take & ~stop):
+        with m.If(wb_busy & ~take_d & ~stop):  # (the copy loads in take_d)
             left = Signal(range(L + 1))
             m.d.comb += left.eq(wb_n - wb_i)
             m.d.sync += [w0_v.eq(1), w0_addr.eq(wb_addr + wb_i),
@@ -321,12 +331,13 @@ class Depthwise(wiring.Component):
                     rows = Array(wb_acc[r][k] for r in range(i, L, WB))
                     m.d.sync += w0_acc[i][k].eq(rows[wb_step] if L > WB else rows[0])
             with m.If(wb_i + WB >= wb_n):
-                m.d.sync += wb_busy.eq(0)
+                m.d.comb += wb_last.eq(1)
+                with m.If(~wb_take):  # (a take in the last step's cycle keeps the copy busy)
+                    m.d.sync += wb_busy.eq(0)
             with m.Else():
                 m.d.sync += wb_i.eq(wb_i + WB)
-        # the post words read w0 with the block's parameters: a take that reloads wb_prm needs
-        # wb_busy clear, so it comes at the earliest in the cycle the last rows are in w0, and
-        # its new parameters a cycle after that
+        # the post words read w0 with the block's parameters: a take comes at the earliest in
+        # the cycle the copy's last rows go to w0, and its parameters a cycle after that
         for i, post in enumerate(words):
             m.d.comb += [post.acc[k].eq(w0_acc[i][k]) for k in range(L)]
             m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),
@@ -344,7 +355,7 @@ class Depthwise(wiring.Component):
         m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
         for i in range(WB):
             m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]
-        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | w0_v | w1_v),
+        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | take_d | w0_v | w1_v),
                      self.active.eq(win.active | tap_cap_v | prm_cap_v | wb_busy | fire)]
         return m
 

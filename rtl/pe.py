@@ -1,19 +1,28 @@
-"""The PE array: ``lanes x lanes`` int8 multipliers, shared by the GEMM and depthwise units.
+"""The PE array: ``lanes x lanes`` int8 multiply-accumulate cells, shared by the GEMM and
+depthwise units.
+
+Every PE is a :class:`~hfaccel.rtl.mac.Mac` (one DSP slice on an FPGA): its product goes into an
+accumulator register ``acc[r][k]``, which the array's control inputs make either the product
+itself or a running sum.
 
 GEMM mode (``gemm_mode`` = 1): PE ``(r, k)`` multiplies input channel ``k`` of one pixel
 (``gemm_x[k]``, the same for every row) by the weight of output channel ``r`` and input channel
-``k`` (byte ``r * lanes + k`` of ``gemm_w``); row ``r`` sums its products in a balanced adder tree
-(``row_sums[r]``): one output channel from ``lanes`` input channels per cycle.
+``k`` (byte ``r * lanes + k`` of ``gemm_w``) into its register; row ``r`` sums the registered
+products in a balanced adder tree (``row_sums[r]``, the cycle after the operands): one output
+channel from ``lanes`` input channels per cycle.
 
-Depthwise mode (``gemm_mode`` = 0): PE ``(j, k)`` multiplies channel ``k`` of output pixel ``j``'s
-input (lane ``k`` of ``dw_x[j]``, or of ``dw_x2[j]`` at stride 2 (``dw_s2``), or 0 where
-``dw_valid[j]`` is low: padding, or a lane past the map) by channel ``k``'s tap (lane ``k`` of
-``dw_tap``); the depthwise unit accumulates every ``products[j][k]`` on its own. The stride's
-select is here rather than in the depthwise window because the PE's operand select absorbs it:
-GEMM input, either window word or zero is one LUT6 a bit (the window's own select was one more
-LUT a bit of every row, docs/fpga.md).
+Depthwise mode (``gemm_mode`` = 0): where ``dw_ce``, PE ``(j, k)`` adds channel ``k`` of output
+pixel ``j``'s input (lane ``k`` of ``dw_x[j]``, or of ``dw_x2[j]`` at stride 2 (``dw_s2``)) times
+channel ``k``'s tap (lane ``k`` of ``dw_tap``) to its register, or starts from it where
+``dw_first``; where ``dw_valid[j]`` is low (padding, or a pixel past the map) the product is 0.
+The register is the depthwise sum: the depthwise unit reads ``acc`` after a block's last tap.
+The stride's select is here rather than in the depthwise window because the PE's operand select
+absorbs it: the GEMM input or either window word is one LUT a bit (the window's own select was
+one more LUT a bit of every row, docs/fpga.md). The tap / weight select, the padding's zero and
+the accumulate are the MAC cell's control inputs (a DSP slice's pre-adder and multiplexers):
+no LUT a PE.
 
-Everything is combinational. :func:`pe_row` is the row builder; the unit tests
+:func:`pe_row` is the GEMM row's combinational builder (products and adder tree); the unit tests
 (``tests/support/unit_tb.py``) build their PE row with it.
 """
 
@@ -24,8 +33,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.rtl.arith import lanes_of, tree_sum
+from hfaccel.rtl.mac import A_BITS, W_BITS, Mac, check_width
 
-__all__ = ["PRODUCT", "PeArray", "pe_row", "row_sum_shape"]
+__all__ = ["PRODUCT", "PeArray", "acc_width", "pe_row", "row_sum_shape"]
 
 # int8 x int8, exact (-128 * -128 = 16384 needs the 16th bit); a uint8 operand (9-bit signed)
 # times int8 fits too: 255 * -128 = -32640
@@ -50,23 +60,33 @@ def pe_row(m: Module, a, b, *, name: str):
     return prods, rsum
 
 
+def acc_width(max_kernel: int) -> int:
+    """Bits of a PE's accumulator: exact for a depthwise sum of ``max_kernel ** 2`` products of
+    two int8 (``|p| <= 2**14``) and for one GEMM product (:data:`PRODUCT`); well short of the
+    contract's int32 (the depthwise unit's write-back copy holds ``lanes ** 2`` of them: 20
+    bits at 5x5, 21 at 7x7)."""
+    return max((max_kernel ** 2 << 14).bit_length() + 1, A_BITS + W_BITS)
+
+
 def row_sum_shape(lanes: int):
     """The exact shape of a row sum of ``lanes`` products (the adder tree's own width)."""
     return tree_sum([Signal(PRODUCT) for _ in range(lanes)]).shape()
 
 
 class PeArray(wiring.Component):
-    """``lanes x lanes`` int8 multipliers with GEMM row sums (see the module docstring).
+    """``lanes x lanes`` MAC cells with GEMM row sums (see the module docstring).
 
     Parameters
     ----------
     lanes : int
         PEs per row and rows (a power of two, >= 2).
+    acc_width : int
+        Bits of a PE's accumulator (:func:`acc_width`).
 
     Members
     -------
     gemm_mode : ``In(1)``
-        Operand select: 1 GEMM, 0 depthwise.
+        1 GEMM: the registers take this cycle's products. 0 depthwise.
     xu : ``In(1)``
         The input operands (``gemm_x``, ``dw_x``, ``dw_x2``) are uint8 codes: zero-extended to
         9 bits instead of sign-extended (weights and taps are always int8).
@@ -80,19 +100,22 @@ class PeArray(wiring.Component):
     dw_s2 : ``In(1)``
         Depthwise: the stride is 2 (rows take ``dw_x2``).
     dw_valid : ``In(1).array(lanes)``
-        Depthwise: row ``j``'s input lies inside the map (else its operands are 0).
+        Depthwise: row ``j``'s input lies inside the map (else its products are 0).
     dw_tap : ``In(lanes * 8)``
         Depthwise tap word: channel ``k``'s weight in lane ``k``, the same for every row.
-    products : ``Out(signed(16)).array(lanes, lanes)``
-        ``products[r][k]``: PE ``(r, k)``'s product.
+    dw_ce, dw_first : ``In(1)``
+        Depthwise: the registers take this cycle's MAC; it is a sum's first (the registers
+        start from 0).
+    acc : ``Out(signed(acc_width)).array(lanes, lanes)``
+        ``acc[r][k]``: PE ``(r, k)``'s register.
     row_sums : ``Out(row_sum_shape(lanes)).array(lanes)``
-        GEMM mode: ``sum_k products[r][k]``.
+        GEMM mode, the cycle after the operands: ``sum_k acc[r][k]``.
     """
 
-    def __init__(self, *, lanes: int):
+    def __init__(self, *, lanes: int, acc_width: int):
         if not isinstance(lanes, int) or lanes < 2 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two >= 2, not {lanes!r}")
-        self.lanes = lanes
+        self.lanes, self.acc_width = lanes, check_width(acc_width)
         super().__init__({
             "gemm_mode": In(1),
             "xu": In(1),
@@ -102,7 +125,8 @@ class PeArray(wiring.Component):
             "dw_s2": In(1),
             "dw_valid": In(1).array(lanes),
             "dw_tap": In(lanes * 8),
-            "products": Out(PRODUCT).array(lanes, lanes),
+            "dw_ce": In(1), "dw_first": In(1),
+            "acc": Out(signed(acc_width)).array(lanes, lanes),
             "row_sums": Out(row_sum_shape(lanes)).array(lanes),
         })
 
@@ -110,22 +134,25 @@ class PeArray(wiring.Component):
         m = Module()
         L = self.lanes
         taps = lanes_of(self.dw_tap, L)
+        # the array's control, shared by every cell (mul: by a row's)
+        ce, acc, use_t = Signal(), Signal(), Signal()
+        m.d.comb += [ce.eq(self.gemm_mode | self.dw_ce), acc.eq(~self.gemm_mode & ~self.dw_first),
+                     use_t.eq(~self.gemm_mode)]
         for r in range(L):
-            a = [Signal(signed(9), name=f"pa{r}_{k}") for k in range(L)]
-            b = [Signal(signed(8), name=f"pb{r}_{k}") for k in range(L)]
+            mul = Signal(name=f"pmul{r}")
+            m.d.comb += mul.eq(self.gemm_mode | self.dw_valid[r])
             xl, xl2 = lanes_of(self.dw_x[r], L), lanes_of(self.dw_x2[r], L)
+            prods = []
             for k in range(L):
-                with m.If(self.gemm_mode):
-                    m.d.comb += [a[k].eq(Mux(self.xu, self.gemm_x[k].as_unsigned(),
-                                             self.gemm_x[k])),
-                                 b[k].eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
-                                         .as_signed())]
-                with m.Else():
-                    xd = Mux(self.dw_s2, xl2[k], xl[k])
-                    xk = Mux(self.xu, xd.as_unsigned(), xd)
-                    m.d.comb += [a[k].eq(Mux(self.dw_valid[r], xk, 0)), b[k].eq(taps[k])]
-            prods, rsum = pe_row(m, a, b, name=f"pp{r}")
-            for k in range(L):
-                m.d.comb += self.products[r][k].eq(prods[k])
-            m.d.comb += self.row_sums[r].eq(rsum)
+                m.submodules[f"mac{r * L + k}"] = cell = Mac(width=self.acc_width)
+                x = Mux(self.gemm_mode, self.gemm_x[k], Mux(self.dw_s2, xl2[k], xl[k]))
+                m.d.comb += [cell.ce.eq(ce), cell.acc.eq(acc), cell.mul.eq(mul),
+                             cell.use_t.eq(use_t),
+                             cell.a.eq(Mux(self.xu, x.as_unsigned(), x.as_signed())),
+                             cell.w.eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
+                                       .as_signed()),
+                             cell.t.eq(taps[k]),
+                             self.acc[r][k].eq(cell.p)]
+                prods.append(cell.p[:PRODUCT.width].as_signed())
+            m.d.comb += self.row_sums[r].eq(tree_sum(prods))
         return m

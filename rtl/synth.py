@@ -16,9 +16,11 @@ What is synthesized: a wrapper ``hfaccel_synth_top`` with the engine's functiona
 (control, counters, the memory port); the observation ports ``trace_*``/``perf_*`` are left
 open as in a product, so their logic is removed. Every unit (``rtl/top.py``: fetch, DMA, UB
 crossbars, GEMM, PE array, depthwise and its window, GAP, post-processing, control, dispatch,
-every memory, the FIFOs) keeps its module boundary (``keep_hierarchy``) so that each is
-reported on its own (:data:`UNIT_OF` groups modules into the summary's units); the top level
-is the wiring and the shared ports' multiplexers. The resource counts are Yosys' technology
+every memory, the FIFOs, a PE's MAC cell) keeps its module boundary (``keep_hierarchy``) so
+that each is reported on its own (:data:`UNIT_OF` groups modules into the summary's units); the
+top level is the wiring and the shared ports' multiplexers. On UltraScale (``xcu``, ``xcup``)
+the MAC cell is the DSP48E2 instantiated (:func:`hfaccel.rtl.mac.dsp48e2_verilog`), which
+Yosys does not infer from its behaviour. The resource counts are Yosys' technology
 mapping before place and route: indicative, typically within some 10-30% of a vendor tool's,
 and no timing.
 
@@ -39,6 +41,7 @@ from pathlib import Path
 from hfaccel.accel.config import AccelConfig
 from hfaccel.errors import HfaccelError
 from hfaccel.progress import NO_PROGRESS, Progress
+from hfaccel.rtl.mac import MAC_MODULE, dsp48e2_verilog
 from hfaccel.rtl.pnr import PARTS as ECP5_PARTS
 from hfaccel.rtl.verilog import AXI_TOP, SHELL_PREFIX, UNITS
 
@@ -47,6 +50,9 @@ __all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "li
 
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
 FAMILIES = ("xc7", "xcu", "xcup")  # Xilinx families whose cells _classify_xilinx knows
+# Yosys packs a multiply-accumulate into a DSP48E1 (xc7) but only the multiply into a DSP48E2:
+# on these families the PE's MAC module is replaced by the DSP48E2 instantiated (rtl/mac.py)
+DSP48E2_FAMILIES = ("xcu", "xcup")
 WRAPPER = "hfaccel_synth_top"
 _OBSERVATION = ("trace_", "perf_")
 _SRAM_KINDS = ("ub_bank", "wgt_buf", "prm_buf")  # sync-read: SRAM macros in the generic flow
@@ -57,6 +63,7 @@ UNIT_OF = {
     WRAPPER: "top level (wiring, shared ports)",
     "hfaccel_top": "top level (wiring, shared ports)",
     "hfaccel_pe_array": "PE array",
+    MAC_MODULE: "PE array",
     "hfaccel_post": "post-processing",
     "hfaccel_gemm": "GEMM",
     "hfaccel_dw": "depthwise",
@@ -229,6 +236,7 @@ endmodule
 
 
 ULTRA_TAG = '(* ram_style = "ultra" *)'
+PRIM_TAG = "DSP48E2 #("  # a module instantiates the primitive (rtl/mac.py)
 
 
 def target_flow(target: str, family: str, top: str, *, ultra: bool = False) -> list[str]:
@@ -258,8 +266,11 @@ def target_flow(target: str, family: str, top: str, *, ultra: bool = False) -> l
 
 
 def _script(target: str, family: str, top: str, blackbox: list[str], *,
-            ultra: bool = False) -> str:
-    s = ["read_verilog job.v", f"hierarchy -check -top {top}"]
+            ultra: bool = False, prims: bool = False) -> str:
+    s = ["read_verilog job.v"]
+    if prims:  # instantiated vendor primitives (DSP48E2): their black boxes, for -check
+        s.append("read_verilog -lib +/xilinx/cells_xtra.v")
+    s.append(f"hierarchy -check -top {top}")
     if blackbox:
         s.append("blackbox " + " ".join(blackbox))
     # multipliers as written ($mul cells) before the target's flow maps them
@@ -343,6 +354,24 @@ def _run_job(yosys: str, work: Path, text: str, script: str, timeout, key: str) 
     return res
 
 
+def _plan(texts: dict[str, str], inst: dict, units: list[str], srams: list[str], target: str,
+          family: str) -> list[tuple[str, str, str]]:
+    """``[(module, verilog, script)]``: the wrapper with every unit as a black box, and each
+    unit but the SRAM macros with its submodules as black boxes (each is reported on its
+    own)."""
+    all_units = "".join(texts[u] for u in units)
+    v = texts["hfaccel_top"] + all_units + texts[WRAPPER]
+    plan = [(WRAPPER, v, _script(target, family, WRAPPER, units, ultra=ULTRA_TAG in all_units,
+                                 prims=PRIM_TAG in v))]
+    for u in units:
+        if u not in srams:
+            subs = sorted(_below(inst, u))
+            v = texts[u] + "".join(texts[s] for s in subs)
+            plan.append((u, v, _script(target, family, u, subs, ultra=ULTRA_TAG in v,
+                                       prims=PRIM_TAG in v)))
+    return plan
+
+
 def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
           out_root: str | Path = "build/synth", rtl_root: str | Path = "build/rtl",
           timeout: float | None = None, jobs: int = 1, only: list[str] | None = None,
@@ -379,6 +408,9 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     texts = {n.lstrip("\\"): b for n, b in _split_modules(full)[1]}
     wrapper = _wrapper(modules["hfaccel_top"])
     texts[WRAPPER] = wrapper
+    if target == "xilinx" and family in DSP48E2_FAMILIES and MAC_MODULE in texts:
+        # the PE's MAC as the DSP48E2 it is meant to be (rtl/mac.py)
+        texts[MAC_MODULE] = dsp48e2_verilog(modules[MAC_MODULE])
     inst = _instances(texts)
     units = [m for m in texts if m not in (WRAPPER, "hfaccel_top")]
     srams = ([f"hfaccel_mem_{k}" for k in _SRAM_KINDS if f"hfaccel_mem_{k}" in texts]
@@ -387,15 +419,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
                                     else "")
     out = Path(out_root)
     work = out / f"{tag}.work"
-    plan = []  # (module, verilog, script)
-    all_units = "".join(texts[u] for u in units)
-    plan.append((WRAPPER, texts["hfaccel_top"] + all_units + wrapper,
-                 _script(target, family, WRAPPER, units, ultra=ULTRA_TAG in all_units)))
-    for u in units:
-        if u not in srams:  # with its submodules as black boxes (each is reported on its own)
-            subs = sorted(_below(inst, u))
-            v = texts[u] + "".join(texts[s] for s in subs)
-            plan.append((u, v, _script(target, family, u, subs, ultra=ULTRA_TAG in v)))
+    plan = _plan(texts, inst, units, srams, target, family)
     # cheap modules first (by the size of their Verilog), so partial results come early
     plan.sort(key=lambda p: len(texts["hfaccel_top"] if p[0] == WRAPPER else p[1]))
     if only is not None:

@@ -42,7 +42,7 @@ from hfaccel.rtl.dw import Depthwise, writeback_words
 from hfaccel.rtl.fetch import Fetch
 from hfaccel.rtl.gap import Gap
 from hfaccel.rtl.gemm import Gemm
-from hfaccel.rtl.pe import PeArray
+from hfaccel.rtl.pe import PeArray, acc_width
 from hfaccel.rtl.post import PRM_LANE_BITS, PRM_USED_BITS, post_word
 from hfaccel.rtl.sram import SRAM
 from hfaccel.rtl.ub import UnifiedBuffer
@@ -102,7 +102,7 @@ class Accelerator(wiring.Component):
                                 ram_styles=("ultra", "block") if c.ub_uram else None),
             "wgt": SRAM("wgt_buf", width=L * L * 8, depth=c.wgt_tiles),
             "prm": SRAM("prm_buf", width=c.prm_word_bytes * 8, depth=c.prm_words),
-            "pe_array": PeArray(lanes=L),
+            "pe_array": PeArray(lanes=L, acc_width=acc_width(max(c.dw_kernels))),
             "gemm": Gemm(cfg=c),
             "gap": Gap(cfg=c),
             "dw": Depthwise(cfg=c),
@@ -220,7 +220,8 @@ class Accelerator(wiring.Component):
         # the PE array: GEMM side and depthwise side
         L = self.cfg.lanes
         m.d.comb += [pe.gemm_mode.eq(gemm.pe_gemm), pe.gemm_w.eq(gemm.pe_w),
-                     pe.dw_tap.eq(dw.pe_tap), pe.dw_s2.eq(dw.pe_s2)]
+                     pe.dw_tap.eq(dw.pe_tap), pe.dw_s2.eq(dw.pe_s2), pe.dw_ce.eq(dw.pe_ce),
+                     pe.dw_first.eq(dw.pe_first)]
         # the input maps' signedness (uint8 codes: ``xu``), latched as each unit takes its
         # instruction: the units themselves only see int8 lanes
         gemm_xu, dw_xu = Signal(), Signal()
@@ -234,7 +235,7 @@ class Accelerator(wiring.Component):
                          pe.dw_x[j].eq(dw.pe_x[j]), pe.dw_x2[j].eq(dw.pe_x2[j]),
                          pe.dw_valid[j].eq(dw.pe_valid[j])]
             for k in range(L):
-                m.d.comb += dw.pe_products[j][k].eq(pe.products[j][k])
+                m.d.comb += dw.pe_acc[j][k].eq(pe.acc[j][k])
 
         # the compute units' results: the UB's compute write port and the trace port
         wr = ub.wr_c

@@ -30,6 +30,7 @@ from pathlib import Path
 from hfaccel.accel.config import AccelConfig
 from hfaccel.files import atomic_write_text
 from hfaccel.progress import NO_PROGRESS, Progress
+from hfaccel.rtl.mac import MAC_MODULE
 
 __all__ = ["AXI_TOP", "TOP", "NO_MEM_MODELS", "generate_verilog", "rtl_dir", "parse_modules"]
 
@@ -46,7 +47,7 @@ _FORMAT = "2"  # bump when the package layout changes
 # their instance path (dw.window: hfaccel_dw_window)
 _UNIT_MODULES = {"ldq": "hfaccel_fifo_instr", "cmq": "hfaccel_fifo_instr",
                  "sem_ready": "hfaccel_semaphore", "sem_free": "hfaccel_semaphore",
-                 "post": "hfaccel_post"}
+                 "post": "hfaccel_post", "mac": MAC_MODULE}
 # module (without a merge suffix) -> what it is (rtl/<file>.py has the contract)
 UNITS = {
     "hfaccel_top": "top level: the units' wiring, the shared read ports' and the compute "
@@ -65,8 +66,10 @@ UNITS = {
     "hfaccel_ub": "unified buffer: bank crossbars of the wide and narrow read ports and of "
                   "the compute and DMA writes (rtl/ub.py)",
     "hfaccel_ub_rotator": "unified buffer: the wide read port's word rotator (rtl/rotator.py)",
-    "hfaccel_pe_array": "PE array: lanes x lanes int8 multipliers, GEMM row adder trees, "
-                        "operand selection (GEMM / depthwise) (rtl/pe.py)",
+    "hfaccel_pe_array": "PE array: lanes x lanes MAC cells, GEMM row adder trees, "
+                        "activation operand selection (GEMM / depthwise) (rtl/pe.py)",
+    MAC_MODULE: "a PE's multiply-accumulate: operand select, product, accumulator register; "
+                "a DSP slice (rtl/mac.py)",
     "hfaccel_gemm": "GEMM: sequencer, SE gate preload and gating lanes, row accumulators, "
                     "residual add (rtl/gemm.py)",
     "hfaccel_gap": "GAP: sequencer, masked adder trees, accumulators, requantization "
