@@ -36,9 +36,9 @@ FIFO_LATENCY = 2  # an instruction pushed into a queue can be popped two cycles 
 
 
 def gemm_cycles(i: Instr) -> int:
-    # + 8: the pipeline's fill (rtl/gemm.py: read, gate multiply, its requantization, MAC,
-    # row sum, post-processing, residual add, write)
-    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 8
+    # + 9: the pipeline's fill (rtl/gemm.py: read, gate multiply, its requantization, MAC,
+    # pair sum, row sum, post-processing, residual add, write)
+    return (i["cit"] if i["gate"] else 0) + i["cit"] * i["cot"] * i["npix"] + 9
 
 
 def gap_cycles(i: Instr, banks: int) -> int:
@@ -57,9 +57,9 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
     # bubbles hide behind it (RTL, HF3 on `default`: 4.8-5.0 cycles a window row, not 5.5)
     per_ky = k if nreads < k else nreads + 0.5 if nreads == k else nreads
     group_start = max(geo.tap_tiles + 2, nreads + 1)  # taps/params load overlaps the first window
-    # + 6: the pipeline's fill and drain (rtl/dw.py: the last block's hand-over to the
-    # write-back copy and its write-back stages)
-    return int(i["g"] * (group_start + blocks * k * per_ky)) + 6
+    # + 7: the pipeline's fill and drain (rtl/dw.py: the last block's two-cycle hand-over to
+    # the write-back copy and its write-back stages)
+    return int(i["g"] * (group_start + blocks * k * per_ky)) + 7
 
 
 def instr_cycles(i: Instr, lanes: int, banks: int) -> int:

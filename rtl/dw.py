@@ -154,7 +154,11 @@ class Depthwise(wiring.Component):
         first = Signal()
         # write-back
         wb_busy = Signal()
-        take_d = Signal()  # the write-back copy loads the PE registers (a take's next cycle)
+        # the write-back copy loads the even PE columns' registers in a take's next cycle
+        # (take_d), the odd columns' in the cycle after (take_dd: they run a cycle behind)
+        take_d, take_dd = Signal(), Signal()
+        nx_addr = Signal(len(self.result.addr))  # the taken block's place, until take_dd
+        nx_n = Signal(range(L + 1))
         wb_acc = [[Signal(signed(AW), name=f"wacc{j}_{k}") for k in range(L)] for j in range(L)]
         wb_prm = Signal(c.prm_word_bytes * 8)
         wb_addr = Signal(len(self.result.addr))
@@ -222,12 +226,13 @@ class Depthwise(wiring.Component):
         wb_take = Signal()  # hand the finished block to write-back
         m.d.comb += mac_go.eq(run & taps_ok & prm_ok & win.ready & ~stop)
         # a block's final MAC cycle must wait for the write-back copy: free, or its last step
-        # now (the copy loads in the next cycle; this cycle's step reads the old rows)
+        # this cycle or the next (the copy loads its even columns at the end of the next cycle,
+        # whose step still reads the old rows)
         block_end = Signal()
         m.d.comb += block_end.eq((kx + 1 == d.k) & (ky + 1 == d.k))
-        wb_last = Signal()  # the copy's last write-back step is this cycle
+        wb_soon = Signal()  # the copy's last write-back step is this cycle or the next
         wb_free = Signal()
-        m.d.comb += wb_free.eq(~wb_busy | wb_last)
+        m.d.comb += wb_free.eq(~take_d & ~take_dd & (~wb_busy | wb_soon))
         fire = Signal()
         m.d.comb += fire.eq(mac_go & (~block_end | wb_free))
         valid = [Signal(name=f"dvr{j}") for j in range(L)]  # assigned after the loop nest
@@ -271,18 +276,22 @@ class Depthwise(wiring.Component):
         kx_n, ky_n, b_n = (Mux(fire, a, c) for a, c in zip(nest.after, (kx, ky, b)))
         m.d.sync += [v.eq(n) for v, n in
                      zip(valid, self._lane_valid(m, d, b_n, oys_n, bxi_n, hw, ky_n, kx_n))]
-        # hand-over: the sums after this cycle's MAC are in the PE registers in the next cycle
-        # (take_d), when the write-back copy loads them; the next block's first MAC comes at
-        # the earliest in that cycle, so they are still there. The block's place in the output
-        # is taken now (the counters step with this MAC).
-        m.d.sync += take_d.eq(wb_take & ~stop)
-        with m.If(take_d):
-            # the parameters too: a take in the previous step's cycle leaves its rows in w0
-            # for the post words of this cycle, with the previous block's parameters
-            m.d.sync += wb_prm.eq(prm)
-            for j in range(L):
-                for k in range(L):
+        # hand-over: the sums after this cycle's MAC are in the even PE columns' registers in
+        # the next cycle (take_d) and in the odd columns' in the cycle after (take_dd), when
+        # the write-back copy loads them; the next block's first MAC comes at the earliest in
+        # take_d's cycle, and each column's register changes a cycle after its MAC, so they are
+        # still there. The block's place in the output is taken now (the counters step with
+        # this MAC) and held until the copy is the block's (take_dd).
+        m.d.sync += [take_d.eq(wb_take & ~stop), take_dd.eq(take_d & ~stop)]
+        for j in range(L):
+            for k in range(L):
+                with m.If(take_dd if k % 2 else take_d):
                     m.d.sync += wb_acc[j][k].eq(self.pe_acc[j][k])
+        with m.If(take_dd):
+            # the parameters too: the previous block's last rows may have gone to w0 in the
+            # cycle before, for the post words of this cycle, with their own parameters
+            m.d.sync += [wb_prm.eq(prm), wb_busy.eq(1), wb_addr.eq(nx_addr), wb_n.eq(nx_n),
+                         wb_i.eq(0)]
         with m.If(wb_take):
             cnt = Signal(24)
             start = Signal(32)
@@ -295,7 +304,7 @@ class Depthwise(wiring.Component):
                 m.d.comb += ox0.eq(bxi << l_log2)
                 m.d.comb += [start.eq(oyo + ox0),
                              cnt.eq(Mux(d.wo - ox0 > L, L, d.wo - ox0))]
-            m.d.sync += [wb_busy.eq(1), wb_addr.eq(og + start), wb_n.eq(cnt), wb_i.eq(0)]
+            m.d.sync += [nx_addr.eq(og + start), nx_n.eq(cnt)]
 
         # write-back: WB words per cycle through post-processing. Post word i reads row
         # wb_i + i of the copy, one of the L / WB rows i, i + WB, ... (selected by the step
@@ -305,10 +314,9 @@ class Depthwise(wiring.Component):
         # LUTs at 32 lanes and 4 words (docs/fpga.md). Stage w0 registers the selected rows,
         # stage w1 the post-processed words: P&R measured the row select, the shared post word
         # and its table lookup as the engine's longest path (docs/fpga.md, Pipelining). The copy
-        # takes a block in the cycle after its last MAC (take_d) and is free for the next once
-        # its last rows are in w0, so the L / WB steps and the load fit in a block's k * k MAC
-        # cycles when L / WB < k * k; an instruction ends two cycles after its last MAC's
-        # write-back step.
+        # is a block's two cycles after its last MAC (take_d, take_dd) and takes the next
+        # block's sums while its last step or two run, so its L / WB steps and the two loads
+        # fit in a block's k * k MAC cycles when L / WB <= k * k - 1 (default: 8 of 9).
         wb_step = wb_i >> ceil_log2(WB)
         words = [self.post] + list(self.posts.values())
         for i, post in self.posts.items():
@@ -321,7 +329,7 @@ class Depthwise(wiring.Component):
         w0_acc = [[Signal(signed(AW), name=f"w0acc{i}_{k}") for k in range(L)]
                   for i in range(WB)]
         m.d.sync += w0_v.eq(0)
-        with m.If(wb_busy & ~take_d & ~stop):  # (the copy loads in take_d)
+        with m.If(wb_busy & ~stop):
             left = Signal(range(L + 1))
             m.d.comb += left.eq(wb_n - wb_i)
             m.d.sync += [w0_v.eq(1), w0_addr.eq(wb_addr + wb_i),
@@ -330,10 +338,9 @@ class Depthwise(wiring.Component):
                 for k in range(L):
                     rows = Array(wb_acc[r][k] for r in range(i, L, WB))
                     m.d.sync += w0_acc[i][k].eq(rows[wb_step] if L > WB else rows[0])
+            m.d.comb += wb_soon.eq(wb_i + 2 * WB >= wb_n)
             with m.If(wb_i + WB >= wb_n):
-                m.d.comb += wb_last.eq(1)
-                with m.If(~wb_take):  # (a take in the last step's cycle keeps the copy busy)
-                    m.d.sync += wb_busy.eq(0)
+                m.d.sync += wb_busy.eq(0)
             with m.Else():
                 m.d.sync += wb_i.eq(wb_i + WB)
         # the post words read w0 with the block's parameters: a take comes at the earliest in
@@ -355,7 +362,7 @@ class Depthwise(wiring.Component):
         m.d.comb += [res.valid.eq(w1_v), res.addr.eq(w1_addr), res.n.eq(w1_n)]
         for i in range(WB):
             m.d.comb += [res.r[i].eq(w1_a[i]), res.q[i].eq(w1_q[i]), res.a[i].eq(w1_a[i])]
-        m.d.comb += [self.busy.eq(win.busy | run | wb_busy | take_d | w0_v | w1_v),
+        m.d.comb += [self.busy.eq(win.busy | run | take_d | take_dd | wb_busy | w0_v | w1_v),
                      self.active.eq(win.active | tap_cap_v | prm_cap_v | wb_busy | fire)]
         return m
 

@@ -18,8 +18,8 @@ words from ``gaddr`` (narrow port, a word a cycle) into its gate memory (a ``gat
 the multiply and the requantization).
 
 Timing: one MAC cycle per ``(co, p, ci)``; the input read in stage 0, the gate multiply in
-stage 1, its requantization in stage 1a (and the weight read), MACs into the PE registers in
-stage 1b (and the parameter read), the row sums and their accumulation in stage 1c,
+stage 1, its requantization in stage 1a (and the weight read), MACs in stage 1b, the PE cells'
+pair sums in stage 1c (and the parameter read), the row sums and their accumulation in stage 1d,
 post-processing in stage 2 (and the residual read), the residual add in stage 3, the write in
 stage 4. The registers after the gate multiply, after its requantization and between
 post-processing and the residual add split the engine's longest paths (``docs/fpga.md``,
@@ -188,7 +188,7 @@ class Gemm(wiring.Component):
         # 35 ns path (docs/fpga.md, Pipelining). Without gating the gate is 1 and the shift 0:
         # requant8(x * 1, 0) is x. The weights are read two cycles after the input (their
         # addresses registered), so they meet the gated word in stage 1b without a register of
-        # their own (L x L bytes of weights); the parameters a cycle later, for stage 1c.
+        # their own (L x L bytes of weights); the parameters two cycles later, for stage 1d.
         x_lanes = lanes_of(self.rd_a.data[0], L)
         m.d.comb += gate_rd.addr.eq(s1_ci)
         gw = gate_rd.data
@@ -221,29 +221,38 @@ class Gemm(wiring.Component):
                          s1b_saddr.eq(s1a_saddr), s1b_oaddr.eq(s1a_oaddr),
                          s1b_paddr.eq(s1a_paddr)]
             m.d.sync += [s1b_x[k].eq(xg[k]) for k in range(L)]
-        # stage 1b: MACs into the PE registers (the parameters read, for stage 1c)
+        # stage 1b: MACs into the PE cells; stage 1c: the cells' pair sums (the parameters
+        # read, for stage 1d)
         m.d.comb += [self.pe_gemm.eq(s1b_v), self.pe_w.eq(self.wgt.data)]
         for k in range(L):
             m.d.comb += self.pe_x[k].eq(s1b_x[k])
         s1c_v, s1c_first, s1c_last = Signal(), Signal(), Signal()
         s1c_saddr, s1c_oaddr = Signal(A), Signal(A)
+        s1c_paddr = Signal.like(self.prm.addr)
         m.d.sync += s1c_v.eq(s1b_v & ~stop)
         with m.If(s1b_v):
-            m.d.comb += [self.prm.en.eq(1), self.prm.addr.eq(s1b_paddr)]
             m.d.sync += [s1c_first.eq(s1b_first), s1c_last.eq(s1b_last),
-                         s1c_saddr.eq(s1b_saddr), s1c_oaddr.eq(s1b_oaddr)]
+                         s1c_saddr.eq(s1b_saddr), s1c_oaddr.eq(s1b_oaddr),
+                         s1c_paddr.eq(s1b_paddr)]
         with m.If(s1b_v & ~stop):
             m.d.comb += self.mac.eq(1)
-        # stage 1c: the row sums of the registered products, accumulate
+        s1d_v, s1d_first, s1d_last = Signal(), Signal(), Signal()
+        s1d_saddr, s1d_oaddr = Signal(A), Signal(A)
+        m.d.sync += s1d_v.eq(s1c_v & ~stop)
+        with m.If(s1c_v):
+            m.d.comb += [self.prm.en.eq(1), self.prm.addr.eq(s1c_paddr)]
+            m.d.sync += [s1d_first.eq(s1c_first), s1d_last.eq(s1c_last),
+                         s1d_saddr.eq(s1c_saddr), s1d_oaddr.eq(s1c_oaddr)]
+        # stage 1d: the row sums of the pair sums, accumulate
         acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
-        with m.If(s1c_v & ~stop):
+        with m.If(s1d_v & ~stop):
             for r in range(L):
-                m.d.sync += acc[r].eq(Mux(s1c_first, 0, acc[r]) + self.pe_sums[r])
+                m.d.sync += acc[r].eq(Mux(s1d_first, 0, acc[r]) + self.pe_sums[r])
         s2_v, s2_saddr, s2_oaddr = Signal(), Signal(A), Signal(A)
         s2_prm = Signal(self.cfg.prm_word_bytes * 8)
-        m.d.sync += s2_v.eq(s1c_v & s1c_last & ~stop)
-        with m.If(s1c_v & s1c_last):
-            m.d.sync += [s2_saddr.eq(s1c_saddr), s2_oaddr.eq(s1c_oaddr),
+        m.d.sync += s2_v.eq(s1d_v & s1d_last & ~stop)
+        with m.If(s1d_v & s1d_last):
+            m.d.sync += [s2_saddr.eq(s1d_saddr), s2_oaddr.eq(s1d_oaddr),
                          s2_prm.eq(self.prm.data)]
         # stage 2: post-processing into a register (the requantization and table chain alone
         # on this cycle's path: P&R measured it and the residual add as one 52 ns path)
@@ -277,6 +286,7 @@ class Gemm(wiring.Component):
                          s4_a.eq(s3_a), s4_r.eq(Cat(*r_lanes))]
         m.d.comb += [res.valid.eq(s4_v), res.addr.eq(s4_addr), res.n.eq(1), res.r[0].eq(s4_r),
                      res.q[0].eq(s4_q), res.a[0].eq(s4_a),
-                     self.busy.eq(pre | run | s1_v | s1a_v | s1b_v | s1c_v | s2_v | s3_v | s4_v),
+                     self.busy.eq(pre | run | s1_v | s1a_v | s1b_v | s1c_v | s1d_v | s2_v | s3_v
+                                  | s4_v),
                      self.active.eq(pre_v | self.mac)]
         return m

@@ -1,29 +1,34 @@
 """The PE array: ``lanes x lanes`` int8 multiply-accumulate cells, shared by the GEMM and
 depthwise units.
 
-Every PE is a :class:`~hfaccel.rtl.mac.Mac` (one DSP slice on an FPGA): its product goes into an
-accumulator register ``acc[r][k]``, which the array's control inputs make either the product
-itself or a running sum.
+Every two neighbouring PEs of a row (columns ``2i``, ``2i + 1``) are a
+:class:`~hfaccel.rtl.mac.MacPair` (two DSP slices on an FPGA): each PE's product goes into an
+accumulator register ``acc[r][k]``, which the array's control inputs make a running sum
+(depthwise) or, in GEMM mode, the product (even PE) and the pair's sum (odd PE). An odd PE runs
+a cycle behind its even neighbour (the cell's product register).
 
 GEMM mode (``gemm_mode`` = 1): PE ``(r, k)`` multiplies input channel ``k`` of one pixel
 (``gemm_x[k]``, the same for every row) by the weight of output channel ``r`` and input channel
-``k`` (byte ``r * lanes + k`` of ``gemm_w``) into its register; row ``r`` sums the registered
-products in a balanced adder tree (``row_sums[r]``, the cycle after the operands): one output
-channel from ``lanes`` input channels per cycle.
+``k`` (byte ``r * lanes + k`` of ``gemm_w``); the cells add each pair's two products (the
+adder tree's first level), and row ``r`` sums the ``lanes / 2`` pair sums in a balanced adder
+tree (``row_sums[r]``, two cycles after the operands): one output channel from ``lanes``
+input channels per cycle.
 
 Depthwise mode (``gemm_mode`` = 0): where ``dw_ce``, PE ``(j, k)`` adds channel ``k`` of output
 pixel ``j``'s input (lane ``k`` of ``dw_x[j]``, or of ``dw_x2[j]`` at stride 2 (``dw_s2``)) times
 channel ``k``'s tap (lane ``k`` of ``dw_tap``) to its register, or starts from it where
 ``dw_first``; where ``dw_valid[j]`` is low (padding, or a pixel past the map) the product is 0.
-The register is the depthwise sum: the depthwise unit reads ``acc`` after a block's last tap.
+The register is the depthwise sum: the depthwise unit reads ``acc`` after a block's last tap,
+the even columns' a cycle after its MAC and the odd columns' a cycle after those.
 The stride's select is here rather than in the depthwise window because the PE's operand select
 absorbs it: the GEMM input or either window word is one LUT a bit (the window's own select was
 one more LUT a bit of every row, docs/fpga.md). The tap / weight select, the padding's zero and
 the accumulate are the MAC cell's control inputs (a DSP slice's pre-adder and multiplexers):
 no LUT a PE.
 
-:func:`pe_row` is the GEMM row's combinational builder (products and adder tree); the unit tests
-(``tests/support/unit_tb.py``) build their PE row with it.
+:func:`pe_row` is the GEMM row's arithmetic as one combinational builder (products and the
+adder tree whose first level the cells form); the unit tests (``tests/support/unit_tb.py``)
+build their PE row with it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hfaccel.rtl.arith import lanes_of, tree_sum
-from hfaccel.rtl.mac import A_BITS, W_BITS, Mac, check_width
+from hfaccel.rtl.mac import PAIR_BITS, MacPair, check_width
 
 __all__ = ["PRODUCT", "PeArray", "acc_width", "pe_row", "row_sum_shape"]
 
@@ -62,10 +67,10 @@ def pe_row(m: Module, a, b, *, name: str):
 
 def acc_width(max_kernel: int) -> int:
     """Bits of a PE's accumulator: exact for a depthwise sum of ``max_kernel ** 2`` products of
-    two int8 (``|p| <= 2**14``) and for one GEMM product (:data:`PRODUCT`); well short of the
+    two int8 (``|p| <= 2**14``) and for a MAC cell's pair of GEMM products; well short of the
     contract's int32 (the depthwise unit's write-back copy holds ``lanes ** 2`` of them: 20
     bits at 5x5, 21 at 7x7)."""
-    return max((max_kernel ** 2 << 14).bit_length() + 1, A_BITS + W_BITS)
+    return max((max_kernel ** 2 << 14).bit_length() + 1, PAIR_BITS)
 
 
 def row_sum_shape(lanes: int):
@@ -86,7 +91,7 @@ class PeArray(wiring.Component):
     Members
     -------
     gemm_mode : ``In(1)``
-        1 GEMM: the registers take this cycle's products. 0 depthwise.
+        1 GEMM: the cells take this cycle's products. 0 depthwise.
     xu : ``In(1)``
         The input operands (``gemm_x``, ``dw_x``, ``dw_x2``) are uint8 codes: zero-extended to
         9 bits instead of sign-extended (weights and taps are always int8).
@@ -107,9 +112,9 @@ class PeArray(wiring.Component):
         Depthwise: the registers take this cycle's MAC; it is a sum's first (the registers
         start from 0).
     acc : ``Out(signed(acc_width)).array(lanes, lanes)``
-        ``acc[r][k]``: PE ``(r, k)``'s register.
+        ``acc[r][k]``: PE ``(r, k)``'s register (odd ``k``: a cycle behind).
     row_sums : ``Out(row_sum_shape(lanes)).array(lanes)``
-        GEMM mode, the cycle after the operands: ``sum_k acc[r][k]``.
+        GEMM mode, two cycles after the operands: the row's sum of products.
     """
 
     def __init__(self, *, lanes: int, acc_width: int):
@@ -133,26 +138,33 @@ class PeArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self.lanes
-        taps = lanes_of(self.dw_tap, L)
-        # the array's control, shared by every cell (mul: by a row's)
-        ce, acc, use_t = Signal(), Signal(), Signal()
-        m.d.comb += [ce.eq(self.gemm_mode | self.dw_ce), acc.eq(~self.gemm_mode & ~self.dw_first),
-                     use_t.eq(~self.gemm_mode)]
+        # the array's control, shared by every cell (d_en: by a row's); the odd PEs' a cycle
+        # later (their cell's product register)
+        ce0, acc0, ce1, acc1, cas1 = Signal(), Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [ce0.eq(self.gemm_mode | self.dw_ce),
+                     acc0.eq(~self.gemm_mode & ~self.dw_first)]
+        m.d.sync += [ce1.eq(ce0), acc1.eq(acc0), cas1.eq(self.gemm_mode)]
         for r in range(L):
-            mul = Signal(name=f"pmul{r}")
-            m.d.comb += mul.eq(self.gemm_mode | self.dw_valid[r])
+            d_en = Signal(name=f"pden{r}")
+            m.d.comb += d_en.eq(~self.gemm_mode & self.dw_valid[r])
             xl, xl2 = lanes_of(self.dw_x[r], L), lanes_of(self.dw_x2[r], L)
-            prods = []
-            for k in range(L):
-                m.submodules[f"mac{r * L + k}"] = cell = Mac(width=self.acc_width)
-                x = Mux(self.gemm_mode, self.gemm_x[k], Mux(self.dw_s2, xl2[k], xl[k]))
-                m.d.comb += [cell.ce.eq(ce), cell.acc.eq(acc), cell.mul.eq(mul),
-                             cell.use_t.eq(use_t),
-                             cell.a.eq(Mux(self.xu, x.as_unsigned(), x.as_signed())),
-                             cell.w.eq(self.gemm_w[(r * L + k) * 8:(r * L + k + 1) * 8]
-                                       .as_signed()),
-                             cell.t.eq(taps[k]),
-                             self.acc[r][k].eq(cell.p)]
-                prods.append(cell.p[:PRODUCT.width].as_signed())
-            m.d.comb += self.row_sums[r].eq(tree_sum(prods))
+            pairs = []
+            for i in range(L // 2):
+                m.submodules[f"mac{r * L // 2 + i}"] = cell = MacPair(width=self.acc_width)
+                m.d.comb += [cell.ce0.eq(ce0), cell.acc0.eq(acc0), cell.ce1.eq(ce1),
+                             cell.acc1.eq(acc1), cell.cas1.eq(cas1),
+                             cell.a_en.eq(self.gemm_mode), cell.d_en.eq(d_en)]
+                k0 = 2 * i
+                m.d.comb += [cell.w.eq(self.gemm_w[(r * L + k0) * 8:(r * L + k0 + 2) * 8]),
+                             cell.t.eq(self.dw_tap[k0 * 8:(k0 + 2) * 8])]
+                for h in (0, 1):
+                    k = k0 + h
+                    x = Mux(self.gemm_mode, self.gemm_x[k], Mux(self.dw_s2, xl2[k], xl[k]))
+                    m.d.comb += [
+                        getattr(cell, f"a{h}").eq(Mux(self.xu, x.as_unsigned(), x.as_signed())),
+                        self.acc[r][k].eq(getattr(cell, f"p{h}"))]
+                # two products of int8 (or uint8) x int8 sum exactly in 17 bits: the tree's
+                # first level (tree_levels pairs neighbours), formed in the cell
+                pairs.append(cell.p1[:PRODUCT.width + 1].as_signed())
+            m.d.comb += self.row_sums[r].eq(tree_sum(pairs))
         return m

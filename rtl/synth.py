@@ -495,10 +495,16 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
                 cells = _load_stat(work / mod / "stat.json", mod)
                 cells = {c: n for c, n in cells.items() if c not in texts}
                 coarse = _load_stat(work / mod / "coarse.json", mod)
-                if coarse.get("$mul"):
-                    muls[mod] = coarse["$mul"]
+                # the multiplies as written: $mul cells, or instantiated DSP48E2s (rtl/mac.py)
+                n_mul = coarse.get("$mul", 0) + coarse.get("DSP48E2", 0)
+                if n_mul:
+                    muls[mod] = n_mul
                 info.update(cells=cells, each=_resources(target, cells))
         per_module[mod] = info
+    per_unit_muls: dict[str, int] = {}
+    for mod, n in muls.items():
+        u = unit_of(mod)
+        per_unit_muls[u] = per_unit_muls.get(u, 0) + n * count.get(mod, 1)
     units_res: dict[str, dict] = {}
     for mod, info in per_module.items():
         u = units_res.setdefault(unit_of(mod), {"modules": []})
@@ -517,7 +523,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
         "cpu_seconds": round(sum(r["seconds"] for r in results.values()), 1),
         "complete": not missing, "missing": missing,
         "multipliers": {"total": sum(n * count.get(m, 1) for m, n in muls.items()),
-                        "per_module": muls},
+                        "per_module": muls, "per_unit": per_unit_muls},
         "total": total, "units": units_res, "modules": per_module,
         "sram_bits": sum(mm["bits"] for mm in mems), "memories": memory_table(mems, srams),
         "config": cfg.as_dict(),
@@ -607,7 +613,7 @@ def format_summary(rep: dict) -> str:
     lines = [f"Synthesis of `{rep['hw']}` ({rep['lanes']}x{rep['lanes']} PEs) for "
              f"{rep['target']}{fam}: {rep['yosys'].split(' (')[0]}, {rep['cpu_seconds']:.0f} s "
              f"of Yosys runs; {rep['multipliers']['total']} multipliers before mapping "
-             f"({rep['multipliers']['per_module'].get('hfaccel_pe_array', 0)} in the PE array)."]
+             f"({rep['multipliers']['per_unit'].get('PE array', 0)} in the PE array)."]
     if not rep["complete"]:
         lines.append(f"**Incomplete**: {', '.join(rep['missing'])} not synthesized (skipped "
                      "or out of time); the totals leave them out.")
