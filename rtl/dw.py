@@ -46,9 +46,11 @@ def writeback_words(cfg: AccelConfig) -> int:
     port's words): the fewest (a power of two) that still write a block of ``lanes`` pixels
     within the next block's ``k * k`` MAC cycles at the smallest kernel, so that the MAC loop
     never waits for the write-back (only an instruction's last block shows it, ``lanes / WB``
-    cycles). Each word is a post-processing word of ``lanes`` lanes with its table copies,
-    the engine's largest unit: ``default`` (32 lanes, 3x3 and 5x5) needs 4, ``small`` 1."""
-    need = -(-cfg.lanes // min(cfg.dw_kernels) ** 2)
+    cycles): the copy takes a block in the two cycles after its last MAC and the next one
+    while its last two steps run, so ``lanes / WB <= k * k - 1``. Each word is a
+    post-processing word of ``lanes`` lanes with its table copies, the engine's largest unit:
+    ``default`` (32 lanes, 3x3 and 5x5) needs 4, ``small`` 1."""
+    need = -(-cfg.lanes // max(min(cfg.dw_kernels) ** 2 - 1, 1))
     return min(1 << (need - 1).bit_length(), cfg.lanes, cfg.ub_banks)
 
 
