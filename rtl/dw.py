@@ -10,8 +10,9 @@ PE ``(j, c)`` takes channel ``c`` of pixel ``j``'s input from the window
 (:class:`~hfaccel.rtl.dw_window.DwWindow`: word ``j * s + kx`` of row ``ky``'s span), or 0
 where that input lies in the zero padding (``pad`` left, ``padt`` top) or the pixel is past
 the map, and accumulates its product in its own register (the PE's MAC cell: ``pe_ce``,
-``pe_first``). A finished block's sums go to a write-back copy (the cycle after the block's last
-MAC, from the PE registers), which writes ``writeback_words(cfg)`` words a cycle through as many
+``pe_first``). A finished block's sums go to a write-back copy (from the PE registers, in the
+two cycles after the block's last MAC), which writes ``writeback_words(cfg)`` words a cycle
+through as many
 post-processing words (:class:`~hfaccel.rtl.post.PostWord`: the first is the engine's shared
 word, driven through the ``post`` port, the others the unit's own) to
 ``out + gi * ocs + pixel`` while the next block computes.
@@ -345,8 +346,9 @@ class Depthwise(wiring.Component):
                 m.d.sync += wb_busy.eq(0)
             with m.Else():
                 m.d.sync += wb_i.eq(wb_i + WB)
-        # the post words read w0 with the block's parameters: a take comes at the earliest in
-        # the cycle the copy's last rows go to w0, and its parameters a cycle after that
+        # the post words read w0 with the block's parameters: a take comes at the earliest a
+        # cycle before the copy's last rows go to w0, and its parameters (take_dd) two cycles
+        # after it, as the post words read those rows
         for i, post in enumerate(words):
             m.d.comb += [post.acc[k].eq(w0_acc[i][k]) for k in range(L)]
             m.d.comb += [post.params.eq(wb_prm), post.tbl.eq(d.tbl), post.tslot.eq(d.tslot),

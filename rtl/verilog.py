@@ -66,10 +66,10 @@ UNITS = {
     "hfaccel_ub": "unified buffer: bank crossbars of the wide and narrow read ports and of "
                   "the compute and DMA writes (rtl/ub.py)",
     "hfaccel_ub_rotator": "unified buffer: the wide read port's word rotator (rtl/rotator.py)",
-    "hfaccel_pe_array": "PE array: lanes x lanes MAC cells, GEMM row adder trees, "
-                        "activation operand selection (GEMM / depthwise) (rtl/pe.py)",
-    MAC_MODULE: "a PE's multiply-accumulate: operand select, product, accumulator register; "
-                "a DSP slice (rtl/mac.py)",
+    "hfaccel_pe_array": "PE array: lanes x lanes PEs in MAC cells of two, GEMM row adder "
+                        "trees, activation operand selection (GEMM / depthwise) (rtl/pe.py)",
+    MAC_MODULE: "two neighbouring PEs: weight/tap select, products, accumulator registers, "
+                "the pair's sum; two cascaded DSP slices on an FPGA (rtl/mac.py)",
     "hfaccel_gemm": "GEMM: sequencer, SE gate preload and gating lanes, row accumulators, "
                     "residual add (rtl/gemm.py)",
     "hfaccel_gap": "GAP: sequencer, masked adder trees, accumulators, requantization "
