@@ -19,9 +19,10 @@ sum is complete a cycle after PE 0's.
 
 Every pair is one ``hfaccel_mac_pair`` module in the Verilog package
 (:mod:`hfaccel.rtl.verilog`), so that a flow can map it to its DSP slices as a whole. Yosys
-packs such behaviour into DSP48E1s on 7 series, but on UltraScale+ only the multiply goes into
-a DSP48E2: the operand select, the accumulator (an adder and a register a bit) and the
-pair's adder stay in the fabric. The UltraScale flows therefore replace the module by
+packs the multiplies and accumulators into DSP48E1s on 7 series (the pre-adder and the pair's
+adder stay in LUTs there: 26 a PE, measured on `small`), but on UltraScale+ only the multiply
+goes into a DSP48E2: the operand select, the accumulator (an adder and a register a bit) and
+the pair's adder stay in the fabric. The UltraScale flows therefore replace the module by
 :func:`dsp48e2_verilog`, two DSP48E2s instantiated with the selects in their control inputs:
 
 * ``w`` on port A, ``t`` on port D, the pre-adder (``AMULTSEL = "AD"``) enabling each

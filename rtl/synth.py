@@ -16,11 +16,11 @@ What is synthesized: a wrapper ``hfaccel_synth_top`` with the engine's functiona
 (control, counters, the memory port); the observation ports ``trace_*``/``perf_*`` are left
 open as in a product, so their logic is removed. Every unit (``rtl/top.py``: fetch, DMA, UB
 crossbars, GEMM, PE array, depthwise and its window, GAP, post-processing, control, dispatch,
-every memory, the FIFOs, a PE's MAC cell) keeps its module boundary (``keep_hierarchy``) so
+every memory, the FIFOs, a MAC cell of two PEs) keeps its module boundary (``keep_hierarchy``) so
 that each is reported on its own (:data:`UNIT_OF` groups modules into the summary's units); the
 top level is the wiring and the shared ports' multiplexers. On UltraScale (``xcu``, ``xcup``)
-the MAC cell is the DSP48E2 instantiated (:func:`hfaccel.rtl.mac.dsp48e2_verilog`), which
-Yosys does not infer from its behaviour. The resource counts are Yosys' technology
+the MAC cell is its two cascaded DSP48E2s instantiated (:func:`hfaccel.rtl.mac.dsp48e2_verilog`),
+which Yosys does not infer from its behaviour. The resource counts are Yosys' technology
 mapping before place and route: indicative, typically within some 10-30% of a vendor tool's,
 and no timing.
 
@@ -51,7 +51,8 @@ __all__ = ["FAMILIES", "TARGETS", "UNIT_OF", "UNIT_ORDER", "format_summary", "li
 TARGETS = ("generic", "xilinx", "ice40", "ecp5")
 FAMILIES = ("xc7", "xcu", "xcup")  # Xilinx families whose cells _classify_xilinx knows
 # Yosys packs a multiply-accumulate into a DSP48E1 (xc7) but only the multiply into a DSP48E2:
-# on these families the PE's MAC module is replaced by the DSP48E2 instantiated (rtl/mac.py)
+# on these families the MAC cell's module is replaced by its two DSP48E2s instantiated
+# (rtl/mac.py)
 DSP48E2_FAMILIES = ("xcu", "xcup")
 WRAPPER = "hfaccel_synth_top"
 _OBSERVATION = ("trace_", "perf_")
@@ -409,7 +410,7 @@ def synth(cfg: AccelConfig, target: str = "generic", *, family: str = "xc7",
     wrapper = _wrapper(modules["hfaccel_top"])
     texts[WRAPPER] = wrapper
     if target == "xilinx" and family in DSP48E2_FAMILIES and MAC_MODULE in texts:
-        # the PE's MAC as the DSP48E2 it is meant to be (rtl/mac.py)
+        # the MAC cell as the two DSP48E2s it is meant to be (rtl/mac.py)
         texts[MAC_MODULE] = dsp48e2_verilog(modules[MAC_MODULE])
     inst = _instances(texts)
     units = [m for m in texts if m not in (WRAPPER, "hfaccel_top")]
