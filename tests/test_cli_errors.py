@@ -139,6 +139,10 @@ BAD_INPUTS = [
     ("pnr --part 25k", 2, "ecp5 does not fit the ECP5 25k: its 8x8 PE array needs 64 "
                           "multipliers, the part has 28 MULT18X18D; use a larger --part"),
     ("pnr --hw ecp5,ub_kib=256", 2, "its 256 KiB UB in two read-port copies needs 256 EBRs"),
+    ("pnr --nextpnr-args=--seed=3", 2, "--nextpnr-args must not set --seed: use hfaccel pnr's "
+                                       "--seed"),
+    ("pnr --nextpnr-args=--json=x.json", 2, "--nextpnr-args must not set --json: the flow "
+                                            "writes it itself"),
     # --- training
     ("train HF3 --lr 0", 2, "argument --lr: '0' is not allowed"),
     ("train HF3 --lr nan", 2, "argument --lr: 'nan' is not allowed"),

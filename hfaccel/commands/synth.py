@@ -3,6 +3,8 @@ place and route with nextpnr (Fmax, utilization, the critical path)."""
 
 from __future__ import annotations
 
+import shlex
+
 from hfaccel.commands.args import HW_HELP, hw_config, int_range, positive_float, positive_int
 from hfaccel.errors import HfaccelError
 
@@ -43,8 +45,14 @@ def cmd_lint(args) -> int:
 def cmd_pnr(args) -> int:
     from hfaccel.rtl.pnr import format_summary, pnr
 
+    try:
+        extra = shlex.split(args.nextpnr_args)
+    except ValueError as e:  # an unclosed quote
+        raise HfaccelError(f"--nextpnr-args {args.nextpnr_args!r}: {e}; quote it as one "
+                           "string of options") from None
     rep = pnr(args.hw, part=args.part, package=args.package, freq=args.freq, seed=args.seed,
-              router=args.router, module=args.module, log=args.log)
+              router=args.router, module=args.module,
+              nextpnr_args=extra, out_root=args.out, log=args.log)
     print(format_summary(rep))
     print(f"report: {rep['report']}")
     return 0
@@ -86,7 +94,9 @@ def register(sub) -> None:
         epilog="examples:\n"
                "  hfaccel pnr --hw ecp5\n"
                "  hfaccel pnr --hw ecp5 --part 85k --package CABGA381 --freq 60 --seed 2\n"
-               "  hfaccel pnr --hw ecp5 --module hfaccel_gemm")
+               "  hfaccel pnr --hw ecp5 --module hfaccel_gemm\n"
+               "  hfaccel pnr --hw ecp5 --router router2 --nextpnr-args \"--placer sa\" "
+               "--out build/pnr-sa")
     p.add_argument("--hw", type=hw_config, default="ecp5", help=HW_HELP)
     p.add_argument("--part", default="85k", choices=ECP5_PARTS, help="ECP5 part (LFE5U-...)")
     p.add_argument("--package", default="CABGA381",
@@ -99,4 +109,11 @@ def register(sub) -> None:
                    help="nextpnr's router (router2: its newer one, for congested designs)")
     p.add_argument("--module", help="one module of the package alone (e.g. hfaccel_gemm, with "
                                     "what it instantiates): a unit's own paths in minutes")
+    p.add_argument("--nextpnr-args", default="", metavar="ARGS",
+                   help="more nextpnr options, one quoted string (e.g. \"--placer sa "
+                        "--tmg-ripup\"; a single option as --nextpnr-args=--tmg-ripup); not the "
+                        "ones hfaccel pnr sets itself")
+    p.add_argument("--out", default="build/pnr",
+                   help="folder for the run's folder (default build/pnr): runs with different "
+                        "options side by side")
     p.set_defaults(func=cmd_pnr)
