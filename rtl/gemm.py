@@ -20,10 +20,11 @@ the multiply and the requantization).
 Timing: one MAC cycle per ``(co, p, ci)``; the input read in stage 0, the gate multiply in
 stage 1, its requantization in stage 1a (and the weight read), MACs in stage 1b, the PE cells'
 pair sums in stage 1c (and the parameter read), the row sums and their accumulation in stage 1d,
-post-processing in stage 2 (and the residual read), the residual add in stage 3, the write in
-stage 4. The registers after the gate multiply, after its requantization and between
-post-processing and the residual add split the engine's longest paths (``docs/fpga.md``,
-"Pipelining") at one cycle per instruction each. A descriptor with ``npix``,
+post-processing in stage 2 (the residual word, read in stage 1d, into a register), the residual
+add in stage 3, the write in stage 4. The registers after the gate multiply, after its
+requantization and between post-processing and the residual add split the engine's longest
+paths (``docs/fpga.md``, "Pipelining") at one cycle per instruction each; the residual word's
+register costs no cycle. A descriptor with ``npix``,
 ``cit`` or ``cot`` zero, or gating with more input tiles than gate words, raises
 :attr:`~hfaccel.accel.isa.Status.BAD_GEMM`.
 """
@@ -243,17 +244,21 @@ class Gemm(wiring.Component):
             m.d.comb += [self.prm.en.eq(1), self.prm.addr.eq(s1c_paddr)]
             m.d.sync += [s1d_first.eq(s1c_first), s1d_last.eq(s1c_last),
                          s1d_saddr.eq(s1c_saddr), s1d_oaddr.eq(s1c_oaddr)]
+        with m.If(s1d_v & s1d_last & g.add):
+            # the residual input, read two cycles before its add: its data (a bank's narrow
+            # port and bank select) goes into a register in stage 2 (P&R measured the read and
+            # the add as one path, docs/fpga.md); the port is the GEMM's after its gate preload
+            m.d.comb += [self.rd_b.en.eq(1), self.rd_b.addr.eq(s1d_saddr)]
         # stage 1d: the row sums of the pair sums, accumulate
         acc = [Signal(signed(32), name=f"gacc{r}") for r in range(L)]
         with m.If(s1d_v & ~stop):
             for r in range(L):
                 m.d.sync += acc[r].eq(Mux(s1d_first, 0, acc[r]) + self.pe_sums[r])
-        s2_v, s2_saddr, s2_oaddr = Signal(), Signal(A), Signal(A)
+        s2_v, s2_oaddr = Signal(), Signal(A)
         s2_prm = Signal(self.cfg.prm_word_bytes * 8)
         m.d.sync += s2_v.eq(s1d_v & s1d_last & ~stop)
         with m.If(s1d_v & s1d_last):
-            m.d.sync += [s2_saddr.eq(s1d_saddr), s2_oaddr.eq(s1d_oaddr),
-                         s2_prm.eq(self.prm.data)]
+            m.d.sync += [s2_oaddr.eq(s1d_oaddr), s2_prm.eq(self.prm.data)]
         # stage 2: post-processing into a register (the requantization and table chain alone
         # on this cycle's path: P&R measured it and the residual add as one 52 ns path)
         for j in range(L):
@@ -261,15 +266,15 @@ class Gemm(wiring.Component):
         m.d.comb += [post.params.eq(s2_prm), post.tbl.eq(g.tbl), post.tslot.eq(g.tslot),
                      post.qu.eq(g.qu)]
         s3_v, s3_oaddr = Signal(), Signal(A)
-        s3_q, s3_a = Signal(L * 8), Signal(L * 8)
+        s3_q, s3_a, s3_skip = Signal(L * 8), Signal(L * 8), Signal(L * 8)
         m.d.sync += s3_v.eq(s2_v & ~stop)
         with m.If(s2_v):
             m.d.sync += [s3_oaddr.eq(s2_oaddr), s3_q.eq(post.q), s3_a.eq(post.a)]
-            with m.If(g.add):  # the residual input, read a cycle before its add
-                m.d.comb += [self.rd_b.en.eq(1), self.rd_b.addr.eq(s2_saddr)]
+            with m.If(g.add):
+                m.d.sync += s3_skip.eq(self.rd_b.data)
         # stage 3: residual add, register for the write
         ga = lanes_of(s3_a, L)
-        skip = lanes_of(self.rd_b.data, L)
+        skip = lanes_of(s3_skip, L)
         r_lanes = []
         for j in range(L):
             rr = add8(m, ga[j], g.sa, skip[j], g.sb, g.ashift, name=f"gadd{j}")
