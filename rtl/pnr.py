@@ -325,14 +325,13 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     return rep
 
 
-_HEADER_KEY = re.compile(r"\(key [0-9a-f]+\)")
-
-
 def unkeyed(verilog: str) -> str:
     """The package's text without its header's generator key (a hash of the generator's
     sources, comments included): a change that leaves the modules the same keeps the cached
     netlist and report, which on the whole engine are an hour or more of P&R."""
-    return _HEADER_KEY.sub("(key)", verilog, count=1)
+    from hfaccel.rtl.verilog import HEADER_KEY
+
+    return HEADER_KEY.sub("(key)", verilog, count=1)
 
 
 def _cached(stamp: Path, key: str, result: Path, run) -> float:
