@@ -50,16 +50,24 @@ def dw_cycles(i: Instr, lanes: int, banks: int) -> int:
     k = geo.k
     nreads = geo.reads(banks)
     blocks = geo.blocks(i["ho"], i["wo"], bool(i["flat"]))
-    # per (block, ky): k MAC cycles; the reader issues nreads wide reads per window and runs
-    # one window ahead (two slots). Reader and consumer at the same pace (nreads == k): the
-    # hand-over bubbles add about half a cycle per window. The reader slower (nreads > k, e.g.
-    # a stride-2 3x3 window on 16 banks: 5 reads): it reads back to back and the consumer's
-    # bubbles hide behind it (RTL, HF3 on `default`: 4.8-5.0 cycles a window row, not 5.5)
-    per_ky = k if nreads < k else nreads + 0.5 if nreads == k else nreads
+    windows = blocks * k  # per group: one window row per (block, ky), k MAC cycles each
+    # the reader issues nreads wide reads per window row and runs one window ahead (two
+    # slots). Reader and consumer at the same pace (nreads == k): the hand-over bubbles add
+    # about half a cycle per window, but not in a group's first k windows, which the reader
+    # fetched ahead while the group's taps and parameters loaded (RTL, HF3 on `default`: a
+    # 4x4 map in 32 groups, 3 windows a group, 13.1 cycles a group, not 14.5). The reader
+    # slower (nreads > k, e.g. a stride-2 3x3 window on 16 banks: 5 reads): it reads back to
+    # back and the consumer's bubbles hide behind it (4.8-5.0 cycles a window row, not 5.5)
+    if nreads < k:
+        per_group = windows * k
+    elif nreads == k:
+        per_group = windows * k + 0.5 * max(0, windows - k)
+    else:
+        per_group = windows * nreads
     group_start = max(geo.tap_tiles + 2, nreads + 1)  # taps/params load overlaps the first window
     # + 7: the pipeline's fill and drain (rtl/dw.py: the last block's two-cycle hand-over to
     # the write-back copy and its write-back stages)
-    return int(i["g"] * (group_start + blocks * k * per_ky)) + 7
+    return int(i["g"] * (group_start + per_group)) + 7
 
 
 def instr_cycles(i: Instr, lanes: int, banks: int) -> int:
