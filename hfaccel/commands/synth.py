@@ -14,6 +14,7 @@ TARGETS = ("generic", "xilinx", "ice40", "ecp5")  # hfaccel.rtl.synth.TARGETS (a
 FAMILIES = ("xc7", "xcu", "xcup")  # hfaccel.rtl.synth.FAMILIES (a test checks)
 ECP5_PARTS = ("12k", "25k", "45k", "85k")  # hfaccel.rtl.pnr.PARTS (a test checks)
 NEXTPNR_ROUTERS = ("router1", "router2")  # hfaccel.rtl.pnr.ROUTERS (a test checks)
+NEXTPNR_PLACERS = ("heap", "static", "sa")  # hfaccel.rtl.pnr.PLACERS (likewise)
 
 
 def cmd_synth(args) -> int:
@@ -51,7 +52,7 @@ def cmd_pnr(args) -> int:
         raise HfaccelError(f"--nextpnr-args {args.nextpnr_args!r}: {e}; quote it as one "
                            "string of options") from None
     rep = pnr(args.hw, part=args.part, package=args.package, freq=args.freq, seed=args.seed,
-              router=args.router, module=args.module,
+              router=args.router, placer=args.placer, module=args.module,
               nextpnr_args=extra, out_root=args.out, log=args.log)
     print(format_summary(rep))
     print(f"report: {rep['report']}")
@@ -92,11 +93,12 @@ def register(sub) -> None:
                     "build/pnr/<hw>-<part>/pnr.json and summary.txt: Fmax, utilization, the "
                     "critical path by unit. Tens of minutes; `make pnr` installs the tools.",
         epilog="examples:\n"
-               "  hfaccel pnr --hw ecp5\n"
+               "  hfaccel pnr --hw ecp5 --placer static\n"
                "  hfaccel pnr --hw ecp5 --part 85k --package CABGA381 --freq 60 --seed 2\n"
                "  hfaccel pnr --hw ecp5 --module hfaccel_gemm\n"
-               "  hfaccel pnr --hw ecp5 --router router2 --nextpnr-args \"--placer sa\" "
-               "--out build/pnr-sa")
+               "  hfaccel pnr --hw ecp5,lanes=4 --router router2\n"
+               "  hfaccel pnr --hw ecp5 --router router2 --nextpnr-args \"--router2-alt-weights\" "
+               "--out build/pnr-alt")
     p.add_argument("--hw", type=hw_config, default="ecp5", help=HW_HELP)
     p.add_argument("--part", default="85k", choices=ECP5_PARTS, help="ECP5 part (LFE5U-...)")
     p.add_argument("--package", default="CABGA381",
@@ -107,12 +109,15 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int_range(0, 2**31 - 1), default=1, help="placer seed")
     p.add_argument("--router", choices=NEXTPNR_ROUTERS, default="router1",
                    help="nextpnr's router (router2: its newer one, for congested designs)")
+    p.add_argument("--placer", choices=NEXTPNR_PLACERS, default="heap",
+                   help="nextpnr's placer (static: electrostatic, spreads the cells; the 8-lane "
+                        "ecp5 engine routes with it in about 75 min, not with heap)")
     p.add_argument("--module", help="one module of the package alone (e.g. hfaccel_gemm, with "
                                     "what it instantiates): a unit's own paths in minutes")
     p.add_argument("--nextpnr-args", default="", metavar="ARGS",
-                   help="more nextpnr options, one quoted string (e.g. \"--placer sa "
-                        "--tmg-ripup\"; a single option as --nextpnr-args=--tmg-ripup); not the "
-                        "ones hfaccel pnr sets itself")
+                   help="more nextpnr options, one quoted string (e.g. \"--tmg-ripup "
+                        "--router2-alt-weights\"; a single option as "
+                        "--nextpnr-args=--tmg-ripup); not the ones hfaccel pnr sets itself")
     p.add_argument("--out", default="build/pnr",
                    help="folder for the run's folder (default build/pnr): runs with different "
                         "options side by side")
