@@ -46,7 +46,7 @@ help:
 	@echo "make synth [HW=default] [TARGET=generic|xilinx|ice40|ecp5] [SYNTH_ARGS=--jobs 2]"
 	@echo "                Yosys resources per unit -> build/synth/<hw>-<target>.json/.md"
 	@echo "make lint [HW=default]           verilator --lint-only -Wall on the package"
-	@echo "make pnr [HW=ecp5] [PNR_ARGS=\"--freq 50 --seed 1 --router router2\"]  place and route on an ECP5-85k (Yosys +"
+	@echo "make pnr [HW=ecp5] [PNR_ARGS=\"--placer static --freq 50 --seed 1\"]  place and route on an ECP5-85k (Yosys +"
 	@echo "                nextpnr, installed here): Fmax, utilization, critical path -> build/pnr/<hw>-85k"
 	@echo "make report [MODEL=HF3] [HW=default]  utilization/tiling/traffic -> build/<model>[-<hw>]/reports"
 	@echo "make sweep [SWEEP_ARGS=...]      design-space sweep HF0-HF5 -> build/sweep/"
