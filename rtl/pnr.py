@@ -226,9 +226,9 @@ def pnr(cfg: AccelConfig, *, part: str = "85k", package: str = "CABGA381", freq:
     ``router``: nextpnr's ``router1`` (its default) or ``router2``, its newer router for
     congested designs; ``placer``: ``heap`` (its default), ``static`` or ``sa`` (what each did
     on the whole engine: docs/fpga.md, "Place and route").
-    ``nextpnr_args``: more nextpnr options, after the flow's own (e.g. ``--placer sa``,
-    ``--tmg-ripup``); the ones the flow sets itself are refused. ``out_root``: where the run's
-    folder goes, so that runs with different options can go side by side.
+    ``nextpnr_args``: more nextpnr options, after the flow's own (e.g. ``--tmg-ripup``,
+    ``--router2-alt-weights``); the ones the flow sets itself are refused. ``out_root``: where
+    the run's folder goes, so that runs with different options can go side by side.
     """
     from hfaccel.rtl.verilog import generate_verilog, rtl_dir
 
